@@ -1,0 +1,351 @@
+"""``@timed`` and ``@instrument``: a latency distribution and error counts per call."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+
+from perfprim._timing import timing_wrapper
+from perfprim.exceptions import ConfigurationError
+from perfprim.telemetry._args import AttributeValue
+from perfprim.telemetry._conventions import function_name
+from perfprim.telemetry._registry import (
+    DEFAULT_BUCKETS,
+    Series,
+    TelemetryRegistry,
+    default_registry,
+)
+from perfprim.telemetry._spans import span_wrapper
+from perfprim.telemetry._traced import build_span_spec
+
+if TYPE_CHECKING:
+    from perfprim.histogram import LatencyHistogram
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
+
+
+class SLORecorder(Protocol):
+    """What ``slo=`` accepts: an object with ``record(good)`` (e.g. ``SLOTracker``)."""
+
+    def record(self, good: bool) -> object:
+        """Count one event, good or bad."""
+
+
+def default_metric_name(func: Callable[..., Any]) -> str:
+    """Return the metric name derived from ``func``'s qualified name (``<locals>`` -> ``_``)."""
+    return _UNSAFE.sub("_", function_name(func)).strip("_.") or "function"
+
+
+def resolve_series(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    registry: TelemetryRegistry | None,
+    labels: Mapping[str, str] | None,
+    histogram: LatencyHistogram | None,
+    description: str,
+    buckets: Sequence[float | timedelta],
+    quantiles: bool | Sequence[float],
+) -> Series:
+    """Find or create the timer and series a decorated function records into."""
+    if labels is not None and not isinstance(labels, Mapping):
+        msg = "labels must be a mapping of label name to value, e.g. labels={'route': '/users'}"
+        raise ConfigurationError(msg)
+    if histogram is not None and not callable(getattr(histogram, "record_ns", None)):
+        msg = "histogram must be a perfprim.histogram.LatencyHistogram"
+        raise ConfigurationError(msg)
+    registry = registry if registry is not None else default_registry()
+    timer = registry.timer(
+        name if name is not None else default_metric_name(func),
+        description=description or f"Duration of {function_name(func)} in seconds.",
+        label_names=tuple(labels or ()),
+        buckets=buckets,
+        quantiles=quantiles,
+    )
+    return timer.series(labels, histogram=histogram)
+
+
+def _check_slo(slo: object) -> None:
+    if slo is not None and not callable(getattr(slo, "record", None)):
+        msg = "slo must have a record(good: bool) method, e.g. a perfprim.slo.SLOTracker"
+        raise ConfigurationError(msg)
+
+
+class _SLOHooks:
+    """Series callbacks that also count each run as good or bad for an SLO tracker."""
+
+    __slots__ = ("series", "slo")
+
+    def __init__(self, series: Series, slo: SLORecorder) -> None:
+        self.series = series
+        self.slo = slo
+
+    def on_success(self, elapsed_ns: int) -> None:
+        self.series.record_ns(elapsed_ns)
+        self.slo.record(True)
+
+    def on_error(self, elapsed_ns: int, exc: BaseException) -> None:
+        self.series.on_error(elapsed_ns, exc)
+        self.slo.record(not isinstance(exc, Exception))
+
+    def span_success(self, elapsed_ns: int, span: Any) -> None:
+        self.series.span_success(elapsed_ns, span)
+        self.slo.record(True)
+
+    def span_error(self, elapsed_ns: int, exc: BaseException, span: Any) -> None:
+        self.series.span_error(elapsed_ns, exc, span)
+        self.slo.record(not isinstance(exc, Exception))
+
+
+class _ExemplarHooks:
+    """Series callbacks that keep the active sampled span as an exemplar (``exemplars=True``)."""
+
+    __slots__ = ("get_current_span", "inner", "series")
+
+    def __init__(self, series: Series, inner: Any) -> None:
+        from perfprim.telemetry._otelapi import otel_api
+
+        self.series = series
+        self.inner = inner
+        self.get_current_span = otel_api().get_current_span
+
+    def on_success(self, elapsed_ns: int) -> None:
+        self.inner.on_success(elapsed_ns)
+        ctx = self.get_current_span().get_span_context()
+        if ctx.trace_flags & 1:
+            self.series.exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+    def on_error(self, elapsed_ns: int, exc: BaseException) -> None:
+        self.inner.on_error(elapsed_ns, exc)
+        ctx = self.get_current_span().get_span_context()
+        if ctx.trace_flags & 1:
+            self.series.exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+
+@overload
+def timed(func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def timed(
+    *,
+    name: str | None = None,
+    histogram: LatencyHistogram | None = None,
+    slo: SLORecorder | None = None,
+    labels: Mapping[str, str] | None = None,
+    registry: TelemetryRegistry | None = None,
+    description: str = "",
+    buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
+    quantiles: bool | Sequence[float] = False,
+    exemplars: bool = False,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def timed(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    histogram: LatencyHistogram | None = None,
+    slo: SLORecorder | None = None,
+    labels: Mapping[str, str] | None = None,
+    registry: TelemetryRegistry | None = None,
+    description: str = "",
+    buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
+    quantiles: bool | Sequence[float] = False,
+    exemplars: bool = False,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Record each run's duration in an HDR histogram and count its errors.
+
+    Works on ``def``, ``async def``, generator and async generator functions
+    and methods, timing the real run (a coroutine from its first ``await`` to
+    its result, a generator until exhausted, failed or closed), keeping the
+    function's kind, name, signature and ``__wrapped__``. Per call the work
+    is one ``record_ns`` on the histogram; an ``Exception`` also counts one
+    error under its ``error.type``. Nothing is exported per call: the
+    exporters (:class:`PrometheusCollector`, :func:`register_otel_instruments`)
+    read the registry when scraped.
+
+    Args:
+        func: The function, when used as ``@timed`` without parentheses.
+        name: Metric base name; defaults to the qualified function name.
+            Prometheus: ``<name>_seconds`` and ``<name>_errors_total``; OTel:
+            ``<name>.duration`` and ``<name>.errors``.
+        histogram: Record into this :class:`~perfprim.histogram.LatencyHistogram`
+            (yours to query too) instead of a new one.
+        slo: An SLO tracker; each run counts as good (returned) or bad (raised).
+        labels: Static label values of this function's series, e.g.
+            ``{"route": "/users"}``. Never put ids or free text here.
+        registry: The registry to record into; :func:`default_registry` if None.
+        description: Help text of the metric.
+        buckets: Export bucket bounds in seconds.
+        quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
+        exemplars: Keep the active sampled span as the exemplar of each
+            bucket (costs one context lookup per call; ``@instrument`` does it
+            for free).
+
+    Returns:
+        The wrapper, or a decorator when called with options only.
+
+    Raises:
+        ConfigurationError: If an option is invalid, or ``name`` is used by
+            another timer with different labels or buckets.
+
+    Example:
+        >>> from perfprim.telemetry import TelemetryRegistry, timed
+        >>> registry = TelemetryRegistry()
+        >>> @timed(name="demo.square", registry=registry)
+        ... def square(x: int) -> int:
+        ...     return x * x
+        >>> [square(i) for i in range(3)]
+        [0, 1, 4]
+        >>> registry.timer_views()[0].series[0].histogram.count
+        3
+    """
+    _check_slo(slo)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        series = resolve_series(
+            fn,
+            name=name,
+            registry=registry,
+            labels=labels,
+            histogram=histogram,
+            description=description,
+            buckets=buckets,
+            quantiles=quantiles,
+        )
+        hooks: Any = series
+        on_success: Callable[[int], object] = series.record_ns
+        on_error: Callable[[int, BaseException], object] = series.on_error
+        if slo is not None:
+            hooks = _SLOHooks(series, slo)
+            on_success, on_error = hooks.on_success, hooks.on_error
+        if exemplars:
+            hooks = _ExemplarHooks(series, _Plain(on_success, on_error))
+            on_success, on_error = hooks.on_success, hooks.on_error
+        return timing_wrapper(fn, on_success, on_error)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+class _Plain:
+    __slots__ = ("on_error", "on_success")
+
+    def __init__(
+        self,
+        on_success: Callable[[int], object],
+        on_error: Callable[[int, BaseException], object],
+    ) -> None:
+        self.on_success = on_success
+        self.on_error = on_error
+
+
+@overload
+def instrument(func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def instrument(
+    *,
+    name: str | None = None,
+    span_name: str | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    record_args: Sequence[str] | Mapping[str, str] = (),
+    histogram: LatencyHistogram | None = None,
+    slo: SLORecorder | None = None,
+    labels: Mapping[str, str] | None = None,
+    registry: TelemetryRegistry | None = None,
+    description: str = "",
+    buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
+    quantiles: bool | Sequence[float] = False,
+    tracer_provider: object | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def instrument(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    span_name: str | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    record_args: Sequence[str] | Mapping[str, str] = (),
+    histogram: LatencyHistogram | None = None,
+    slo: SLORecorder | None = None,
+    labels: Mapping[str, str] | None = None,
+    registry: TelemetryRegistry | None = None,
+    description: str = "",
+    buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
+    quantiles: bool | Sequence[float] = False,
+    tracer_provider: object | None = None,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """``@traced`` and ``@timed`` in one wrapper: a span, a histogram record, error counts.
+
+    With an OpenTelemetry SDK configured, each run is one span (as
+    :func:`traced`) and one histogram record (as :func:`timed`); a sampled
+    span becomes the exemplar of the value's bucket (the trace id shown in
+    OpenMetrics output). Without an SDK it costs what :func:`timed` costs.
+
+    Args:
+        func: The function, when used as ``@instrument`` without parentheses.
+        name: Metric base name (see :func:`timed`); defaults to the qualified
+            function name.
+        span_name: Span name; defaults to ``name`` if given, else the
+            qualified function name.
+        attributes: Static span attributes.
+        record_args: Parameter names whose values become span attributes
+            (never metric labels).
+        histogram: Record into this histogram instead of a new one.
+        slo: An SLO tracker; each run counts as good or bad.
+        labels: Static metric label values.
+        registry: The registry to record into; :func:`default_registry` if None.
+        description: Help text of the metric.
+        buckets: Export bucket bounds in seconds.
+        quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
+        tracer_provider: A tracer provider to use instead of the global one.
+
+    Returns:
+        The wrapper, or a decorator when called with options only.
+
+    Raises:
+        ConfigurationError: If an option is invalid.
+        MissingDependencyError: If ``opentelemetry-api`` is not installed.
+    """
+    _check_slo(slo)
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        series = resolve_series(
+            fn,
+            name=name,
+            registry=registry,
+            labels=labels,
+            histogram=histogram,
+            description=description,
+            buckets=buckets,
+            quantiles=quantiles,
+        )
+        hooks: Any = series if slo is None else _SLOHooks(series, slo)
+        on_success = series.record_ns if slo is None else hooks.on_success
+        fallback = timing_wrapper(fn, on_success, hooks.on_error)
+        spec = build_span_spec(
+            fn,
+            name=span_name if span_name is not None else name,
+            attributes=attributes,
+            record_args=record_args,
+            tracer_provider=tracer_provider,
+            fallback=fallback,
+            hooks=hooks,
+        )
+        return span_wrapper(fn, spec)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
