@@ -54,7 +54,7 @@ _PREFIX = "perfprim-"
 
 
 def _interval(value: float | timedelta) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    seconds: object = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         msg = f"interval must be positive float seconds or a timedelta (got {value!r}), e.g. 5.0"
         raise ConfigurationError(msg)

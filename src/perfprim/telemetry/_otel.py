@@ -82,7 +82,7 @@ class OtelExport:
             return [self._obs(s.total, attrs(s.labels)) for s in view().series]
 
         def buckets(_options: Any) -> Iterable[Any]:
-            out = []
+            out: list[Any] = []
             for s in view().series:
                 labels = attrs(s.labels)
                 counts = s.histogram.cumulative_counts(timer.buckets)
@@ -92,7 +92,7 @@ class OtelExport:
             return out
 
         def quantiles(_options: Any) -> Iterable[Any]:
-            out = []
+            out: list[Any] = []
             for s in view().series:
                 if not s.histogram.count:
                     continue
@@ -193,8 +193,8 @@ def register_otel_instruments(
         "opentelemetry.metrics", package="opentelemetry-api", extra="otel", feature=_FEATURE
     )
     registry = registry if registry is not None else default_registry()
-    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-    meter = provider.get_meter(METER_NAME)  # type: ignore[attr-defined]
+    provider: Any = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    meter = provider.get_meter(METER_NAME)
     export = OtelExport(registry, meter, metrics.Observation)
     for timer in registry.timers():
         export.add_timer(timer)

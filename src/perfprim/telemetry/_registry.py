@@ -531,7 +531,8 @@ class TelemetryRegistry:
             ConfigurationError: If the name is invalid or already used.
         """
         check_metric_name(name)
-        if not callable(snapshot) or not callable(adapter):
+        given: tuple[object, object] = (snapshot, adapter)
+        if not all(callable(f) for f in given):
             msg = "snapshot and adapter must be callables, e.g. add_source('c', cache.stats, ...)"
             raise ConfigurationError(msg)
         with self._lock:

@@ -53,7 +53,8 @@ def resolve_series(
     quantiles: bool | Sequence[float],
 ) -> Series:
     """Find or create the timer and series a decorated function records into."""
-    if labels is not None and not isinstance(labels, Mapping):
+    given: object = labels
+    if given is not None and not isinstance(given, Mapping):
         msg = "labels must be a mapping of label name to value, e.g. labels={'route': '/users'}"
         raise ConfigurationError(msg)
     if histogram is not None and not callable(getattr(histogram, "record_ns", None)):

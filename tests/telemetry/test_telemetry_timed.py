@@ -1,0 +1,366 @@
+"""``@timed`` and ``@instrument``: what each run records, for every function kind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfprim.exceptions import ConfigurationError
+from perfprim.histogram import LatencyHistogram
+from perfprim.telemetry import CardinalityWarning, TelemetryRegistry, instrument, timed
+
+
+class LoadError(Exception):
+    """A domain error."""
+
+
+def _series(registry: TelemetryRegistry, name: str) -> Any:
+    (view,) = [v for v in registry.timer_views() if v.name == name]
+    (series,) = view.series
+    return series
+
+
+def test_sync_counts_runs_and_errors() -> None:
+    """Every run is one histogram value; exceptions also count under their error.type."""
+    registry = TelemetryRegistry()
+
+    @timed(name="svc.load", registry=registry)
+    def load(x: int) -> int:
+        if x < 0:
+            raise LoadError(x)
+        return x
+
+    assert [0, 1, 2] == [load(i) for i in range(3)]
+    with pytest.raises(LoadError):
+        load(-1)
+    series = _series(registry, "svc.load")
+    assert 4 == series.histogram.count
+    assert {f"{__name__}.LoadError": 1} == series.errors
+
+
+async def test_coroutine_times_the_run_not_the_creation() -> None:
+    """An ``async def`` stays one; nothing is recorded until the coroutine has run."""
+    registry = TelemetryRegistry()
+
+    @timed(name="svc.async", registry=registry)
+    async def work() -> int:
+        await asyncio.sleep(0)
+        return 1
+
+    assert inspect.iscoroutinefunction(work)
+    coroutine = work()
+    assert [0] == _views_counts(registry)
+    assert 1 == await coroutine
+    assert 1 == _series(registry, "svc.async").histogram.count
+
+
+def _views_counts(registry: TelemetryRegistry) -> list[int]:
+    return [s.histogram.count for v in registry.timer_views() for s in v.series]
+
+
+def test_generator_is_timed_until_exhausted_or_closed() -> None:
+    """A generator's run is recorded once, when exhausted or closed, never at creation."""
+    registry = TelemetryRegistry()
+
+    @timed(name="svc.gen", registry=registry)
+    def numbers(n: int) -> Generator[int, None, None]:
+        yield from range(n)
+
+    assert inspect.isgeneratorfunction(numbers)
+    gen = numbers(3)
+    assert [0] == _views_counts(registry)
+    assert [0, 1, 2] == list(gen)
+    partial = numbers(5)
+    next(partial)
+    partial.close()
+    assert 2 == _series(registry, "svc.gen").histogram.count
+
+
+async def test_async_generator_is_timed() -> None:
+    """An async generator stays one and is recorded when exhausted."""
+    registry = TelemetryRegistry()
+
+    @timed(name="svc.agen", registry=registry)
+    async def numbers(n: int) -> AsyncGenerator[int, None]:
+        for i in range(n):
+            yield i
+
+    assert inspect.isasyncgenfunction(numbers)
+    assert [0, 1] == [i async for i in numbers(2)]
+    assert 1 == _series(registry, "svc.agen").histogram.count
+
+
+def test_given_histogram_receives_the_values() -> None:
+    """``histogram=h`` records into the caller's histogram."""
+    registry = TelemetryRegistry()
+    histogram = LatencyHistogram(clamp=True)
+
+    @timed(name="svc.h", histogram=histogram, registry=registry)
+    def f() -> None:
+        return None
+
+    f()
+    f()
+    assert 2 == histogram.count
+    assert 2 == _series(registry, "svc.h").histogram.count
+
+
+def test_cancellation_is_timed_but_not_an_error() -> None:
+    """A BaseException that is not an Exception (cancellation) is no error."""
+    registry = TelemetryRegistry()
+
+    @timed(name="svc.cancel", registry=registry)
+    def f() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        f()
+    series = _series(registry, "svc.cancel")
+    assert 1 == series.histogram.count
+    assert {} == series.errors
+
+
+class Tracker:
+    """A minimal SLO tracker recording good/bad events (the SLORecorder protocol)."""
+
+    def __init__(self) -> None:
+        self.events: list[bool] = []
+
+    def record(self, good: bool) -> None:
+        self.events.append(good)
+
+
+def test_slo_tracker_counts_good_and_bad() -> None:
+    """``slo=`` receives True for each return and False for each exception."""
+    registry = TelemetryRegistry()
+    tracker = Tracker()
+
+    @timed(name="svc.slo", slo=tracker, registry=registry)
+    def f(ok: bool) -> None:
+        if not ok:
+            raise LoadError
+
+    f(True)
+    with pytest.raises(LoadError):
+        f(False)
+    assert [True, False] == tracker.events
+
+
+def test_same_name_shares_the_series_and_labels_split_it() -> None:
+    """Two functions with one name and labels share a series; other labels make another."""
+    registry = TelemetryRegistry()
+
+    @timed(name="http.request", labels={"route": "/a"}, registry=registry)
+    def a() -> None:
+        return None
+
+    @timed(name="http.request", labels={"route": "/b"}, registry=registry)
+    def b() -> None:
+        return None
+
+    @timed(name="http.request", labels={"route": "/a"}, registry=registry)
+    def a2() -> None:
+        return None
+
+    a()
+    a2()
+    b()
+    (view,) = registry.timer_views()
+    assert {("/a",): 2, ("/b",): 1} == {s.labels: s.histogram.count for s in view.series}
+
+
+def test_conflicting_definitions_fail_fast() -> None:
+    """One metric name with different label names or buckets is a ConfigurationError."""
+    registry = TelemetryRegistry()
+    registry.timer("x", label_names=("route",))
+    with pytest.raises(ConfigurationError, match="one metric name needs one definition"):
+        registry.timer("x", label_names=("method",))
+    with pytest.raises(ConfigurationError, match="one metric name needs one definition"):
+        registry.timer("x", label_names=("route",), buckets=(1.0,))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"name": "bad name!"},
+        {"buckets": ()},
+        {"buckets": (1.0, 0.5)},
+        {"buckets": (float("inf"),)},
+        {"quantiles": (1.5,)},
+        {"labels": {"error_type": "x"}},
+        {"labels": {"1bad": "x"}},
+        {"labels": [("route", "/")]},
+        {"slo": object()},
+        {"histogram": object()},
+    ],
+)
+def test_bad_options_fail_fast(options: dict[str, Any]) -> None:
+    """Invalid options raise ConfigurationError with the valid form."""
+    with pytest.raises(ConfigurationError):
+
+        @timed(registry=TelemetryRegistry(), **options)
+        def f() -> None:
+            return None
+
+
+def test_default_name_is_the_qualified_function_name() -> None:
+    """Without ``name`` the metric is named after the module and qualified name."""
+    registry = TelemetryRegistry()
+
+    @timed(registry=registry)
+    def handler() -> None:
+        return None
+
+    (view,) = registry.timer_views()
+    assert (
+        f"{__name__}.test_default_name_is_the_qualified_function_name._locals_.handler" == view.name
+    )
+
+
+def test_slow_call_is_clamped_not_raised() -> None:
+    """A run longer than the histogram's range is clamped: the decorator never raises."""
+    registry = TelemetryRegistry()
+    timer = registry.timer("svc.slow", highest=1.0)
+    series = timer.series()
+    series.record_ns(5_000_000_000)
+    assert 1 == series.histogram.count
+    assert 1 == series.histogram.clamped
+
+
+def test_label_guard_folds_runaway_error_types() -> None:
+    """Past the limit, new error types are folded into 'other' with one CardinalityWarning."""
+    registry = TelemetryRegistry()
+    timer = registry.timer("svc.errors", max_label_values=2)
+    series = timer.series()
+    series.count_error("A")
+    series.count_error("B")
+    with pytest.warns(CardinalityWarning, match="error_type"):
+        series.count_error("C")
+    series.count_error("D")  # no second warning: -W error would fail here
+    series.count_error("A")
+    assert {"A": 2, "B": 1, "other": 2} == series.view().errors
+
+
+def test_label_guard_folds_runaway_label_values() -> None:
+    """Label values past the limit share the 'other' series."""
+    registry = TelemetryRegistry()
+    timer = registry.timer("svc.tenant", label_names=("tenant",), max_label_values=3)
+    for i in range(3):
+        timer.series({"tenant": f"t{i}"}).record_ns(1000)
+    with pytest.warns(CardinalityWarning, match="tenant"):
+        timer.series({"tenant": "t3"}).record_ns(1000)
+    for i in range(4, 10):
+        timer.series({"tenant": f"t{i}"}).record_ns(1000)
+    counts = {s.labels: s.histogram.count for s in timer.view().series}
+    assert {("t0",): 1, ("t1",): 1, ("t2",): 1, ("other",): 7} == counts
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.booleans(), max_size=30))
+def test_count_is_runs_and_errors_are_failures(outcomes: list[bool]) -> None:
+    """Invariant: histogram count = number of runs; error count = number of failures."""
+    registry = TelemetryRegistry()
+
+    @timed(name="inv", registry=registry)
+    def f(ok: bool) -> None:
+        if not ok:
+            raise LoadError
+
+    for ok in outcomes:
+        with contextlib.suppress(LoadError):
+            f(ok)
+    views = registry.timer_views()
+    series = views[0].series
+    assert len(outcomes) == sum(s.histogram.count for s in series)
+    assert outcomes.count(False) == sum(sum(s.errors.values()) for s in series)
+
+
+def test_instrument_records_span_histogram_and_exemplar(
+    tracer_provider: Any, span_exporter: Any
+) -> None:
+    """``@instrument`` makes one span and one histogram value, the span being the exemplar."""
+    registry = TelemetryRegistry()
+
+    @instrument(name="db.query", registry=registry, tracer_provider=tracer_provider)
+    def query() -> int:
+        return 1
+
+    assert 1 == query()
+    (span,) = span_exporter.get_finished_spans()
+    assert "db.query" == span.name
+    series = _series(registry, "db.query")
+    assert 1 == series.histogram.count
+    (exemplar,) = [e for e in series.exemplars if e is not None]
+    assert format(span.context.trace_id, "032x") == exemplar.trace_id
+    assert format(span.context.span_id, "016x") == exemplar.span_id
+
+
+async def test_instrument_async_error(tracer_provider: Any, span_exporter: Any) -> None:
+    """An async failure is an ERROR span and an error count under the same error.type."""
+    registry = TelemetryRegistry()
+    tracker = Tracker()
+
+    @instrument(name="db.aquery", registry=registry, slo=tracker, tracer_provider=tracer_provider)
+    async def query() -> None:
+        raise LoadError("down")
+
+    with pytest.raises(LoadError):
+        await query()
+    (span,) = span_exporter.get_finished_spans()
+    series = _series(registry, "db.aquery")
+    assert {span.attributes["error.type"]: 1} == series.errors
+    assert [False] == tracker.events
+
+
+def test_instrument_generator(tracer_provider: Any, span_exporter: Any) -> None:
+    """A generator under ``@instrument`` gives one span and one value after exhaustion."""
+    registry = TelemetryRegistry()
+
+    @instrument(name="gen.items", registry=registry, tracer_provider=tracer_provider)
+    def items() -> Generator[int, None, None]:
+        yield 1
+        yield 2
+
+    assert [1, 2] == list(items())
+    assert 1 == len(span_exporter.get_finished_spans())
+    assert 1 == _series(registry, "gen.items").histogram.count
+
+
+def test_instrument_without_sdk_still_times() -> None:
+    """With no SDK, ``@instrument`` records like ``@timed`` (no exemplar, no span)."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    registry = TelemetryRegistry()
+
+    @instrument(name="nosdk", registry=registry, tracer_provider=NoOpTracerProvider())
+    def f() -> None:
+        return None
+
+    f()
+    series = _series(registry, "nosdk")
+    assert 1 == series.histogram.count
+    assert all(e is None for e in series.exemplars)
+
+
+def test_timed_exemplars_from_the_active_span(tracer_provider: Any) -> None:
+    """``@timed(exemplars=True)`` keeps the active sampled span as the exemplar."""
+    registry = TelemetryRegistry()
+    tracer = tracer_provider.get_tracer("test")
+
+    @timed(name="ex", registry=registry, exemplars=True)
+    def f() -> None:
+        return None
+
+    f()  # no active span: no exemplar
+    assert all(e is None for e in _series(registry, "ex").exemplars)
+    with tracer.start_as_current_span("parent") as parent:
+        f()
+    (exemplar,) = [e for e in _series(registry, "ex").exemplars if e is not None]
+    assert format(parent.get_span_context().trace_id, "032x") == exemplar.trace_id
