@@ -7,7 +7,8 @@ Per timer ``<name>`` (label values as given, ``error.type`` as ``error_type``):
   bucket carries the latest exemplar (``trace_id``, ``span_id``) recorded in
   a sampled span;
 - ``<name>_errors_total{error_type}`` counter;
-- ``<name>_quantile_seconds{quantile}`` gauges when the timer asks for them.
+- ``<name>_quantiles_seconds`` summary (``quantile`` samples from the HDR
+  histogram, plus ``_sum``/``_count``) when the timer asks for quantiles.
 
 Snapshot sources become counters (``_total``) and gauges, suffixed with their
 unit.
@@ -67,6 +68,7 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
     """
     core, samples, utils = _prom()
     exemplar_cls = samples.Exemplar
+    sample_cls = samples.Sample
     go = utils.floatToGoString
     for view in views:
         hist_name = prometheus_seconds(_prefixed(namespace, view.name))
@@ -83,10 +85,10 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
             f"Errors raised by {view.name}, by error type.",
             labels=[*labels, PROMETHEUS_ERROR_TYPE],
         )
-        quantiles = core.GaugeMetricFamily(
-            f"{base}_quantile_seconds",
+        quantiles = core.SummaryMetricFamily(
+            f"{base}_quantiles_seconds",
             f"Quantiles of the duration of {view.name} since start (HDR histogram).",
-            labels=[*labels, "quantile"],
+            labels=labels,
             unit="seconds",
         )
         bounds = [go(b) for b in view.buckets] + ["+Inf"]
@@ -116,8 +118,12 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
                 errors.add_metric([*label_values, kind], n)
             if view.quantiles and count:
                 values = snap.percentiles([q * 100 for q in view.quantiles])
-                for q in view.quantiles:
-                    quantiles.add_metric([*label_values, go(q)], values[q * 100])
+                label_map = dict(zip(labels, label_values, strict=True))
+                quantiles.samples.extend(
+                    sample_cls(quantiles.name, {**label_map, "quantile": go(q)}, values[q * 100])
+                    for q in view.quantiles
+                )
+                quantiles.add_metric(label_values, count, series.total)
         yield histogram
         if errors.samples:
             yield errors
