@@ -204,7 +204,7 @@ def test_otel_sources() -> None:
 
 
 def test_import_loads_no_exporter_library() -> None:
-    """``import perfprim.telemetry`` (fresh interpreter) imports neither OTel nor prometheus_client."""
+    """A fresh ``import perfprim.telemetry`` loads neither OTel nor prometheus_client."""
     code = "import sys, json, perfprim.telemetry;print(json.dumps(sorted(m for m in sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -249,11 +249,14 @@ def test_exported_members() -> None:
         "TelemetryRegistry",
         "Timer",
         "TimerView",
+        "cache_stats_points",
+        "dataclass_points",
         "default_registry",
         "instrument",
         "read_directory",
         "register_otel_instruments",
         "register_prometheus",
+        "slo_points",
         "timed",
         "traced",
     ] == telemetry.__all__

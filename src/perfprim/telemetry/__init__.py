@@ -37,6 +37,7 @@ from perfprim.telemetry._registry import (
     TimerView,
     default_registry,
 )
+from perfprim.telemetry._sources import cache_stats_points, dataclass_points, slo_points
 from perfprim.telemetry._timed import SLORecorder, instrument, timed
 from perfprim.telemetry._traced import traced
 
@@ -56,11 +57,14 @@ __all__ = [
     "TelemetryRegistry",
     "Timer",
     "TimerView",
+    "cache_stats_points",
+    "dataclass_points",
     "default_registry",
     "instrument",
     "read_directory",
     "register_otel_instruments",
     "register_prometheus",
+    "slo_points",
     "timed",
     "traced",
 ]

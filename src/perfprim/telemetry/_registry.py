@@ -541,6 +541,42 @@ class TelemetryRegistry:
                 raise ConfigurationError(msg)
             self._sources[name] = _Source(name, snapshot, adapter)
 
+    def add_cache(self, name: str, cache: Any) -> None:
+        """Export a cache's ``stats()`` under ``name`` (see ``cache_stats_points``).
+
+        Args:
+            name: Metric prefix, e.g. ``"cache.users"``.
+            cache: A ``TieredCache`` or ``AsyncTieredCache`` (anything with ``stats()``).
+
+        Raises:
+            ConfigurationError: If ``cache`` has no ``stats()`` or the name is taken.
+        """
+        from perfprim.telemetry._sources import cache_stats_points
+
+        stats = getattr(cache, "stats", None)
+        if not callable(stats):
+            msg = "add_cache needs an object with a stats() method, e.g. a TieredCache"
+            raise ConfigurationError(msg)
+        self.add_source(name, stats, cache_stats_points)
+
+    def add_slo(self, name: str, tracker: Any) -> None:
+        """Export an SLO tracker's ``snapshot()`` under ``name`` (see ``slo_points``).
+
+        Args:
+            name: Metric prefix, e.g. ``"slo.checkout"``.
+            tracker: A ``perfprim.slo.SLOTracker``.
+
+        Raises:
+            ConfigurationError: If ``tracker`` has no ``snapshot()`` or the name is taken.
+        """
+        from perfprim.telemetry._sources import slo_points
+
+        snapshot = getattr(tracker, "snapshot", None)
+        if not callable(snapshot):
+            msg = "add_slo needs an object with a snapshot() method, e.g. an SLOTracker"
+            raise ConfigurationError(msg)
+        self.add_source(name, snapshot, slo_points)
+
     def remove_source(self, name: str) -> None:
         """Stop exporting the source ``name`` (no error if absent)."""
         with self._lock:

@@ -179,7 +179,9 @@ def timed(
             ``<name>.duration`` and ``<name>.errors``.
         histogram: Record into this :class:`~perfprim.histogram.LatencyHistogram`
             (yours to query too) instead of a new one.
-        slo: An SLO tracker; each run counts as good (returned) or bad (raised).
+        slo: An SLO tracker (``perfprim.slo.SLOTracker``); each run counts as
+            good (returned) or bad (raised); for a latency SLO, a run that
+            returned is passed to ``record_latency`` (good when fast enough).
         labels: Static label values of this function's series, e.g.
             ``{"route": "/users"}``. Never put ids or free text here.
         registry: The registry to record into; :func:`default_registry` if None.
