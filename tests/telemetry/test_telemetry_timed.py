@@ -364,3 +364,145 @@ def test_timed_exemplars_from_the_active_span(tracer_provider: Any) -> None:
         f()
     (exemplar,) = [e for e in _series(registry, "ex").exemplars if e is not None]
     assert format(parent.get_span_context().trace_id, "032x") == exemplar.trace_id
+
+
+def _counts(registry: TelemetryRegistry, name: str) -> dict[tuple[str, ...], int]:
+    (view,) = [v for v in registry.timer_views() if v.name == name]
+    return {s.labels: s.histogram.count for s in view.series}
+
+
+def test_label_args_choose_the_series_per_call() -> None:
+    """``label_args`` reads the named argument (positional or keyword) into a label."""
+    registry = TelemetryRegistry()
+
+    @timed(name="api", labels={"route": "/q"}, label_args={"tier": "plan"}, registry=registry)
+    def handle(user: str, tier: str = "free") -> str:
+        return user
+
+    handle("a", "pro")
+    handle("b", tier="pro")
+    handle("c")
+    assert {("free", "/q"): 1, ("pro", "/q"): 2} == _counts(registry, "api")
+    (view,) = registry.timer_views()
+    assert ("plan", "route") == view.label_names
+
+
+async def test_label_args_keep_every_kind() -> None:
+    """Coroutines, generators and async generators stay what they are under ``label_args``."""
+    registry = TelemetryRegistry()
+
+    @timed(name="k.co", label_args=("kind",), registry=registry)
+    async def co(kind: str) -> str:
+        await asyncio.sleep(0)
+        return kind
+
+    @timed(name="k.gen", label_args=("kind",), registry=registry)
+    def gen(kind: str) -> Generator[str, str, str]:
+        got = yield kind
+        return got
+
+    @timed(name="k.agen", label_args=("kind",), registry=registry)
+    async def agen(kind: str) -> AsyncGenerator[str, str]:
+        got = yield kind
+        yield got
+
+    assert inspect.iscoroutinefunction(co)
+    assert inspect.isgeneratorfunction(gen)
+    assert inspect.isasyncgenfunction(agen)
+    assert "x" == await co("x")
+    g = gen("y")
+    assert "y" == next(g)
+    with pytest.raises(StopIteration) as stop:
+        g.send("back")
+    assert "back" == stop.value.value
+    a = agen("z")
+    assert "z" == await a.__anext__()
+    assert "sent" == await a.asend("sent")
+    await a.aclose()
+    assert {("x",): 1} == _counts(registry, "k.co")
+    assert {("y",): 1} == _counts(registry, "k.gen")
+    assert {("z",): 1} == _counts(registry, "k.agen")
+
+
+def test_label_args_runaway_values_are_folded_with_one_warning() -> None:
+    """Past max_label_values, argument values share the 'other' series; one warning."""
+    registry = TelemetryRegistry()
+    registry.timer("ids", label_names=("user",), max_label_values=2)
+
+    @timed(name="ids", label_args=("user",), registry=registry)
+    def f(user: int) -> None:
+        return None
+
+    f(1)
+    f(2)
+    with pytest.warns(CardinalityWarning, match="user"):
+        f(3)
+    for i in range(4, 50):
+        f(i)
+    assert {("1",): 1, ("2",): 1, ("other",): 47} == _counts(registry, "ids")
+
+
+def test_label_args_errors() -> None:
+    """Unknown parameters, label clashes and histogram= with label_args fail fast."""
+    registry = TelemetryRegistry()
+    with pytest.raises(ConfigurationError, match="no named parameter"):
+
+        @timed(label_args=("nope",), registry=registry)
+        def a(x: int) -> None:
+            return None
+
+    with pytest.raises(ConfigurationError, match="one source"):
+
+        @timed(labels={"x": "1"}, label_args=("x",), registry=registry)
+        def b(x: int) -> None:
+            return None
+
+    with pytest.raises(ConfigurationError, match="single series"):
+
+        @timed(label_args=("x",), histogram=LatencyHistogram(), registry=registry)
+        def c(x: int) -> None:
+            return None
+
+
+def test_instrument_label_args(tracer_provider: Any, span_exporter: Any) -> None:
+    """``@instrument(label_args=...)`` labels the metric; the span still gets one per call."""
+    registry = TelemetryRegistry()
+
+    @instrument(
+        name="inst", label_args=("method",), registry=registry, tracer_provider=tracer_provider
+    )
+    def call(method: str) -> None:
+        return None
+
+    call("GET")
+    call("POST")
+    call("GET")
+    assert {("GET",): 2, ("POST",): 1} == _counts(registry, "inst")
+    assert 3 == len(span_exporter.get_finished_spans())
+    assert all("method" not in s.attributes for s in span_exporter.get_finished_spans())
+
+
+def test_threads_count_exactly() -> None:
+    """8 threads x 2,000 calls: the merged count and error count are exact."""
+    import threading
+
+    registry = TelemetryRegistry()
+
+    @timed(name="mt", registry=registry)
+    def f(i: int) -> None:
+        if i % 10 == 0:
+            raise LoadError
+
+    def run() -> None:
+        for i in range(2000):
+            with contextlib.suppress(LoadError):
+                f(i)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    series = _series(registry, "mt")
+    assert 16_000 == series.histogram.count
+    assert {f"{__name__}.LoadError": 1_600} == series.errors

@@ -385,6 +385,18 @@ class Timer:
                 raise ConfigurationError(msg)
             return series
 
+    def series_at(self, values: tuple[str, ...]) -> Series:
+        """Return the series for label ``values`` given in :attr:`label_names` order.
+
+        The values pass through the label guard like :meth:`series`.
+        """
+        fold = self.guard.fold
+        key = tuple(fold(n, v) for n, v in zip(self.label_names, values, strict=True))
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        return self.series(dict(zip(self.label_names, key, strict=True)))
+
     def view(self) -> TimerView:
         """Return a consistent copy of every series, for an exporter."""
         with self._lock:

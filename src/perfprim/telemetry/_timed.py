@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
-from perfprim.telemetry._args import AttributeValue
+from perfprim.telemetry._args import ArgReader, AttributeValue, name_map
 from perfprim.telemetry._conventions import function_name
+from perfprim.telemetry._dispatch import dispatching
 from perfprim.telemetry._registry import (
     DEFAULT_BUCKETS,
     Series,
@@ -41,34 +42,66 @@ def default_metric_name(func: Callable[..., Any]) -> str:
     return _UNSAFE.sub("_", function_name(func)).strip("_.") or "function"
 
 
-def resolve_series(
+def series_wrapper(
     func: Callable[..., Any],
+    build: Callable[[Series], Callable[..., Any]],
     *,
     name: str | None,
     registry: TelemetryRegistry | None,
     labels: Mapping[str, str] | None,
+    label_args: Sequence[str] | Mapping[str, str],
     histogram: LatencyHistogram | None,
     description: str,
     buckets: Sequence[float | timedelta],
     quantiles: bool | Sequence[float],
-) -> Series:
-    """Find or create the timer and series a decorated function records into."""
+) -> Callable[..., Any]:
+    """Find or create the timer of a decorated function and return its wrapper.
+
+    Without ``label_args`` the function records into one series and the
+    wrapper is ``build(series)``. With ``label_args`` the series is chosen per
+    call from the named arguments (folded by the timer's label guard), and a
+    kind-preserving dispatcher runs ``build(series)``, built once per series.
+    """
     given: object = labels
     if given is not None and not isinstance(given, Mapping):
         msg = "labels must be a mapping of label name to value, e.g. labels={'route': '/users'}"
         raise ConfigurationError(msg)
+    static = {str(k): str(v) for k, v in (labels or {}).items()}
     if histogram is not None and not callable(getattr(histogram, "record_ns", None)):
         msg = "histogram must be a perfprim.histogram.LatencyHistogram"
+        raise ConfigurationError(msg)
+    dynamic = name_map(label_args, option="label_args") if label_args else {}
+    if dynamic and histogram is not None:
+        msg = "histogram= records a single series; drop label_args or histogram"
+        raise ConfigurationError(msg)
+    clash = set(static) & set(dynamic.values())
+    if clash or len(set(dynamic.values())) != len(dynamic):
+        msg = f"each label needs one source; {sorted(clash) or list(dynamic.values())} repeat"
         raise ConfigurationError(msg)
     registry = registry if registry is not None else default_registry()
     timer = registry.timer(
         name if name is not None else default_metric_name(func),
         description=description or f"Duration of {function_name(func)} in seconds.",
-        label_names=tuple(labels or ()),
+        label_names=(*static, *dynamic.values()),
         buckets=buckets,
         quantiles=quantiles,
     )
-    return timer.series(labels, histogram=histogram)
+    if not dynamic:
+        return build(timer.series(static, histogram=histogram))
+    reader = ArgReader(func, dynamic)
+    order = timer.label_names
+    built: dict[tuple[str, ...], Callable[..., Any]] = {}
+
+    def pick(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[..., Any]:
+        got = reader.read(args, kwargs)
+        values = tuple(static[n] if n in static else str(got.get(n, "")) for n in order)
+        series = timer.series_at(values)
+        wrapper = built.get(series.labels)
+        if wrapper is None:
+            wrapper = built.setdefault(series.labels, build(series))
+        return wrapper
+
+    return dispatching(func, pick)
 
 
 def _check_slo(slo: object) -> None:
@@ -139,6 +172,7 @@ def timed(
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
     labels: Mapping[str, str] | None = None,
+    label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
@@ -155,6 +189,7 @@ def timed(
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
     labels: Mapping[str, str] | None = None,
+    label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
@@ -184,6 +219,12 @@ def timed(
             returned is passed to ``record_latency`` (good when fast enough).
         labels: Static label values of this function's series, e.g.
             ``{"route": "/users"}``. Never put ids or free text here.
+        label_args: Parameter names whose values become metric labels (a
+            sequence: the label is the parameter name; a mapping: parameter
+            name -> label name). Each label keeps at most the timer's
+            ``max_label_values`` (100) distinct values; later ones are folded
+            into ``"other"`` with one :class:`CardinalityWarning`. Choose
+            bounded arguments (a tenant tier, a method), never ids.
         registry: The registry to record into; :func:`default_registry` if None.
         description: Help text of the metric.
         buckets: Export bucket bounds in seconds.
@@ -213,26 +254,30 @@ def timed(
     _check_slo(slo)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        series = resolve_series(
+        def build(series: Series) -> Callable[..., Any]:
+            hooks: Any = series
+            on_success: Callable[[int], object] = series.record_ns
+            on_error: Callable[[int, BaseException], object] = series.on_error
+            if slo is not None:
+                hooks = _SLOHooks(series, slo)
+                on_success, on_error = hooks.on_success, hooks.on_error
+            if exemplars:
+                hooks = _ExemplarHooks(series, _Plain(on_success, on_error))
+                on_success, on_error = hooks.on_success, hooks.on_error
+            return timing_wrapper(fn, on_success, on_error)
+
+        return series_wrapper(
             fn,
+            build,
             name=name,
             registry=registry,
             labels=labels,
+            label_args=label_args,
             histogram=histogram,
             description=description,
             buckets=buckets,
             quantiles=quantiles,
         )
-        hooks: Any = series
-        on_success: Callable[[int], object] = series.record_ns
-        on_error: Callable[[int, BaseException], object] = series.on_error
-        if slo is not None:
-            hooks = _SLOHooks(series, slo)
-            on_success, on_error = hooks.on_success, hooks.on_error
-        if exemplars:
-            hooks = _ExemplarHooks(series, _Plain(on_success, on_error))
-            on_success, on_error = hooks.on_success, hooks.on_error
-        return timing_wrapper(fn, on_success, on_error)
 
     if func is not None:
         return decorate(func)
@@ -265,6 +310,7 @@ def instrument(
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
     labels: Mapping[str, str] | None = None,
+    label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
@@ -284,6 +330,7 @@ def instrument(
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
     labels: Mapping[str, str] | None = None,
+    label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
@@ -309,6 +356,8 @@ def instrument(
         histogram: Record into this histogram instead of a new one.
         slo: An SLO tracker; each run counts as good or bad.
         labels: Static metric label values.
+        label_args: Parameter names whose values become metric labels,
+            bounded by the label guard (see :func:`timed`).
         registry: The registry to record into; :func:`default_registry` if None.
         description: Help text of the metric.
         buckets: Export bucket bounds in seconds.
@@ -325,29 +374,33 @@ def instrument(
     _check_slo(slo)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        series = resolve_series(
+        def build(series: Series) -> Callable[..., Any]:
+            hooks: Any = series if slo is None else _SLOHooks(series, slo)
+            on_success = series.record_ns if slo is None else hooks.on_success
+            fallback = timing_wrapper(fn, on_success, hooks.on_error)
+            spec = build_span_spec(
+                fn,
+                name=span_name if span_name is not None else name,
+                attributes=attributes,
+                record_args=record_args,
+                tracer_provider=tracer_provider,
+                fallback=fallback,
+                hooks=hooks,
+            )
+            return span_wrapper(fn, spec)
+
+        return series_wrapper(
             fn,
+            build,
             name=name,
             registry=registry,
             labels=labels,
+            label_args=label_args,
             histogram=histogram,
             description=description,
             buckets=buckets,
             quantiles=quantiles,
         )
-        hooks: Any = series if slo is None else _SLOHooks(series, slo)
-        on_success = series.record_ns if slo is None else hooks.on_success
-        fallback = timing_wrapper(fn, on_success, hooks.on_error)
-        spec = build_span_spec(
-            fn,
-            name=span_name if span_name is not None else name,
-            attributes=attributes,
-            record_args=record_args,
-            tracer_provider=tracer_provider,
-            fallback=fallback,
-            hooks=hooks,
-        )
-        return span_wrapper(fn, spec)
 
     if func is not None:
         return decorate(func)
