@@ -46,7 +46,7 @@ SNIPPET = textwrap.dedent(
 
 
 def test_decorators_preserve_signatures_for_mypy(tmp_path: Path) -> None:
-    """mypy --strict sees each wrapper with the function's own parameters and return type."""
+    """Under mypy --strict each wrapper has the function's own parameters and return type."""
     api = pytest.importorskip("mypy.api")
     path = tmp_path / "usage.py"
     path.write_text(SNIPPET)
