@@ -18,8 +18,13 @@ __all__ = [
 ]
 
 
+_REAL = (int, float)
+
+
 def seconds(value: float | timedelta, name: str) -> float:
     """Convert a duration (float seconds or ``timedelta``) to positive finite seconds."""
+    if value.__class__ in _REAL and 0 < value < math.inf:  # fast path for queries
+        return float(value)
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
