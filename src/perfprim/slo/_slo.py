@@ -452,8 +452,12 @@ class SLO:
     ) -> str:
         """Prometheus recording and multiwindow alerting rules for this SLO, as YAML.
 
-        See :func:`perfprim.slo.prometheus_rules` (this method calls it); needs
-        the ``yaml`` extra.
+        Recording rules ``slo:error_ratio:rate<w>`` for every policy window
+        and the SLO window, the objective, the error budget and the budget
+        remaining; one ``ErrorBudgetBurn`` alert per severity that fires when
+        both windows of any of its rows burn faster than the row's rate (as
+        sloth and the Workbook write them). Needs the ``yaml`` extra. Without
+        traffic a ratio is NaN in PromQL and never alerts.
 
         Args:
             service: The service the SLO is about (label ``slo_service``).
@@ -640,8 +644,10 @@ class LatencySLO(SLO):
             histogram: The histogram, in seconds.
 
         Returns:
-            The count of values ``<= threshold`` (within the histogram's
-            precision) and the total count.
+            The count of values ``<= threshold`` and the total count. HDR
+            rounding never misses a value at or below the threshold, and may
+            count as good a value above it by at most one bucket width (a
+            relative ``10 ** -significant_figures``: 0.1% at 3 digits).
         """
         (good,) = histogram.cumulative_counts([self.threshold])
         return good, histogram.count

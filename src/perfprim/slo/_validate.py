@@ -49,7 +49,7 @@ def check_target(target: float, name: str = "target") -> float:
     if 1 < target <= 100:
         msg = (
             f"{name}={target!r} looks like a percentage: pass the ratio "
-            f"{target / 100!r} instead (99.9% is target=0.999)"
+            f"{float(Decimal(repr(target)) / 100)!r} instead (99.9% is target=0.999)"
         )
         raise ConfigurationError(msg)
     if not 0 < target <= 1:
