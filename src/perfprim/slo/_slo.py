@@ -72,13 +72,14 @@ class SLO:
         (0.001, 2592.0)
     """
 
-    __slots__ = ("_budget", "budgeting", "policy", "target", "window")
+    __slots__ = ("_alert_windows", "_budget", "budgeting", "policy", "target", "window")
 
     target: float
     window: float
     budgeting: BudgetingMethod
     policy: tuple[AlertRule, ...]
     _budget: float
+    _alert_windows: tuple[AlertWindow, ...]
 
     def __init__(
         self,
@@ -111,12 +112,13 @@ class SLO:
             if not _is_rule(rule):
                 msg = f"policy must hold AlertRule objects, got {rule!r}"
                 raise ConfigurationError(msg)
-            rule.window_for(window_s)  # fails fast when a rule does not fit the window
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "window", window_s)
         object.__setattr__(self, "budgeting", budgeting)
         object.__setattr__(self, "policy", rules)
         object.__setattr__(self, "_budget", budget_of(target))
+        # fails fast when a rule does not fit the window
+        object.__setattr__(self, "_alert_windows", tuple(r.window_for(window_s) for r in rules))
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = f"{type(self).__name__} is immutable"
@@ -276,7 +278,9 @@ class SLO:
         Raises:
             ConfigurationError: If ``error_ratio`` is not in [0, 1].
         """
-        error_ratio = check_ratio(error_ratio, "error_ratio")
+        return self._burn(check_ratio(error_ratio, "error_ratio"))
+
+    def _burn(self, error_ratio: float) -> float | None:
         if self._budget == 0:
             return None if error_ratio == 0 else math.inf
         return error_ratio / self._budget
@@ -376,7 +380,7 @@ class SLO:
         Returns:
             One :class:`AlertWindow` per policy row, in policy order.
         """
-        return tuple(rule.window_for(self.window) for rule in self.policy)
+        return self._alert_windows
 
     def evaluate(
         self, error_ratios_by_window: Mapping[float, float | None]
@@ -398,12 +402,34 @@ class SLO:
             ConfigurationError: If a window the policy needs is missing, or a
                 ratio is out of range.
         """
-        return tuple(
-            row
-            for row in self.alert_windows()
-            if _above(self, error_ratios_by_window, row.long_window, row.burn_rate)
-            and _above(self, error_ratios_by_window, row.short_window, row.burn_rate)
-        )
+        burns: dict[float, float | None] = {}
+        for window in self.policy_windows():
+            try:
+                ratio = error_ratios_by_window[window]
+            except KeyError:
+                needed = ", ".join(f"{w:g}" for w in self.policy_windows())
+                msg = (
+                    f"no error ratio for the {window:g} s window; the policy needs windows {needed}"
+                )
+                raise ConfigurationError(msg) from None
+            burns[window] = None if ratio is None else self.burn_rate(ratio)
+        return self._firing(burns)
+
+    def _firing(self, burns: Mapping[float, float | None]) -> tuple[AlertWindow, ...]:
+        # The one decision, shared by evaluate() and SLOTracker: both windows
+        # of a row strictly above its burn rate (None: no traffic, no alert).
+        firing = []
+        for row in self._alert_windows:
+            long_burn = burns[row.long_window]
+            short_burn = burns[row.short_window]
+            if (
+                long_burn is not None
+                and short_burn is not None
+                and long_burn > row.burn_rate
+                and short_burn > row.burn_rate
+            ):
+                firing.append(row)
+        return tuple(firing)
 
     def policy_windows(self) -> tuple[float, ...]:
         """Every window the policy uses (long and short), sorted, in seconds.
@@ -426,8 +452,12 @@ class SLO:
     ) -> str:
         """Prometheus recording and multiwindow alerting rules for this SLO, as YAML.
 
-        See :func:`perfprim.slo.prometheus_rules` (this method calls it); needs
-        the ``yaml`` extra.
+        Recording rules ``slo:error_ratio:rate<w>`` for every policy window
+        and the SLO window, the objective, the error budget and the budget
+        remaining; one ``ErrorBudgetBurn`` alert per severity that fires when
+        both windows of any of its rows burn faster than the row's rate (as
+        sloth and the Workbook write them). Needs the ``yaml`` extra. Without
+        traffic a ratio is NaN in PromQL and never alerts.
 
         Args:
             service: The service the SLO is about (label ``slo_service``).
@@ -475,19 +505,6 @@ def _non_negative(value: float, name: str) -> float:
         msg = f"{name} must be a non-negative number, got {value!r}"
         raise ConfigurationError(msg)
     return float(value)
-
-
-def _above(slo: SLO, ratios: Mapping[float, float | None], window: float, threshold: float) -> bool:
-    try:
-        ratio = ratios[window]
-    except KeyError:
-        needed = ", ".join(f"{w:g}" for w in slo.policy_windows())
-        msg = f"no error ratio for the {window:g} s window; the policy needs windows {needed}"
-        raise ConfigurationError(msg) from None
-    if ratio is None:
-        return False
-    burn = slo.burn_rate(ratio)
-    return burn is not None and burn > threshold
 
 
 class LatencySLO(SLO):
@@ -627,8 +644,10 @@ class LatencySLO(SLO):
             histogram: The histogram, in seconds.
 
         Returns:
-            The count of values ``<= threshold`` (within the histogram's
-            precision) and the total count.
+            The count of values ``<= threshold`` and the total count. HDR
+            rounding never misses a value at or below the threshold, and may
+            count as good a value above it by at most one bucket width (a
+            relative ``10 ** -significant_figures``: 0.1% at 3 digits).
         """
         (good,) = histogram.cumulative_counts([self.threshold])
         return good, histogram.count

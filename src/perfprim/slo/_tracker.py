@@ -231,6 +231,7 @@ class SLOTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._windows = windows
+        self._buckets = {w: max(1, round(w / fine)) for w in windows}
         self._threshold = slo.threshold if isinstance(slo, LatencySLO) else None
         now = float(clock())
         self._fine = _Ring(fine, longest, math.floor(now / fine), "resolution")
@@ -337,17 +338,19 @@ class SLOTracker:
             self._advance(now)
         return now
 
-    def _window(self, window: float) -> WindowStatus:
-        if window not in self._windows:
+    def _counts(self, window: float) -> tuple[int, int]:
+        buckets = self._buckets.get(window)
+        if buckets is None:
             raise _unknown_window(window, self._windows)
-        fine = self._fine
-        buckets = max(1, round(window / fine.width))
-        base_total, base_bad = fine.at(self._fine_bucket - buckets)
-        total = self._total - base_total
-        bad = self._bad - base_bad
-        ratio = None if total == 0 else bad / total
-        burn = None if ratio is None else self._slo.burn_rate(ratio)
-        return WindowStatus(window, total - bad, total, ratio, burn)
+        base_total, base_bad = self._fine.at(self._fine_bucket - buckets)
+        return self._total - base_total, self._bad - base_bad
+
+    def _window(self, window: float) -> WindowStatus:
+        total, bad = self._counts(window)
+        if total == 0:
+            return WindowStatus(window, 0, 0, None, None)
+        ratio = bad / total
+        return WindowStatus(window, total - bad, total, ratio, self._slo._burn(ratio))
 
     def _budget_sli(self) -> float | None:
         coarse = self._coarse
@@ -397,7 +400,11 @@ class SLOTracker:
         Raises:
             ConfigurationError: If the policy has no such window.
         """
-        return self.window_status(window).error_ratio
+        wanted = seconds(window, "window")
+        with self._lock:
+            self._sync()
+            total, bad = self._counts(wanted)
+        return None if total == 0 else bad / total
 
     def burn_rate(self, window: float | timedelta) -> float | None:
         """The burn rate over a policy window, or None when undefined.
@@ -411,7 +418,8 @@ class SLOTracker:
         Raises:
             ConfigurationError: If the policy has no such window.
         """
-        return self.window_status(window).burn_rate
+        ratio = self.error_ratio(window)
+        return None if ratio is None else self._slo._burn(ratio)
 
     def budget_remaining(self) -> float:
         """Share of the error budget left over the SLO window (negative once missed).
@@ -443,7 +451,7 @@ class SLOTracker:
             statuses = tuple(self._window(w) for w in self._windows)
             sli = self._budget_sli()
         consumed = self._slo.budget_consumed_from_sli(sli)
-        firing = self._slo.evaluate({s.window: s.error_ratio for s in statuses})
+        firing = self._slo._firing({s.window: s.burn_rate for s in statuses})
         return SLOSnapshot(
             time=now,
             slo=self._slo,

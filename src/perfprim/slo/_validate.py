@@ -18,8 +18,13 @@ __all__ = [
 ]
 
 
+_REAL = (int, float)
+
+
 def seconds(value: float | timedelta, name: str) -> float:
     """Convert a duration (float seconds or ``timedelta``) to positive finite seconds."""
+    if value.__class__ in _REAL and 0 < value < math.inf:  # fast path for queries
+        return float(value)
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -44,7 +49,7 @@ def check_target(target: float, name: str = "target") -> float:
     if 1 < target <= 100:
         msg = (
             f"{name}={target!r} looks like a percentage: pass the ratio "
-            f"{target / 100!r} instead (99.9% is target=0.999)"
+            f"{float(Decimal(repr(target)) / 100)!r} instead (99.9% is target=0.999)"
         )
         raise ConfigurationError(msg)
     if not 0 < target <= 1:
