@@ -27,7 +27,7 @@ def test_workers_files_merge_into_one_histogram(tmp_path: Path, method: str) -> 
     with context.Pool(3) as pool:
         pool.starmap(worker, jobs, chunksize=1)
     files = sorted(tmp_path.glob("perfprim-*.json"))
-    assert 1 <= len(files) <= 3  # a pool may reuse a process; each pid writes one file
+    assert 3 == len(files)  # one per writer, even when the pool reuses a process
     (view,) = read_directory(tmp_path)
     assert "job.run" == view.name
     (series,) = view.series
@@ -57,13 +57,15 @@ def test_collector_output_after_workers(tmp_path: Path) -> None:
 
 
 def test_flush_is_atomic_and_named_after_the_pid(tmp_path: Path) -> None:
-    """A flush writes perfprim-<pid>.json via a rename; no temporary file is left."""
+    """A flush writes perfprim-<pid>-<random>.json via a rename; no temporary file is left."""
     registry = TelemetryRegistry()
     registry.timer("a").series().record_ns(1_000_000)
     writer = MultiProcessWriter(tmp_path, registry=registry)
     path = writer.flush()
-    assert tmp_path / f"perfprim-{os.getpid()}.json" == path
+    assert path.name.startswith(f"perfprim-{os.getpid()}-")
+    assert writer.path == path
     assert [path] == list(tmp_path.iterdir())
+    assert path == writer.flush()  # the same file each time in one process
     (view,) = read_directory(tmp_path)
     assert 1 == view.series[0].histogram.count
     assert pytest.approx(0.001) == view.series[0].total

@@ -3,7 +3,9 @@
 The story
 ---------
 Every worker process runs a :class:`MultiProcessWriter` that writes the
-registry's timers to ``<directory>/perfprim-<pid>.json`` every ``interval``
+registry's timers to ``<directory>/perfprim-<pid>-<random>.json`` (the random
+part is drawn once per writer and process, so a reused pid never overwrites a
+dead worker's file) every ``interval``
 seconds and at exit: per series the HDR histogram encoded in the
 HdrHistogram V2 format, the exact sum of durations and the error counts. The
 write is atomic (a temporary file renamed over the old one), so a reader
@@ -33,6 +35,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -107,6 +110,9 @@ class MultiProcessWriter:
         ConfigurationError: If ``directory`` does not exist or ``interval``
             is not positive.
 
+    The file is ``perfprim-<pid>-<random>.json``, written atomically
+    (temporary file + rename).
+
     Example (gunicorn ``gunicorn.conf.py``)::
 
         def post_fork(server, worker):
@@ -123,20 +129,25 @@ class MultiProcessWriter:
         self.directory = _directory(directory)
         self.registry = registry if registry is not None else default_registry()
         self.interval = _interval(interval)
+        self._names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
-        """This process's file (named after the current pid)."""
-        return self.directory / f"{_PREFIX}{os.getpid()}.json"
+        """This process's file: ``perfprim-<pid>-<random>.json``."""
+        pid = os.getpid()
+        name = self._names.get(pid)
+        if name is None:
+            # A new name after a fork too: the child must not overwrite the parent's file.
+            name = self._names.setdefault(pid, f"{_PREFIX}{pid}-{secrets.token_hex(4)}.json")
+        return self.directory / name
 
     def flush(self) -> Path:
         """Write the registry now (atomically) and return the file's path."""
-        pid = os.getpid()
-        text = encode_views(self.registry.timer_views(), pid)
-        target = self.directory / f"{_PREFIX}{pid}.json"
+        text = encode_views(self.registry.timer_views(), os.getpid())
+        target = self.path
         with self._lock:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
             try:
