@@ -506,3 +506,54 @@ def test_threads_count_exactly() -> None:
     series = _series(registry, "mt")
     assert 16_000 == series.histogram.count
     assert {f"{__name__}.LoadError": 1_600} == series.errors
+
+
+def test_timed_exemplars_false_never_looks(tracer_provider: Any) -> None:
+    """``exemplars=False`` keeps no exemplar even inside a sampled span."""
+    registry = TelemetryRegistry()
+
+    @timed(name="noex", registry=registry, exemplars=False)
+    def f() -> None:
+        return None
+
+    with tracer_provider.get_tracer("t").start_as_current_span("parent"):
+        f()
+    assert all(e is None for e in _series(registry, "noex").exemplars)
+
+
+def test_timed_default_exemplars_follow_the_global_provider() -> None:
+    """By default @timed keeps exemplars once a global SDK provider is set (fresh interpreter)."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import json
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from perfprim.telemetry import TelemetryRegistry, timed
+
+        registry = TelemetryRegistry()
+
+        @timed(name="auto", registry=registry)
+        def f():
+            return None
+
+        f()
+        before = [e for e in registry.timer_views()[0].series[0].exemplars if e]
+        trace.set_tracer_provider(TracerProvider())
+        with trace.get_tracer("t").start_as_current_span("request") as span:
+            f()
+        after = [e for e in registry.timer_views()[0].series[0].exemplars if e]
+        print(json.dumps([len(before), [e.trace_id for e in after],
+                          format(span.get_span_context().trace_id, "032x")]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    before, after, trace_id = json.loads(out)
+    assert 0 == before
+    assert [trace_id] == after

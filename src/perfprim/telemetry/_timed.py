@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -136,29 +137,64 @@ class _SLOHooks:
         self.slo.record(not isinstance(exc, Exception))
 
 
-class _ExemplarHooks:
-    """Series callbacks that keep the active sampled span as an exemplar (``exemplars=True``)."""
+def _otel_importable() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry") is not None
+    except (ImportError, ValueError):  # pragma: no cover - broken installs
+        return False
 
-    __slots__ = ("get_current_span", "inner", "series")
 
-    def __init__(self, series: Series, inner: Any) -> None:
-        from perfprim.telemetry._otelapi import otel_api
+def with_exemplars(
+    series: Series,
+    on_success: Callable[[int], object],
+    on_error: Callable[[int, BaseException], object],
+    *,
+    always: bool,
+) -> tuple[Callable[[int], object], Callable[[int, BaseException], object]]:
+    """Wrap the callbacks so that a run inside a sampled span becomes its bucket's exemplar.
 
-        self.series = series
-        self.inner = inner
-        self.get_current_span = otel_api().get_current_span
+    ``always=False`` (the default ``exemplars=None``) looks up the current
+    span only while a global tracer provider is set (one attribute load per
+    call otherwise): with no SDK there is no sampled span to find.
+    """
+    from perfprim.telemetry._otelapi import otel_api
 
-    def on_success(self, elapsed_ns: int) -> None:
-        self.inner.on_success(elapsed_ns)
-        ctx = self.get_current_span().get_span_context()
-        if ctx.trace_flags & 1:
-            self.series.exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+    api = otel_api()
+    trace_mod = api.trace
+    current_span = api.get_current_span
+    exemplar = series.exemplar
 
-    def on_error(self, elapsed_ns: int, exc: BaseException) -> None:
-        self.inner.on_error(elapsed_ns, exc)
-        ctx = self.get_current_span().get_span_context()
-        if ctx.trace_flags & 1:
-            self.series.exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+    if always:
+
+        def success(elapsed_ns: int) -> None:
+            on_success(elapsed_ns)
+            ctx = current_span().get_span_context()
+            if ctx.trace_flags & 1:
+                exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+        def error(elapsed_ns: int, exc: BaseException) -> None:
+            on_error(elapsed_ns, exc)
+            ctx = current_span().get_span_context()
+            if ctx.trace_flags & 1:
+                exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+    else:
+
+        def success(elapsed_ns: int) -> None:
+            on_success(elapsed_ns)
+            if trace_mod._TRACER_PROVIDER is not None:
+                ctx = current_span().get_span_context()
+                if ctx.trace_flags & 1:
+                    exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+        def error(elapsed_ns: int, exc: BaseException) -> None:
+            on_error(elapsed_ns, exc)
+            if trace_mod._TRACER_PROVIDER is not None:
+                ctx = current_span().get_span_context()
+                if ctx.trace_flags & 1:
+                    exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
+
+    return success, error
 
 
 @overload
@@ -177,7 +213,7 @@ def timed(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
-    exemplars: bool = False,
+    exemplars: bool | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -194,7 +230,7 @@ def timed(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
-    exemplars: bool = False,
+    exemplars: bool | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record each run's duration in an HDR histogram and count its errors.
 
@@ -230,8 +266,12 @@ def timed(
         buckets: Export bucket bounds in seconds.
         quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
         exemplars: Keep the active sampled span as the exemplar of each
-            bucket (costs one context lookup per call; ``@instrument`` does it
-            for free).
+            bucket. ``None`` (default): when the OpenTelemetry API is
+            installed, look the current span up only while a global tracer
+            provider is set (without one, the cost is one attribute load per
+            call). ``True``: look it up on every call (for a provider that is
+            not the global one). ``False``: never. ``@instrument`` gets its
+            exemplars for free from its own span.
 
     Returns:
         The wrapper, or a decorator when called with options only.
@@ -261,9 +301,10 @@ def timed(
             if slo is not None:
                 hooks = _SLOHooks(series, slo)
                 on_success, on_error = hooks.on_success, hooks.on_error
-            if exemplars:
-                hooks = _ExemplarHooks(series, _Plain(on_success, on_error))
-                on_success, on_error = hooks.on_success, hooks.on_error
+            if exemplars or (exemplars is None and _otel_importable()):
+                on_success, on_error = with_exemplars(
+                    series, on_success, on_error, always=bool(exemplars)
+                )
             return timing_wrapper(fn, on_success, on_error)
 
         return series_wrapper(
@@ -282,18 +323,6 @@ def timed(
     if func is not None:
         return decorate(func)
     return decorate
-
-
-class _Plain:
-    __slots__ = ("on_error", "on_success")
-
-    def __init__(
-        self,
-        on_success: Callable[[int], object],
-        on_error: Callable[[int, BaseException], object],
-    ) -> None:
-        self.on_success = on_success
-        self.on_error = on_error
 
 
 @overload
