@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perfprim.telemetry import (
     MetricPoint,
@@ -260,3 +262,49 @@ def test_exported_members() -> None:
         "timed",
         "traced",
     ] == telemetry.__all__
+
+
+def test_without_opentelemetry_timed_works_and_traced_names_the_extra() -> None:
+    """With OTel unimportable, @timed records (no exemplars); @traced names the pip extra."""
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "from perfprim.telemetry import TelemetryRegistry, timed, traced\n"
+        "r = TelemetryRegistry()\n"
+        "f = timed(name='x', registry=r)(lambda: 1)\n"
+        "f(); print(r.timer_views()[0].series[0].histogram.count)\n"
+        "try:\n    traced(lambda: 1)\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "1" == out[0]
+    assert "pip install 'perfprim[otel]'" in out[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=20_000_000_000), max_size=200))
+def test_exported_buckets_are_cumulative(values: list[int]) -> None:
+    """Invariant: exported buckets never decrease, +Inf equals _count, _sum is the sum."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.parser import text_string_to_metric_families
+
+    registry = TelemetryRegistry()
+    series = registry.timer("inv", buckets=(0.001, 0.01, 0.1, 1.0, 10.0)).series()
+    for ns in values:
+        series.record_ns(ns)
+    prom = CollectorRegistry()
+    register_prometheus(registry, prometheus_registry=prom)
+    from prometheus_client import generate_latest
+
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(generate_latest(prom).decode())
+        if f.name == "inv_seconds"
+    ]
+    buckets = [s.value for s in family.samples if s.name.endswith("_bucket")]
+    (count,) = [s.value for s in family.samples if s.name.endswith("_count")]
+    (total,) = [s.value for s in family.samples if s.name.endswith("_sum")]
+    assert buckets == sorted(buckets)
+    assert float(len(values)) == buckets[-1] == count
+    assert pytest.approx(sum(values) / 1e9, rel=1e-3, abs=1e-6 * len(values) + 1e-9) == total
