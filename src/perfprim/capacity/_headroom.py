@@ -38,4 +38,4 @@ def headroom(*, current_load: float, current_utilization: float, ceiling: float)
             "the system is already over its ceiling. Raise the ceiling or add capacity first."
         )
         raise ConfigurationError(msg)
-    return load * top / utilization
+    return load * (top / utilization)
