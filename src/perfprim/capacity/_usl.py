@@ -53,13 +53,15 @@ class USLModel:
     def __post_init__(self) -> None:
         sigma = finite(self.sigma, "sigma")
         kappa = finite(self.kappa, "kappa")
-        positive(self.lambda_, "lambda_")
+        object.__setattr__(self, "lambda_", positive(self.lambda_, "lambda_"))
         if not 0.0 <= sigma <= 1.0:
             msg = f"sigma must be in [0, 1], got {self.sigma!r}"
             raise ConfigurationError(msg)
         if kappa < 0.0:
             msg = f"kappa must be >= 0 (0 means no coherency penalty), got {self.kappa!r}"
             raise ConfigurationError(msg)
+        object.__setattr__(self, "sigma", sigma)
+        object.__setattr__(self, "kappa", kappa)
 
     def _denominator(self, n: float) -> float:
         return 1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0)
