@@ -14,6 +14,10 @@ Groups (one table each in ``benchmarks/report.py``):
 
 No global tracer provider is installed: the SDK candidates get their own
 provider, so the no-SDK candidates really run with no SDK configured.
+
+prometheus_client's ``Histogram.time()`` on an ``async def`` times only the
+creation of the coroutine (prometheus_client issue #48): its async figure is
+the cost of a wrong measurement, shown for reference.
 """
 
 from __future__ import annotations
