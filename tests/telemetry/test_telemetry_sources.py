@@ -72,16 +72,19 @@ def test_slo_tracker_exported_with_burn_rates_and_alerts() -> None:
 
 
 def test_latency_slo_gets_record_latency() -> None:
-    """A LatencySLO tracker counts a returned run by its duration (fast runs are good)."""
+    """A LatencySLO tracker counts a returned run by its duration (an injected clock)."""
     tracker = SLOTracker(LatencySLO(threshold=10.0, target=0.9, window=28 * 86400), clock=Clock())
 
-    @timed(name="fast", slo=tracker, registry=TelemetryRegistry())
+    ticks = iter([0, 2_000_000_000, 0, 20_000_000_000])  # a 2 s run, then a 20 s run
+
+    @timed(name="fast", slo=tracker, registry=TelemetryRegistry(), clock=lambda: next(ticks))
     def fast() -> None:
         return None
 
     fast()
+    fast()
     status = tracker.snapshot().windows[0]
-    assert (1, 1) == (status.good, status.total)
+    assert (1, 2) == (status.good, status.total)
 
 
 def test_no_traffic_omits_undefined_ratios() -> None:

@@ -557,3 +557,45 @@ def test_timed_default_exemplars_follow_the_global_provider() -> None:
     before, after, trace_id = json.loads(out)
     assert 0 == before
     assert [trace_id] == after
+
+
+class StepClock:
+    """A nanosecond clock that advances by a fixed step at every read."""
+
+    def __init__(self, step_ns: int) -> None:
+        self.now = 0
+        self.step_ns = step_ns
+
+    def __call__(self) -> int:
+        self.now += self.step_ns
+        return self.now
+
+
+def test_injected_clock_sets_the_recorded_durations(tracer_provider: Any) -> None:
+    """With an injected clock the recorded durations are exact, for @timed and @instrument."""
+    registry = TelemetryRegistry()
+
+    @timed(name="clk.timed", registry=registry, clock=StepClock(3_000_000))
+    def a() -> None:
+        return None
+
+    @instrument(
+        name="clk.inst",
+        registry=registry,
+        clock=StepClock(40_000_000),
+        tracer_provider=tracer_provider,
+    )
+    def b() -> None:
+        return None
+
+    a()
+    b()
+    b()
+    assert pytest.approx(0.003) == _series(registry, "clk.timed").total
+    inst = _series(registry, "clk.inst")
+    assert pytest.approx(0.08) == inst.total
+    assert [0, 0, 0, 0, 0, 2] == inst.histogram.cumulative_counts(
+        [0.001, 0.005, 0.01, 0.02, 0.03, 0.05]
+    )
+    (exemplar,) = [e for e in inst.exemplars if e is not None]
+    assert pytest.approx(0.04) == exemplar.value

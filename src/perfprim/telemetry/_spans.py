@@ -29,8 +29,6 @@ from perfprim.telemetry._args import ArgReader, AttributeValue
 from perfprim.telemetry._conventions import error_type
 from perfprim.telemetry._otelapi import OtelApi, TracerState, record_error
 
-_clock = time.perf_counter_ns
-
 
 class SpanHooks(Protocol):
     """What ``@instrument`` plugs into a span wrapper (a timer series)."""
@@ -45,7 +43,7 @@ class SpanHooks(Protocol):
 class SpanSpec:
     """Everything a span wrapper needs, resolved at decoration time."""
 
-    __slots__ = ("api", "attributes", "fallback", "hooks", "name", "reader", "state")
+    __slots__ = ("api", "attributes", "clock", "fallback", "hooks", "name", "reader", "state")
 
     def __init__(
         self,
@@ -57,6 +55,7 @@ class SpanSpec:
         reader: ArgReader | None,
         fallback: Callable[..., Any],
         hooks: SpanHooks | None,
+        clock: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
         self.api = api
         self.state = state
@@ -65,6 +64,7 @@ class SpanSpec:
         self.reader = reader
         self.fallback = fallback
         self.hooks = hooks
+        self.clock = clock
 
 
 def span_wrapper(func: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
@@ -100,7 +100,7 @@ def _function(func: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     base = spec.attributes
     reader = spec.reader
     hooks = spec.hooks
-    clock = _clock
+    clock = spec.clock
 
     def traced_function(*args: Any, **kwargs: Any) -> Any:
         provider = trace_mod._TRACER_PROVIDER
@@ -141,7 +141,7 @@ def _coroutine(func: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     base = spec.attributes
     reader = spec.reader
     hooks = spec.hooks
-    clock = _clock
+    clock = spec.clock
 
     async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
         provider = trace_mod._TRACER_PROVIDER
@@ -178,7 +178,7 @@ def _generator(func: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     attach = api.attach
     detach = api.detach
     hooks = spec.hooks
-    clock = _clock
+    clock = spec.clock
 
     def traced_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         provider = trace_mod._TRACER_PROVIDER
@@ -248,7 +248,7 @@ def _async_generator(func: Callable[..., Any], spec: SpanSpec) -> Callable[..., 
     attach = api.attach
     detach = api.detach
     hooks = spec.hooks
-    clock = _clock
+    clock = spec.clock
 
     async def traced_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         provider = trace_mod._TRACER_PROVIDER

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
@@ -112,17 +113,33 @@ def _check_slo(slo: object) -> None:
 
 
 class _SLOHooks:
-    """Series callbacks that also count each run as good or bad for an SLO tracker."""
+    """Series callbacks that also count each run as good or bad for an SLO tracker.
 
-    __slots__ = ("series", "slo")
+    A tracker of a latency SLO (its ``slo`` has a ``threshold``) gets
+    ``record_latency(seconds)`` for runs that returned, so slow runs count as
+    bad; every tracker gets ``record(False)`` for runs that raised.
+    """
+
+    __slots__ = ("latency", "series", "slo")
 
     def __init__(self, series: Series, slo: SLORecorder) -> None:
         self.series = series
         self.slo = slo
+        threshold = getattr(getattr(slo, "slo", None), "threshold", None)
+        record_latency = getattr(slo, "record_latency", None)
+        self.latency: Callable[[float], object] | None = (
+            record_latency if threshold is not None and callable(record_latency) else None
+        )
+
+    def _good(self, elapsed_ns: int) -> None:
+        if self.latency is not None:
+            self.latency(elapsed_ns / 1e9)
+        else:
+            self.slo.record(True)
 
     def on_success(self, elapsed_ns: int) -> None:
         self.series.record_ns(elapsed_ns)
-        self.slo.record(True)
+        self._good(elapsed_ns)
 
     def on_error(self, elapsed_ns: int, exc: BaseException) -> None:
         self.series.on_error(elapsed_ns, exc)
@@ -130,7 +147,7 @@ class _SLOHooks:
 
     def span_success(self, elapsed_ns: int, span: Any) -> None:
         self.series.span_success(elapsed_ns, span)
-        self.slo.record(True)
+        self._good(elapsed_ns)
 
     def span_error(self, elapsed_ns: int, exc: BaseException, span: Any) -> None:
         self.series.span_error(elapsed_ns, exc, span)
@@ -214,6 +231,7 @@ def timed(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     exemplars: bool | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -231,6 +249,7 @@ def timed(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     exemplars: bool | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record each run's duration in an HDR histogram and count its errors.
 
@@ -272,6 +291,7 @@ def timed(
             call). ``True``: look it up on every call (for a provider that is
             not the global one). ``False``: never. ``@instrument`` gets its
             exemplars for free from its own span.
+        clock: The nanosecond clock that times each run (injectable for tests).
 
     Returns:
         The wrapper, or a decorator when called with options only.
@@ -305,7 +325,7 @@ def timed(
                 on_success, on_error = with_exemplars(
                     series, on_success, on_error, always=bool(exemplars)
                 )
-            return timing_wrapper(fn, on_success, on_error)
+            return timing_wrapper(fn, on_success, on_error, clock=clock)
 
         return series_wrapper(
             fn,
@@ -345,6 +365,7 @@ def instrument(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     tracer_provider: object | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -365,6 +386,7 @@ def instrument(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     tracer_provider: object | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """``@traced`` and ``@timed`` in one wrapper: a span, a histogram record, error counts.
 
@@ -383,7 +405,7 @@ def instrument(
         record_args: Parameter names whose values become span attributes
             (never metric labels).
         histogram: Record into this histogram instead of a new one.
-        slo: An SLO tracker; each run counts as good or bad.
+        slo: An SLO tracker; each run counts as good or bad (see :func:`timed`).
         labels: Static metric label values.
         label_args: Parameter names whose values become metric labels,
             bounded by the label guard (see :func:`timed`).
@@ -392,6 +414,7 @@ def instrument(
         buckets: Export bucket bounds in seconds.
         quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
         tracer_provider: A tracer provider to use instead of the global one.
+        clock: The nanosecond clock that times each run (injectable for tests).
 
     Returns:
         The wrapper, or a decorator when called with options only.
@@ -406,7 +429,7 @@ def instrument(
         def build(series: Series) -> Callable[..., Any]:
             hooks: Any = series if slo is None else _SLOHooks(series, slo)
             on_success = series.record_ns if slo is None else hooks.on_success
-            fallback = timing_wrapper(fn, on_success, hooks.on_error)
+            fallback = timing_wrapper(fn, on_success, hooks.on_error, clock=clock)
             spec = build_span_spec(
                 fn,
                 name=span_name if span_name is not None else name,
@@ -415,6 +438,7 @@ def instrument(
                 tracer_provider=tracer_provider,
                 fallback=fallback,
                 hooks=hooks,
+                clock=clock,
             )
             return span_wrapper(fn, spec)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -45,6 +46,7 @@ def build_span_spec(
     tracer_provider: object | None,
     fallback: Callable[..., Any],
     hooks: Any,
+    clock: Callable[[], int] = time.perf_counter_ns,
 ) -> SpanSpec:
     """Resolve a span wrapper's configuration at decoration time."""
     if name is not None and (not isinstance(name, str) or not name):  # type: ignore[redundant-expr,unused-ignore]
@@ -65,6 +67,7 @@ def build_span_spec(
         reader=reader,
         fallback=fallback,
         hooks=hooks,
+        clock=clock,
     )
 
 
