@@ -145,6 +145,9 @@ def sync_candidates() -> dict[str, Callable[[int], int]]:
         BARE: bare_timer(work),
         "perfprim @timed": timed(name="bench.timed", registry=registry)(work),
         "perfprim @traced (no SDK)": traced(name="bench.traced")(work),
+        "perfprim @instrument (no SDK)": instrument(name="bench.instrument0", registry=registry)(
+            work
+        ),
         "perfprim @traced (SDK, batch)": traced(name="bench.traced", tracer_provider=PROVIDER)(
             work
         ),
