@@ -242,3 +242,33 @@ def test_async_decorator(compare_async: Callable[..., Any], candidate: str) -> N
     """One awaited decorated ``async def`` call, 200 per round in one event loop."""
     fn = ASYNC_FNS[candidate]
     compare_async(ASYNC, candidate, lambda: fn(1), inner=200, rounds=60)
+
+
+def test_scrape_cost(record_metric: Callable[..., None]) -> None:
+    """Collection-time cost: one classic scrape of 100 series with 10,000 values each."""
+    from prometheus_client import generate_latest
+
+    from perfprim.telemetry import register_prometheus
+
+    registry = TelemetryRegistry()
+    for t in range(10):
+        timer = registry.timer(f"bench.scrape{t}", label_names=("route",), quantiles=True)
+        for r in range(10):
+            series = timer.series({"route": f"/r{r}"})
+            for i in range(10_000):
+                series.record_ns(100_000 + 997 * i)
+    prom = CollectorRegistry()
+    register_prometheus(registry, prometheus_registry=prom)
+    generate_latest(prom)  # warm up
+    samples = []
+    for _ in range(5):
+        start = time.perf_counter()
+        generate_latest(prom)
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    record_metric(
+        "telemetry.scrape.100_series.median_ms",
+        samples[2] * 1e3,
+        unit="ms",
+        note="classic text, 10 timers x 10 series, buckets + quantiles",
+    )

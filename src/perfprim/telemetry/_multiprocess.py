@@ -146,7 +146,7 @@ class MultiProcessWriter:
 
     def flush(self) -> Path:
         """Write the registry now (atomically) and return the file's path."""
-        text = encode_views(self.registry.timer_views(), os.getpid())
+        text = encode_views(self.registry.timer_views(copy=False), os.getpid())
         target = self.path
         with self._lock:
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")

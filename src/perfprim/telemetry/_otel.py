@@ -21,6 +21,7 @@ counters and gauges named after their points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,7 +64,7 @@ class OtelExport:
         names = timer.label_names
 
         def view() -> TimerView:
-            return timer.view()
+            return timer.view(copy=False)
 
         def attrs(labels: tuple[str, ...]) -> dict[str, str]:
             return dict(zip(names, labels, strict=True))
@@ -85,10 +86,10 @@ class OtelExport:
             out: list[Any] = []
             for s in view().series:
                 labels = attrs(s.labels)
-                counts = s.histogram.cumulative_counts(timer.buckets)
-                for bound, n in zip(timer.buckets, counts, strict=True):
+                counts = s.histogram.cumulative_counts([*timer.buckets, math.inf])
+                for bound, n in zip(timer.buckets, counts, strict=False):
                     out.append(self._obs(n, {**labels, "le": _bound(bound)}))
-                out.append(self._obs(s.histogram.count, {**labels, "le": "+Inf"}))
+                out.append(self._obs(counts[-1], {**labels, "le": "+Inf"}))
             return out
 
         def quantiles(_options: Any) -> Iterable[Any]:

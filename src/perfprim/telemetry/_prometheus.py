@@ -16,6 +16,7 @@ unit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
@@ -94,8 +95,10 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
         bounds = [go(b) for b in view.buckets] + ["+Inf"]
         for series in view.series:
             snap = series.histogram
-            count = snap.count
-            cumulative = [*snap.cumulative_counts(view.buckets), count]
+            # One call, one set of prefix sums: the buckets and +Inf (= count)
+            # agree even while other threads keep recording.
+            cumulative = snap.cumulative_counts([*view.buckets, math.inf])
+            count = cumulative[-1]
             buckets: list[tuple[Any, ...]] = []
             for bound, value, exemplar in zip(bounds, cumulative, series.exemplars, strict=True):
                 if exemplar is None:
@@ -183,7 +186,7 @@ class PrometheusCollector:
 
     def collect(self) -> Iterator[Any]:
         """Yield the metric families (called by prometheus_client on every scrape)."""
-        yield from timer_families(self.registry.timer_views(), namespace=self.namespace)
+        yield from timer_families(self.registry.timer_views(copy=False), namespace=self.namespace)
         yield from point_families(self.registry.source_points(), namespace=self.namespace)
 
     def describe(self) -> list[Any]:

@@ -118,7 +118,7 @@ class SeriesView:
 
     Attributes:
         labels: The label values, in the timer's label-name order.
-        histogram: A copy of the series' histogram.
+        histogram: A copy of the series' histogram (the live one for exporters).
         total: Sum of recorded durations, seconds.
         errors: Error counts by ``error.type``.
         exemplars: Latest exemplar per export bucket (``len(buckets) + 1``
@@ -219,9 +219,19 @@ class Series:
         if ctx.trace_flags & 1:
             self.exemplar(elapsed_ns, ctx.trace_id, ctx.span_id)
 
-    def view(self) -> SeriesView:
-        """Return a consistent copy for an exporter."""
-        histogram = self.histogram.copy()
+    def view(self, *, copy: bool = True) -> SeriesView:
+        """Return a view of the series for an exporter.
+
+        Args:
+            copy: Copy the histogram (a frozen, consistent snapshot). The
+                exporters pass False and read the live histogram with one
+                ``cumulative_counts`` call (buckets and count from the same
+                prefix sums), which saves the copy on every scrape.
+
+        Returns:
+            The view.
+        """
+        histogram = self.histogram.copy() if copy else self.histogram
         with self._lock:
             errors = dict(self.errors)
         exemplars = tuple(
@@ -397,8 +407,8 @@ class Timer:
             return series
         return self.series(dict(zip(self.label_names, key, strict=True)))
 
-    def view(self) -> TimerView:
-        """Return a consistent copy of every series, for an exporter."""
+    def view(self, *, copy: bool = True) -> TimerView:
+        """Return a view of every series (copied histograms unless ``copy=False``)."""
         with self._lock:
             series = list(self._series.values())
         return TimerView(
@@ -407,7 +417,7 @@ class Timer:
             self.label_names,
             self.buckets,
             self.quantiles,
-            tuple(s.view() for s in series),
+            tuple(s.view(copy=copy) for s in series),
         )
 
 
@@ -519,9 +529,17 @@ class TelemetryRegistry:
         with self._lock:
             return list(self._timers.values())
 
-    def timer_views(self) -> list[TimerView]:
-        """Return a consistent copy of every timer (what the exporters read)."""
-        return [t.view() for t in self.timers()]
+    def timer_views(self, *, copy: bool = True) -> list[TimerView]:
+        """Return a view of every timer (what the exporters read).
+
+        Args:
+            copy: Copy each histogram (default). ``False`` hands out the live
+                histograms, for exporters that read each one once.
+
+        Returns:
+            The views, in timer creation order.
+        """
+        return [t.view(copy=copy) for t in self.timers()]
 
     def add_source(
         self,
