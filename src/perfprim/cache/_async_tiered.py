@@ -9,6 +9,7 @@ methods are repeated here.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
@@ -88,7 +89,10 @@ class AsyncTieredCache(CacheCore):
                 "the first argument of AsyncTieredCache is the L1: a MemoryTier or None"
             )
         for tier in tiers:
-            if not isinstance(tier, AsyncTier):
+            candidate: object = tier  # checked at runtime: callers may not be type-checked
+            if not isinstance(candidate, AsyncTier) or not inspect.iscoroutinefunction(
+                candidate.get
+            ):
                 raise ConfigurationError(
                     f"{tier!r} is not an async cache tier: pass AsyncRedisTier(...) "
                     "(a sync tier belongs in TieredCache)"
@@ -208,16 +212,15 @@ class AsyncTieredCache(CacheCore):
         self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
     ) -> Any:
         """Await the loader and store its value in every tier (the single place loads happen)."""
-        start = time.perf_counter()
+        start = self._clock()
         try:
             value = await loader()
         except BaseException:
             self._counters.load_errors += 1
             raise
-        delta = time.perf_counter() - start
-        self._counters.loads += 1
         now = self._clock()
-        entry = entry_from_load(value, now=now, ttl=ttl, delta=delta)
+        self._counters.loads += 1
+        entry = entry_from_load(value, now=now, ttl=ttl, delta=now - start)
         await self._fill(fk, entry, now, above=len(self._lower))
         return value
 

@@ -16,7 +16,6 @@ re-reads its generations every ``generation_check_interval`` seconds.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -271,12 +270,7 @@ class CacheCore:
         return self._ttl
 
 
-def monotonic_delta(start: float) -> float:
-    """Seconds since ``start`` (a ``perf_counter`` reading): the measured load time."""
-    return time.perf_counter() - start
-
-
 DEFAULT_GENERATION_CHECK_INTERVAL = 5.0
 """Seconds between re-reads of the cached generations (fallback when a bus message is lost)."""
 
-__all__ += ["DEFAULT_GENERATION_CHECK_INTERVAL", "DEFAULT_MAX_BODY_LENGTH", "monotonic_delta"]
+__all__ += ["DEFAULT_GENERATION_CHECK_INTERVAL", "DEFAULT_MAX_BODY_LENGTH"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
@@ -86,7 +87,8 @@ class TieredCache(CacheCore):
         max_key_length: int = DEFAULT_MAX_BODY_LENGTH,
     ) -> None:
         for tier in tiers:
-            if not isinstance(tier, Tier):
+            candidate: object = tier  # checked at runtime: callers may not be type-checked
+            if not isinstance(candidate, Tier) or inspect.iscoroutinefunction(candidate.get):
                 raise ConfigurationError(
                     f"{tier!r} is not a cache tier: pass MemoryTier(...) or RedisTier(...) "
                     "(an async tier belongs in AsyncTieredCache)"
@@ -199,17 +201,19 @@ class TieredCache(CacheCore):
         ``stale`` is the expired entry seen on the way, if any (for stale
         serving and early refresh, issue 4).
         """
-        start = time.perf_counter()
+        start = self._clock()
         try:
             value = loader()
         except BaseException:
             self._counters.load_errors += 1
             raise
-        delta = time.perf_counter() - start
-        self._counters.loads += 1
         now = self._clock()
+        self._counters.loads += 1
         self._fill(
-            fk, entry_from_load(value, now=now, ttl=ttl, delta=delta), now, above=len(self._lower)
+            fk,
+            entry_from_load(value, now=now, ttl=ttl, delta=now - start),
+            now,
+            above=len(self._lower),
         )
         return value
 

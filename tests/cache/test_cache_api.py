@@ -1,0 +1,127 @@
+"""Public surface of perfprim.cache and fail-fast configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import perfprim.cache
+from perfprim.cache import AsyncTieredCache, MemoryTier, TieredCache
+from perfprim.exceptions import ConfigurationError
+from tests.cache.helpers import AsyncAdapter
+
+
+def test_exported_members() -> None:
+    """The public names of perfprim.cache are pinned (B's names are added at merge)."""
+    assert [
+        "AsyncCachedFunction",
+        "AsyncTier",
+        "AsyncTieredCache",
+        "CacheStats",
+        "CachedFunction",
+        "Entry",
+        "InvalidationBus",
+        "MemoryTier",
+        "Tier",
+        "TierStats",
+        "TieredCache",
+    ] == perfprim.cache.__all__
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"namespace": ""}, "namespace"),
+        ({"namespace": "a{b}"}, "namespace"),
+        ({"ttl": 0}, "ttl"),
+        ({"ttl": "60"}, "ttl"),
+        ({"generation_check_interval": -1}, "generation_check_interval"),
+        ({"max_key_length": 3}, "max_key_length"),
+        ({"invalidation": object()}, "InvalidationBus"),
+    ],
+)
+def test_bad_options_fail_fast(kwargs: dict[str, Any], match: str) -> None:
+    """Invalid options raise ConfigurationError naming the option."""
+    with pytest.raises(ConfigurationError, match=match):
+        TieredCache(MemoryTier(), MemoryTier(), **kwargs)
+
+
+def test_no_tier_is_refused() -> None:
+    """A cache without any tier says what to pass."""
+    with pytest.raises(ConfigurationError, match="MemoryTier"):
+        TieredCache()
+    with pytest.raises(ConfigurationError, match="MemoryTier"):
+        AsyncTieredCache(None)
+
+
+def test_wrong_tier_kinds_are_refused() -> None:
+    """Sync tiers in the async cache and vice versa are refused with the right hint."""
+    with pytest.raises(ConfigurationError, match="AsyncTieredCache"):
+        TieredCache(MemoryTier(), AsyncAdapter(MemoryTier()))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="TieredCache"):
+        AsyncTieredCache(MemoryTier(), MemoryTier())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="L1"):
+        AsyncTieredCache(AsyncAdapter(MemoryTier()))  # type: ignore[arg-type]
+
+
+def test_decorating_the_wrong_kind_is_refused() -> None:
+    """Async def on the sync cache, def on the async cache, and generators are refused."""
+
+    async def coro(x: int) -> int:
+        return x
+
+    def plain(x: int) -> int:
+        return x
+
+    def gen(x: int) -> Any:
+        yield x
+
+    with pytest.raises(ConfigurationError, match="AsyncTieredCache"):
+        TieredCache(MemoryTier()).cached()(coro)
+    with pytest.raises(ConfigurationError, match="TieredCache"):
+        AsyncTieredCache(MemoryTier()).cached()(plain)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="generator"):
+        TieredCache(MemoryTier()).cached()(gen)
+
+
+def test_non_str_key_is_refused() -> None:
+    """Keys are str; an int key raises with the fix."""
+    cache = TieredCache(MemoryTier())
+    with pytest.raises(ConfigurationError, match="str"):
+        cache.get(42)  # type: ignore[arg-type]
+
+
+def test_decorated_coroutine_function_stays_one() -> None:
+    """Cached keeps the kind: an async def stays a coroutine function, sync stays sync."""
+    import inspect
+
+    acache = AsyncTieredCache(MemoryTier())
+
+    @acache.cached()
+    async def fetch(x: int) -> int:
+        return x
+
+    assert inspect.iscoroutinefunction(fetch)
+    assert 3 == asyncio.run(fetch(3))  # type: ignore[arg-type]
+
+
+def test_unstable_argument_fails_with_the_fix() -> None:
+    """An argument with a default repr raises ConfigurationError suggesting key= or noself."""
+    cache = TieredCache(MemoryTier())
+
+    @cache.cached()
+    def f(obj: object) -> int:
+        return 1
+
+    with pytest.raises(ConfigurationError, match="key=callable"):
+        f(object())
+
+
+def test_context_manager_closes() -> None:
+    """With TieredCache(...) closes its tiers and bus on exit; close() is idempotent."""
+    with TieredCache(MemoryTier()) as cache:
+        cache.set("k", 1)
+    cache.close()
+    assert cache._closed
