@@ -38,6 +38,7 @@ __all__ = ["CacheCore", "GenerationState"]
 logger = logging.getLogger("perfprim.cache")
 
 _NEVER = float("-inf")
+_FULL_KEY_MEMO_SIZE = 4096
 
 
 class GenerationState:
@@ -47,7 +48,7 @@ class GenerationState:
     reads it and ``check_at`` (when to re-read the counter) and nothing else.
     """
 
-    __slots__ = ("check_at", "counter_key", "generation", "parent", "prefix")
+    __slots__ = ("check_at", "counter_key", "full_keys", "generation", "parent", "prefix")
 
     def __init__(self, counter_key: str, parent: GenerationState | None) -> None:
         self.counter_key = counter_key
@@ -55,6 +56,9 @@ class GenerationState:
         self.generation = 0
         self.prefix = ""
         self.check_at = _NEVER
+        # user key -> full key under ``prefix`` (get_or_load's hit path: one dict lookup
+        # instead of validating and formatting the key); replaced when the prefix changes.
+        self.full_keys: dict[str, str] = {}
 
 
 class CacheCore:
@@ -172,6 +176,15 @@ class CacheCore:
             return key
         return safe_body(key, self._max_len)
 
+    def _remember_key(self, state: GenerationState, key: str) -> str:
+        """Validate ``key``, build its full key under ``state`` and remember it (bounded)."""
+        fk = f"{state.prefix}{self._body(key)}}}"
+        memo = state.full_keys
+        if len(memo) >= _FULL_KEY_MEMO_SIZE:
+            memo.clear()
+        memo[key] = fk
+        return fk
+
     def _function_state(self, qualname: str) -> GenerationState:
         key = function_counter_key(self._namespace, qualname)
         state = self._states.get(key)
@@ -189,7 +202,10 @@ class CacheCore:
             generation = str(state.generation)
         else:
             generation = f"{parent.generation}.{state.generation}"
-        state.prefix = key_prefix(self._namespace, generation)
+        prefix = key_prefix(self._namespace, generation)
+        if prefix != state.prefix:
+            state.prefix = prefix
+            state.full_keys = {}
         state.check_at = now + self._gen_interval
         if parent is not None and parent.check_at < state.check_at:
             # Re-read together with the namespace: a clear() elsewhere must reach us too.

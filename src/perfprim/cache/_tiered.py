@@ -258,10 +258,12 @@ class TieredCache(CacheCore):
         state = self._ns
         if now >= state.check_at:
             self._refresh(state, now)
-        if type(key) is str and len(key) <= self._max_len and "{" not in key and "}" not in key:
-            fk = f"{state.prefix}{key}}}"
-        else:
-            fk = f"{state.prefix}{self._body(key)}}}"
+        try:
+            fk = state.full_keys.get(key)
+        except TypeError:  # an unhashable key: let _body() say what a key must be
+            fk = None
+        if fk is None:
+            fk = self._remember_key(state, key)
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             self._counters.l1_hits += 1
