@@ -166,7 +166,7 @@ class Driver:
         self.kind = kind
         self.cache = cache
         self.l1 = l1
-        self.l2 = l2  # the sync tier behind L2 (adapter unwrapped)
+        self.l2 = l2  # the L2 as given to build() (a sync tier is adapted for the async cache)
 
     @property
     def is_async(self) -> bool:
@@ -203,6 +203,13 @@ class Driver:
         fn.__qualname__ = fn.__name__ = name
         return self.cache.cached(**options)(fn)
 
+    async def on_tier(self, tier: Any, method: str, *args: Any) -> Any:
+        """Call a tier method directly (awaiting it for an async tier)."""
+        result = getattr(tier, method)(*args)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
     async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call a cached function (awaiting it for the async cache)."""
         result = fn(*args, **kwargs)
@@ -226,5 +233,10 @@ def build(
     if kind == "sync":
         tiers = [t for t in (l1, l2) if t is not None]
         return Driver(kind, TieredCache(*tiers, **options), l1, l2)
-    lower = [AsyncAdapter(l2)] if l2 is not None else []
+    if l2 is None:
+        lower = []
+    elif inspect.iscoroutinefunction(l2.get):
+        lower = [l2]  # already an AsyncTier (AsyncRedisTier)
+    else:
+        lower = [AsyncAdapter(l2)]
     return Driver(kind, AsyncTieredCache(l1, *lower, **options), l1, l2)
