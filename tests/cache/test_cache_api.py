@@ -125,3 +125,38 @@ def test_context_manager_closes() -> None:
         cache.set("k", 1)
     cache.close()
     assert cache._closed
+
+
+def test_method_decoration_and_invalidate() -> None:
+    """A decorated method binds like a function; invalidate takes self explicitly."""
+    cache = TieredCache(MemoryTier())
+    calls: list[int] = []
+
+    class Repo:
+        @cache.cached(noself=True)
+        def find(self, x: int) -> int:
+            calls.append(x)
+            return x * 2
+
+    repo = Repo()
+    assert [2, 2, 2] == [repo.find(1), repo.find(1), Repo().find(1)]
+    repo.find.invalidate(repo, 1)
+    assert 2 == repo.find(1)
+    assert [1, 1] == calls
+
+
+async def test_cancellation_is_not_a_load_error() -> None:
+    """A loader cancelled mid-load is not counted as a load error (it did not fail)."""
+    acache = AsyncTieredCache(MemoryTier())
+    never = asyncio.Event()
+
+    async def slow() -> int:
+        await never.wait()
+        return 1
+
+    task = asyncio.ensure_future(acache.get_or_load("k", slow))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (0, 0) == (acache.stats().load_errors, acache.stats().loads)

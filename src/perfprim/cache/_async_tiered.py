@@ -160,7 +160,11 @@ class AsyncTieredCache(CacheCore):
         state = self._ns
         if now >= state.check_at:
             await self._refresh(state, now)
-        return f"{state.prefix}{self._body(key)}}}"
+        try:
+            fk = state.full_keys.get(key)
+        except TypeError:  # an unhashable key: let _body() say what a key must be
+            fk = None
+        return fk if fk is not None else self._remember_key(state, key)
 
     # -- the flow ----------------------------------------------------------------------------
 
@@ -215,7 +219,7 @@ class AsyncTieredCache(CacheCore):
         start = self._clock()
         try:
             value = await loader()
-        except BaseException:
+        except Exception:  # a cancellation is not a load error
             self._counters.load_errors += 1
             raise
         now = self._clock()
@@ -226,7 +230,7 @@ class AsyncTieredCache(CacheCore):
 
     # -- public API ------------------------------------------------------------------------
 
-    async def get(self, key: str, default: T | None = None) -> Any:
+    async def get(self, key: str, default: object = None) -> object:
         """Return the value cached under ``key``, or ``default`` if no tier has it fresh."""
         now = self._clock()
         fk = await self._full_key(key, now)
@@ -295,11 +299,11 @@ class AsyncTieredCache(CacheCore):
             self._l1.delete(fks)
         self._publish(fks)
 
-    async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    async def get_many(self, keys: Iterable[str]) -> dict[str, object]:
         """Return ``{key: value}`` for the keys some tier holds fresh (misses are absent)."""
         now = self._clock()
         wanted = {await self._full_key(key, now): key for key in keys}
-        found: dict[str, Any] = {}
+        found: dict[str, object] = {}
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)

@@ -152,7 +152,11 @@ class TieredCache(CacheCore):
         state = self._ns
         if now >= state.check_at:
             self._refresh(state, now)
-        return f"{state.prefix}{self._body(key)}}}"
+        try:
+            fk = state.full_keys.get(key)
+        except TypeError:  # an unhashable key: let _body() say what a key must be
+            fk = None
+        return fk if fk is not None else self._remember_key(state, key)
 
     # -- the flow ----------------------------------------------------------------------------
 
@@ -204,7 +208,7 @@ class TieredCache(CacheCore):
         start = self._clock()
         try:
             value = loader()
-        except BaseException:
+        except Exception:  # a cancellation is not a load error
             self._counters.load_errors += 1
             raise
         now = self._clock()
@@ -219,7 +223,7 @@ class TieredCache(CacheCore):
 
     # -- public API ------------------------------------------------------------------------
 
-    def get(self, key: str, default: T | None = None) -> Any:
+    def get(self, key: str, default: object = None) -> object:
         """Return the value cached under ``key``, or ``default`` if no tier has it fresh.
 
         Args:
@@ -298,7 +302,7 @@ class TieredCache(CacheCore):
             self._l1.delete(fks)
         self._publish(fks)
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str]) -> dict[str, object]:
         """Return ``{key: value}`` for the keys some tier holds fresh (misses are absent).
 
         One call per lower tier for all the keys L1 missed (one round trip, or
@@ -306,7 +310,7 @@ class TieredCache(CacheCore):
         """
         now = self._clock()
         wanted = {self._full_key(key, now): key for key in keys}
-        found: dict[str, Any] = {}
+        found: dict[str, object] = {}
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)
