@@ -178,8 +178,10 @@ class CacheCore:
 
     def _remember_key(self, state: GenerationState, key: str) -> str:
         """Validate ``key``, build its full key under ``state`` and remember it (bounded)."""
-        fk = f"{state.prefix}{self._body(key)}}}"
+        # Memo before prefix: _apply_generation swaps the prefix first, then the memo,
+        # so a full key built under an old prefix can only land in the old memo.
         memo = state.full_keys
+        fk = f"{state.prefix}{self._body(key)}}}"
         if len(memo) >= _FULL_KEY_MEMO_SIZE:
             memo.clear()
         memo[key] = fk
