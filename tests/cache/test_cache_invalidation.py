@@ -13,7 +13,7 @@ import pytest
 
 from perfprim.cache import MemoryTier
 from tests.cache.conformance import FakeClock
-from tests.cache.helpers import Driver, LocalBus, build
+from tests.cache.helpers import Driver, FailingTier, LocalBus, build
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -140,3 +140,20 @@ async def test_invalidate_l1_false_starts_no_bus(kind: str, clock: FakeClock) ->
 
     build(kind, clock, l1=MemoryTier(), l2=BusTier(timer=clock), invalidate_l1=False)
     assert [] == started
+
+
+async def test_cache_without_l1_publishes_but_does_not_listen(kind: str, clock: FakeClock) -> None:
+    """A cache with only a lower tier still tells the others; it has no L1 to drop."""
+    hub = LocalBus()
+    endpoint = hub.endpoint()
+    shared = MemoryTier(timer=clock)
+    l2 = FailingTier(shared)  # not a MemoryTier, so the sync cache does not take it as L1
+    l2.down = False
+    l2.invalidation_bus = lambda: endpoint  # type: ignore[attr-defined]
+    writer = build(kind, clock, l1=None, l2=l2)
+    reader = build(kind, clock, l1=MemoryTier(), l2=shared, invalidation=hub.endpoint())
+    await writer("set", "k", 1)
+    assert 1 == await reader("get", "k")
+    await writer("set", "k", 2)
+    assert 2 == await reader("get", "k")
+    assert endpoint.on_keys is None

@@ -117,7 +117,8 @@ class CacheCore:
 
     def _setup_bus(self, bus: InvalidationBus | None, invalidate_l1: bool | None) -> None:
         if invalidate_l1 is None:
-            invalidate_l1 = self._l1 is not None and bool(self._lower)
+            # Also without an L1 of our own: our writes must still reach the others' L1s.
+            invalidate_l1 = bool(self._lower)
         if bus is None and invalidate_l1:
             for tier in self._lower:
                 factory = getattr(tier, "invalidation_bus", None)
