@@ -160,3 +160,49 @@ async def test_cancellation_is_not_a_load_error() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (0, 0) == (acache.stats().load_errors, acache.stats().loads)
+
+
+def test_single_argument_key_memo_is_bounded_and_consistent() -> None:
+    """The per-function key memo stays bounded; huge ints and long strs still invalidate."""
+    from perfprim.cache._core import FULL_KEY_MEMO_SIZE
+
+    cache = TieredCache(MemoryTier(maxsize=100))
+    calls: list[object] = []
+
+    @cache.cached()
+    def ident(x: object) -> object:
+        calls.append(x)
+        return x
+
+    for i in range(FULL_KEY_MEMO_SIZE + 10):
+        ident(i)
+    state = cache._function_state(f"{ident.__module__}.{ident.__qualname__}")
+    assert len(state.full_keys) <= FULL_KEY_MEMO_SIZE
+    big, long = 10**400, "s" * 5000
+    calls.clear()
+    ident(big)
+    ident(long)
+    ident.invalidate(big)
+    ident.invalidate(x=long)
+    ident(big)
+    ident(long)
+    assert [big, long, big, long] == calls
+    assert all(len(k) < 300 for k in cache._records)
+
+
+def test_memo_follows_generation_changes() -> None:
+    """After invalidate_all the memoized keys of the old generation are not used."""
+    cache = TieredCache(MemoryTier())
+    calls: list[int] = []
+
+    @cache.cached()
+    def f(x: int) -> int:
+        calls.append(x)
+        return x
+
+    f(1)
+    f.invalidate_all()
+    f(1)
+    cache.clear()
+    f(1)
+    assert [1, 1, 1] == calls

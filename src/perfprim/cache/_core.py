@@ -33,12 +33,12 @@ from perfprim.cache._protocols import InvalidationBus
 from perfprim.cache._stats import CacheStats, Counters, TierStats
 from perfprim.exceptions import BackendError, ConfigurationError
 
-__all__ = ["CacheCore", "GenerationState"]
+__all__ = ["FULL_KEY_MEMO_SIZE", "CacheCore", "GenerationState"]
 
 logger = logging.getLogger("perfprim.cache")
 
 _NEVER = float("-inf")
-_FULL_KEY_MEMO_SIZE = 4096
+FULL_KEY_MEMO_SIZE = 4096
 
 
 class GenerationState:
@@ -56,9 +56,11 @@ class GenerationState:
         self.generation = 0
         self.prefix = ""
         self.check_at = _NEVER
-        # user key -> full key under ``prefix`` (get_or_load's hit path: one dict lookup
-        # instead of validating and formatting the key); replaced when the prefix changes.
-        self.full_keys: dict[str, str] = {}
+        # user key (or a cached function's single int/str argument) -> full key under
+        # ``prefix``: the hit path does one dict lookup instead of validating and
+        # formatting the key, and the full key's hash is computed once. Replaced when
+        # the prefix changes; bounded by FULL_KEY_MEMO_SIZE.
+        self.full_keys: dict[object, str] = {}
 
 
 class CacheCore:
@@ -183,7 +185,7 @@ class CacheCore:
         # so a full key built under an old prefix can only land in the old memo.
         memo = state.full_keys
         fk = f"{state.prefix}{self._body(key)}}}"
-        if len(memo) >= _FULL_KEY_MEMO_SIZE:
+        if len(memo) >= FULL_KEY_MEMO_SIZE:
             memo.clear()
         memo[key] = fk
         return fk

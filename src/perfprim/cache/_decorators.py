@@ -4,9 +4,10 @@ Everything the wrapper needs is looked up once, when the function is
 decorated: its ``module.qualname(`` head, the cache's record dict, clock and
 counters, its generation state. For a function with a fixed parameter list
 the wrapper is compiled with the same parameters (as ``dataclasses`` does), so
-Python itself binds ``f(1)``, ``f(a=1)`` and keywords in any order alike, and
-a call with one ``int`` argument (the common case: an id) builds its key with
-one f-string; other calls go through :func:`perfprim.cache._keys.body_of`.
+Python itself binds ``f(1)``, ``f(a=1)`` and keywords in any order alike. A
+call with one ``int`` or ``str`` argument (the common case: an id) finds its
+full key in a small per-function memo (one dict lookup; the key string and its
+hash are reused); other calls build it with :func:`perfprim.cache._keys.body_of`.
 The hit path is then one clock read, one ``dict.get``, one comparison and
 one int increment: no lock, no signature binding, no Task. Functions taking
 ``*args``/``**kwargs`` and custom ``key=`` callables use a generic wrapper.
@@ -19,6 +20,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
+from perfprim.cache._core import FULL_KEY_MEMO_SIZE, GenerationState
 from perfprim.cache._keys import KeyFunction, body_of, safe_body
 from perfprim.exceptions import ConfigurationError
 
@@ -139,8 +141,10 @@ _FAST_TEMPLATE = """
     return {await_}_pp_miss(fk, now, record, lambda: _pp_fn({call}), _pp_ttl)
 """
 
-_ONE_KEY = """    if type({name}) is int and -_pp_big < {name} < _pp_big:
-        fk = f"{{_pp_state.prefix}}{{_pp_head}}{{{name}}})}}}}"
+_ONE_KEY = """    if (_pp_type := type({name})) is int or _pp_type is str:
+        fk = _pp_state.full_keys.get({name})
+        if fk is None:
+            fk = _pp_remember(_pp_state, {name})
     else:
         fk = _pp_state.prefix + _pp_body(({name},))"""
 
@@ -196,7 +200,7 @@ def _generated_wrapper(
         params.append("/")
     if noself and len(names) == len(signature.parameters):
         return None  # noself on a function without parameters: let the generic path complain
-    if len(names) == 1 and namespace["_pp_big"] > 1:
+    if len(names) == 1:
         key_code = _ONE_KEY.format(name=names[0])
     else:
         key_code = (
@@ -250,7 +254,6 @@ def _make(
         signature: inspect.Signature | None = inspect.signature(fn)
     except (TypeError, ValueError):  # some builtins have no signature
         signature = None
-    room = max_len - len(head) - 1
     clock = cache._clock
     records = cache._records
     counters = cache._counters
@@ -259,6 +262,15 @@ def _make(
 
     def body(values: tuple[Any, ...]) -> str:
         return body_of(head, values, {}, max_len) + "}"
+
+    def remember(state: GenerationState, arg: int | str) -> str:
+        # Memo before prefix, as in CacheCore._remember_key (see there).
+        memo = state.full_keys
+        fk = state.prefix + body((arg,))
+        if len(memo) >= FULL_KEY_MEMO_SIZE:
+            memo.clear()
+        memo[arg] = fk
+        return fk
 
     namespace: dict[str, Any] = {
         "_pp_clock": clock,
@@ -269,9 +281,8 @@ def _make(
         "_pp_miss": miss,
         "_pp_fn": fn,
         "_pp_ttl": ttl,
-        "_pp_head": head,
-        "_pp_big": 10 ** (room - 1) if room >= 2 else 0,
         "_pp_body": body,
+        "_pp_remember": remember,
     }
     generated = None
     if key is None:
