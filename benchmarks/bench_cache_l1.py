@@ -229,3 +229,48 @@ def test_async_cached_perfprim(compare_async: Any) -> None:
 def test_async_get_or_load_perfprim(compare_async: Any) -> None:
     fn = _aperfprim_get_or_load()
     compare_async(ASYNC_GOL, "perfprim", lambda: fn(UID))
+
+
+# -- two arguments (the generic key path), no budget: shown for honesty ------------------------
+
+SYNC_TWO = "cache: L1 hit, @cached with two arguments (sync)"
+
+
+def _two_perfprim() -> Callable[[int, str], Any]:
+    cache = TieredCache(MemoryTier(maxsize=10_000, ttl=60.0), ttl=60.0)
+
+    @cache.cached()
+    def load(uid: int, region: str) -> dict[str, int]:
+        return _user(uid)
+
+    return load
+
+
+def _two_cachetools() -> Callable[[int, str], Any]:
+    @cachetools.cached(cachetools.TTLCache(maxsize=10_000, ttl=60.0), lock=threading.Lock())
+    def load(uid: int, region: str) -> dict[str, int]:
+        return _user(uid)
+
+    return load
+
+
+def _two_lru() -> Callable[[int, str], Any]:
+    @functools.lru_cache(maxsize=10_000)
+    def load(uid: int, region: str) -> dict[str, int]:
+        return _user(uid)
+
+    return load
+
+
+@pytest.mark.parametrize(
+    ("candidate", "make"),
+    [
+        ("perfprim", _two_perfprim),
+        ("cachetools.cached+lock", _two_cachetools),
+        ("functools.lru_cache", _two_lru),
+    ],
+)
+def test_sync_two_arguments(compare: Any, candidate: str, make: Any) -> None:
+    fn = make()
+    fn(UID, "eu")
+    assert {"id": UID} == compare(SYNC_TWO, candidate, fn, UID, "eu")

@@ -206,3 +206,21 @@ def test_memo_follows_generation_changes() -> None:
     cache.clear()
     f(1)
     assert [1, 1, 1] == calls
+
+
+def test_two_argument_memo_keeps_look_alikes_apart() -> None:
+    """(1, "1"), ("1", 1), (True, 1) and (1.0, 1) are four entries; repeats are hits."""
+    cache = TieredCache(MemoryTier())
+    calls: list[tuple[object, object]] = []
+
+    @cache.cached()
+    def pair(a: object, b: object) -> str:
+        calls.append((a, b))
+        return f"{a!r}|{b!r}"
+
+    args = [(1, "1"), ("1", 1), (True, 1), (1.0, 1), (1, "1"), ("1", 1)]
+    assert ["1|'1'", "'1'|1", "True|1", "1.0|1", "1|'1'", "'1'|1"] == [pair(*a) for a in args]
+    assert 4 == len(calls)
+    pair.invalidate(b="1", a=1)
+    pair(1, "1")
+    assert (1, "1") == calls[-1]

@@ -141,14 +141,26 @@ _FAST_TEMPLATE = """
     return {await_}_pp_miss(fk, now, record, lambda: _pp_fn({call}), _pp_ttl)
 """
 
-_ONE_KEY = """    if (_pp_type := type({name})) is int or _pp_type is str:
-        fk = _pp_state.full_keys.get({name})
+_MEMO_KEY = """    if {condition}:
+        fk = _pp_state.full_keys.get({memo_key})
         if fk is None:
-            fk = _pp_remember(_pp_state, {name})
+            fk = _pp_remember(_pp_state, {memo_key}, ({values}))
     else:
-        fk = _pp_state.prefix + _pp_body(({name},))"""
+        fk = _pp_state.prefix + _pp_body(({values}))"""
 
-_MANY_KEY = """    fk = _pp_state.prefix + _pp_body(({names},))"""
+
+def _key_code(names: list[str]) -> str:
+    """The generated key lines: a memo hit when every argument is exactly an int or a str.
+
+    Only exact ``int``/``str`` arguments use the memo, because ``1``, ``1.0``
+    and ``True`` are equal dict keys but must be different cache keys.
+    """
+    checks = [f"((_pp_type := type({n})) is int or _pp_type is str)" for n in names]
+    values = "".join(f"{n}, " for n in names)
+    memo_key = names[0] if len(names) == 1 else f"({values})"
+    return _MEMO_KEY.format(
+        condition=" and ".join(checks) or "True", memo_key=memo_key, values=values
+    )
 
 
 def _generated_wrapper(
@@ -200,14 +212,7 @@ def _generated_wrapper(
         params.append("/")
     if noself and len(names) == len(signature.parameters):
         return None  # noself on a function without parameters: let the generic path complain
-    if len(names) == 1:
-        key_code = _ONE_KEY.format(name=names[0])
-    else:
-        key_code = (
-            _MANY_KEY.format(names=", ".join(names))
-            if names
-            else "    fk = _pp_state.prefix + _pp_body(())"
-        )
+    key_code = _key_code(names)
     source = _FAST_TEMPLATE.format(
         async_="async " if is_async else "",
         await_="await " if is_async else "",
@@ -263,13 +268,13 @@ def _make(
     def body(values: tuple[Any, ...]) -> str:
         return body_of(head, values, {}, max_len) + "}"
 
-    def remember(state: GenerationState, arg: int | str) -> str:
+    def remember(state: GenerationState, memo_key: object, values: tuple[Any, ...]) -> str:
         # Memo before prefix, as in CacheCore._remember_key (see there).
         memo = state.full_keys
-        fk = state.prefix + body((arg,))
+        fk = state.prefix + body(values)
         if len(memo) >= FULL_KEY_MEMO_SIZE:
             memo.clear()
-        memo[arg] = fk
+        memo[memo_key] = fk
         return fk
 
     namespace: dict[str, Any] = {
