@@ -107,3 +107,38 @@ def test_import_cache_imports_no_redis() -> None:
     ).stdout
     heavy = [m for m in json.loads(out) if m.split(".")[0] in {"redis", "hdrhistogram"}]
     assert [] == heavy
+
+
+def test_threads_hammering_one_cache_stay_consistent() -> None:
+    """4 threads mixing loads, sets, deletes and clears: no error, values always valid."""
+    import threading
+
+    cache = TieredCache(MemoryTier(maxsize=64, ttl=5.0), MemoryTier(maxsize=256), ttl=60.0)
+    errors: list[BaseException] = []
+    seen: set[object] = set()
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(1500):
+                key = f"k{(i * 7 + seed) % 40}"
+                if i % 97 == 0:
+                    cache.clear()
+                elif i % 5 == 0:
+                    cache.set(key, ("set", key))
+                elif i % 11 == 0:
+                    cache.delete(key)
+                else:
+                    seen.add(cache.get_or_load(key, lambda key=key: ("load", key)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [] == errors
+    assert all(kind in ("set", "load") and isinstance(k, str) for kind, k in seen)
+    stats = cache.stats()
+    assert stats.loads >= 1
+    assert len(cache._l1) <= 64
