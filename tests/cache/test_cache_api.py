@@ -16,9 +16,11 @@ from tests.cache.helpers import AsyncAdapter
 def test_exported_members() -> None:
     """The public names of perfprim.cache are pinned (B's names are added at merge)."""
     assert [
+        "AsyncBoundCachedMethod",
         "AsyncCachedFunction",
         "AsyncTier",
         "AsyncTieredCache",
+        "BoundCachedMethod",
         "CacheStats",
         "CachedFunction",
         "Entry",

@@ -28,6 +28,27 @@ value: int = cache.get_or_load("k", lambda: 1)
 stats: CacheStats = cache.stats()
 hits: int = stats.tiers[0].hits
 
+
+class Repo:
+    """A class with a cached method."""
+
+    @cache.cached(noself=True)
+    def find(self, item_id: int) -> str:
+        """Stand-in for a query."""
+        return str(item_id)
+
+    @classmethod
+    def build(cls) -> Repo:
+        """Alternative constructor."""
+        return cls()
+
+
+repo = Repo.build()
+found: str = repo.find(1)
+repo.find.invalidate(repo, 1)
+unbound: str = Repo.find(repo, 2)
+
+
 acache = AsyncTieredCache(MemoryTier(maxsize=100), ttl=60.0)
 
 
@@ -37,8 +58,21 @@ async def price(sku: str) -> int:
     return 1
 
 
+class AsyncRepo:
+    """A class with a cached coroutine method."""
+
+    @acache.cached(noself=True)
+    async def find(self, item_id: int) -> str:
+        """Stand-in for an async query."""
+        return str(item_id)
+
+
 async def main() -> None:
     """Use the async cache."""
+    arepo = AsyncRepo()
+    name: str = await arepo.find(3)
+    await arepo.find.invalidate(arepo, 3)
+    del name
     cents: int = await price("A")
     await price.invalidate("A")
     await price.invalidate_all()

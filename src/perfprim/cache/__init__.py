@@ -14,7 +14,12 @@
 from __future__ import annotations
 
 from perfprim.cache._async_tiered import AsyncTieredCache
-from perfprim.cache._decorators import AsyncCachedFunction, CachedFunction
+from perfprim.cache._decorators import (
+    AsyncBoundCachedMethod,
+    AsyncCachedFunction,
+    BoundCachedMethod,
+    CachedFunction,
+)
 from perfprim.cache._entry import Entry
 from perfprim.cache._memory import MemoryTier
 from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
@@ -22,9 +27,11 @@ from perfprim.cache._stats import CacheStats, TierStats
 from perfprim.cache._tiered import TieredCache
 
 __all__ = [
+    "AsyncBoundCachedMethod",
     "AsyncCachedFunction",
     "AsyncTier",
     "AsyncTieredCache",
+    "BoundCachedMethod",
     "CacheStats",
     "CachedFunction",
     "Entry",

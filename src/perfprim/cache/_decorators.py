@@ -18,7 +18,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from perfprim.cache._core import FULL_KEY_MEMO_SIZE, GenerationState
 from perfprim.cache._keys import KeyFunction, body_of, safe_body
@@ -31,8 +41,30 @@ if TYPE_CHECKING:
 __all__ = ["AsyncCachedFunction", "CachedFunction", "KeyFunction"]
 
 P = ParamSpec("P")
+Q = ParamSpec("Q")
+S = TypeVar("S")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+
+
+class BoundCachedMethod(Protocol, Generic[P, Q, R_co]):
+    """A cached method read through an instance (``obj.method``).
+
+    The call omits ``self``; ``invalidate`` is the function's own attribute,
+    so it takes ``self`` explicitly: ``obj.method.invalidate(obj, x)``.
+    """
+
+    def __call__(self, *args: Q.args, **kwargs: Q.kwargs) -> R_co:
+        """Return the cached result for these arguments, computing it on a miss."""
+        ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Drop the entry for these arguments (``self`` included) everywhere."""
+        ...
+
+    def invalidate_all(self) -> None:
+        """Drop every entry of this method: one ``INCR`` of its generation."""
+        ...
 
 
 class CachedFunction(Protocol, Generic[P, R_co]):
@@ -50,6 +82,34 @@ class CachedFunction(Protocol, Generic[P, R_co]):
         """Drop every entry of this function: one ``INCR`` of its generation."""
         ...
 
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> CachedFunction[P, R_co]: ...
+
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[S, Q], R_co], instance: S, owner: type | None = None
+    ) -> BoundCachedMethod[Concatenate[S, Q], Q, R_co]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        """Bind like a plain function (a decorated method works as a method)."""
+        ...
+
+
+class AsyncBoundCachedMethod(Protocol, Generic[P, Q, R_co]):
+    """A cached coroutine method read through an instance (``obj.method``)."""
+
+    def __call__(self, *args: Q.args, **kwargs: Q.kwargs) -> Awaitable[R_co]:
+        """Return the cached result for these arguments, computing it on a miss."""
+        ...
+
+    async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Drop the entry for these arguments (``self`` included) everywhere."""
+        ...
+
+    async def invalidate_all(self) -> None:
+        """Drop every entry of this method: one ``INCR`` of its generation."""
+        ...
+
 
 class AsyncCachedFunction(Protocol, Generic[P, R_co]):
     """A coroutine function decorated by :meth:`AsyncTieredCache.cached`."""
@@ -64,6 +124,20 @@ class AsyncCachedFunction(Protocol, Generic[P, R_co]):
 
     async def invalidate_all(self) -> None:
         """Drop every entry of this function: one ``INCR`` of its generation."""
+        ...
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type | None = None
+    ) -> AsyncCachedFunction[P, R_co]: ...
+
+    @overload
+    def __get__(
+        self: AsyncCachedFunction[Concatenate[S, Q], R_co], instance: S, owner: type | None = None
+    ) -> AsyncBoundCachedMethod[Concatenate[S, Q], Q, R_co]: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        """Bind like a plain function (a decorated method works as a method)."""
         ...
 
 
