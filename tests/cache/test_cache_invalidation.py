@@ -142,8 +142,10 @@ async def test_invalidate_l1_false_starts_no_bus(kind: str, clock: FakeClock) ->
     assert [] == started
 
 
-async def test_cache_without_l1_publishes_but_does_not_listen(kind: str, clock: FakeClock) -> None:
-    """A cache with only a lower tier still tells the others; it has no L1 to drop."""
+async def test_cache_without_l1_publishes_and_follows_generations(
+    kind: str, clock: FakeClock
+) -> None:
+    """A cache with only a lower tier still tells the others and hears their bumps."""
     hub = LocalBus()
     endpoint = hub.endpoint()
     shared = MemoryTier(timer=clock)
@@ -156,4 +158,5 @@ async def test_cache_without_l1_publishes_but_does_not_listen(kind: str, clock: 
     assert 1 == await reader("get", "k")
     await writer("set", "k", 2)
     assert 2 == await reader("get", "k")
-    assert endpoint.on_keys is None
+    await reader("clear")
+    assert None is await writer("get", "k")

@@ -51,7 +51,7 @@ class AsyncTieredCache(CacheCore):
         invalidation: An :class:`~perfprim.cache.InvalidationBus`, or ``None``
             to ask a lower tier for one when ``invalidate_l1`` is on.
         invalidate_l1: Start the lower tier's bus automatically (default: on
-            when there is a lower tier; it listens only if there is an L1).
+            when there is a lower tier, with or without an L1).
         raise_on_backend_error: Re-raise tier ``BackendError``s instead of
             degrading.
         generation_check_interval: Seconds between re-reads of the cached

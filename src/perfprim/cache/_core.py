@@ -11,6 +11,19 @@ unreachable and expire. Each process caches the generations it read, so the
 hit path makes no round trip; it learns of another process's bump from the
 invalidation bus (the bumped counter's key, or a flush) and, as a fallback,
 re-reads its generations every ``generation_check_interval`` seconds.
+
+Extension points (stampede protection, XFetch, stale serving):
+
+- Every load goes through ``_load(fk, loader, ttl, stale)`` (``_aload`` is the
+  async cache's ``_load``): wrap it for single-flight and the distributed lock
+  (``fk + ":lock"`` shares the key's cluster slot). ``stale`` is the expired
+  entry met on the way, for stale-while-revalidate and stale-if-error.
+- Every freshness decision is in :mod:`._policy`; entries carry ``delta`` and
+  ``stale_until`` already (``entry_from_load(..., stale_ttl=)``).
+- The L1 hit path only compares ``now < record[0]``. To add XFetch without
+  slowing it, store in ``record[0]`` the time after which a read must take the
+  slow path and draw (e.g. ``expires_at - k * delta * beta``), keeping the
+  entry in ``record[2]``; ``MemoryTier._record`` builds records in one place.
 """
 
 from __future__ import annotations
@@ -136,8 +149,8 @@ class CacheCore:
                 "(publish, start, close), e.g. RedisInvalidationBus"
             )
         self._bus = bus
-        if self._l1 is not None:
-            bus.start(self._on_keys, self._on_flush)
+        # Listen even without an L1: generation bumps from other processes arrive here too.
+        bus.start(self._on_keys, self._on_flush)
 
     def _on_keys(self, keys: Sequence[str]) -> None:
         """Another process changed ``keys``: drop our L1 copies, re-read bumped generations."""

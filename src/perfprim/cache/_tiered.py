@@ -52,8 +52,8 @@ class TieredCache(CacheCore):
             ``invalidate_l1`` is on.
         invalidate_l1: Start the lower tier's invalidation bus automatically.
             Default: on when there is a lower tier (a cache without an L1
-            still publishes, so the other processes' L1s stay coherent; it
-            listens only if it has an L1).
+            still publishes, so the other processes' L1s stay coherent, and
+            listens for their generation bumps).
         raise_on_backend_error: Re-raise a tier's ``BackendError`` to the
             caller. By default it is counted in ``stats()``, logged, and the
             cache continues with the other tiers and the loader.
