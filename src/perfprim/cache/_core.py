@@ -14,8 +14,8 @@ re-reads its generations every ``generation_check_interval`` seconds.
 
 Extension points (stampede protection, XFetch, stale serving):
 
-- Every load goes through ``_load(fk, loader, ttl, stale)`` (``_aload`` is the
-  async cache's ``_load``): wrap it for single-flight and the distributed lock
+- Every load goes through ``_load(fk, loader, ttl, stale)`` (a coroutine in the
+  async cache): wrap it for single-flight and the distributed lock
   (``fk + ":lock"`` shares the key's cluster slot). ``stale`` is the expired
   entry met on the way, for stale-while-revalidate and stale-if-error.
 - Every freshness decision is in :mod:`._policy`; entries carry ``delta`` and
