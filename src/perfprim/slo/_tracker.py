@@ -20,6 +20,11 @@ coarse one spanning the SLO window (``budget_resolution``: the slice length
 with a timeslice budgeting method, ``window / 720`` otherwise), for the budget.
 A window of ``w`` seconds is read as the current, partial bucket plus the
 ``w / resolution - 1`` buckets before it, so its edge is exact to one bucket.
+
+With timeslice budgeting each coarse bucket is a slice. As a slice closes,
+its verdict (good or not; or its ratio) is added to running sums, and the
+verdicts of slices leaving the SLO window are subtracted, so the budget is
+read in O(1) too, not by scanning 43,200 one-minute slices of a month.
 """
 
 from __future__ import annotations
@@ -241,6 +246,10 @@ class SLOTracker:
         self._edge = min((self._fine_bucket + 1) * fine, (self._coarse_bucket + 1) * coarse)
         self._total = 0
         self._bad = 0
+        self._judge = None if isinstance(budgeting, Occurrences) else budgeting.slice_value
+        self._slices_in_window = max(1, round(slo.window / coarse))
+        self._slices_counted = 0
+        self._slices_value = 0.0
 
     @property
     def slo(self) -> SLO:
@@ -326,9 +335,44 @@ class SLOTracker:
         coarse = self._coarse
         cbucket = math.floor(now / coarse.width)
         if cbucket > self._coarse_bucket:
+            if self._judge is not None:
+                self._close_slices(cbucket)
             coarse.fill(self._coarse_bucket, cbucket, self._total, self._bad)
             self._coarse_bucket = cbucket
         self._edge = min((self._fine_bucket + 1) * fine.width, (cbucket + 1) * coarse.width)
+
+    def _slice(self, bucket: int) -> tuple[int, int]:
+        """(good, total) of a completed coarse bucket (a time slice), from the ring."""
+        end_total, end_bad = self._coarse.at(bucket)
+        start_total, start_bad = self._coarse.at(bucket - 1)
+        total = end_total - start_total
+        return total - (end_bad - start_bad), total
+
+    def _close_slices(self, new_bucket: int) -> None:
+        # Timeslice budgeting, kept O(1) per slice: running sums over the
+        # last K completed slices. The slice being closed ends with the
+        # current counters; slices that leave the window are read from the
+        # ring before `fill` overwrites their slots.
+        assert self._judge is not None
+        old = self._coarse_bucket
+        k = self._slices_in_window
+        if new_bucket - old > k:  # everything, closing slice included, left the window
+            self._slices_counted = 0
+            self._slices_value = 0.0
+            return
+        start_total, start_bad = self._coarse.at(old - 1)
+        closing_total = self._total - start_total
+        closing_good = closing_total - (self._bad - start_bad)
+        for bucket in range(old - k, new_bucket - k):
+            good, total = self._slice(bucket)
+            if total:
+                self._slices_counted -= 1
+                self._slices_value -= self._judge(good, total)
+        if closing_total:
+            self._slices_counted += 1
+            self._slices_value += self._judge(closing_good, closing_total)
+        if self._slices_counted == 0:
+            self._slices_value = 0.0  # no float residue once the window is empty
 
     # -- queries ------------------------------------------------------------
 
@@ -361,15 +405,10 @@ class SLOTracker:
             total = self._total - base_total
             good = total - (self._bad - base_bad)
             return self._slo.sli(good, total)
-        # Timeslices: the last `buckets` completed slices.
-        slices: list[tuple[float, float]] = []
-        previous = coarse.at(self._coarse_bucket - buckets - 1)
-        for bucket in range(self._coarse_bucket - buckets, self._coarse_bucket):
-            current = coarse.at(bucket)
-            total = current[0] - previous[0]
-            slices.append((total - (current[1] - previous[1]), total))
-            previous = current
-        return budgeting.sli(slices)
+        # Timeslices: the last K completed slices, summed as they closed.
+        if self._slices_counted == 0:
+            return None
+        return min(1.0, max(0.0, self._slices_value / self._slices_counted))
 
     def window_status(self, window: float | timedelta) -> WindowStatus:
         """Events, error ratio and burn rate over one of the policy's windows.
