@@ -10,9 +10,10 @@ Groups:
 - "slo: window query": ``SLOTracker.burn_rate(1 h)`` against reading a
   prometheus_client counter's value (``Counter._value.get()``, the cheapest
   read it has) and against a naive deque scan of the last 1,000 events.
-- "slo: snapshot": ``SLOTracker.snapshot()`` (7 windows, budget, alerts)
-  against ``prometheus_client.generate_latest`` of a registry holding two
-  counters (one scrape).
+- "slo: snapshot": ``SLOTracker.snapshot()`` (7 windows, budget, alerts),
+  occurrences and timeslices (a month of one-minute slices), against
+  ``prometheus_client.generate_latest`` of a registry holding two counters
+  (one scrape).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import prometheus_client
 import pytest
 
-from perfprim.slo import SLO, LatencySLO, SLOTracker
+from perfprim.slo import SLO, LatencySLO, SLOTracker, Timeslices
 
 
 class PlainCounter:
@@ -104,6 +105,16 @@ def test_query_deque_scan(compare: Callable[..., Any]) -> None:
 
 def test_snapshot_perfprim(compare: Callable[..., Any], tracker: SLOTracker) -> None:
     compare("slo: snapshot", "perfprim", tracker.snapshot)
+
+
+def test_snapshot_perfprim_timeslices(compare: Callable[..., Any]) -> None:
+    now = [0.0]
+    slo = SLO(target=0.999, budgeting=Timeslices(slice_target=0.95, slice_duration=60))
+    tracker = SLOTracker(slo, clock=lambda: now[0])
+    for minute in range(43_200):  # a full month of one-minute slices
+        tracker.record_counts(good=99 if minute % 7 else 90, total=100)
+        now[0] += 60
+    compare("slo: snapshot", "perfprim timeslices", tracker.snapshot)
 
 
 def test_snapshot_prometheus_client(compare: Callable[..., Any]) -> None:
