@@ -7,6 +7,8 @@ Groups:
   pays today to count requests for Prometheus to compute the SLO).
 - "slo: record latency": ``SLOTracker.record_latency`` against
   prometheus_client ``Histogram.observe``.
+- "slo: decorated call": a function under ``@SLOTracker.track`` against the
+  same function under prometheus_client ``@Histogram.time()``.
 - "slo: window query": ``SLOTracker.burn_rate(1 h)`` against reading a
   prometheus_client counter's value (``Counter._value.get()``, the cheapest
   read it has) and against a naive deque scan of the last 1,000 events.
@@ -127,6 +129,27 @@ def test_snapshot_prometheus_client(compare: Callable[..., Any]) -> None:
         prometheus_client.generate_latest,
         registry,
     )
+
+
+def test_track_perfprim(compare: Callable[..., Any]) -> None:
+    tracker = SLOTracker(SLO(target=0.999))
+
+    @tracker.track
+    def handler(x: int) -> int:
+        return x + 1
+
+    compare("slo: decorated call", "perfprim", handler, 1)
+
+
+def test_track_prometheus_client(compare: Callable[..., Any]) -> None:
+    registry = prometheus_client.CollectorRegistry()
+    histogram = prometheus_client.Histogram("latency_seconds", "latency", registry=registry)
+
+    @histogram.time()
+    def handler(x: int) -> int:
+        return x + 1
+
+    compare("slo: decorated call", "prometheus_client Histogram.time", handler, 1)
 
 
 def test_tracker_memory(record_metric: Callable[..., None]) -> None:

@@ -36,7 +36,9 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar, overload
 
+from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import Occurrences
 from perfprim.slo._policy import AlertWindow
@@ -44,6 +46,8 @@ from perfprim.slo._slo import SLO, LatencySLO
 from perfprim.slo._validate import seconds
 
 __all__ = ["MAX_SLOTS", "SLOSnapshot", "SLOTracker", "WindowStatus"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_SLOTS = 1_000_000
 """Largest ring the tracker accepts (16 MB of counters); choose a coarser resolution."""
@@ -120,6 +124,12 @@ def _unknown_window(window: float, known: tuple[float, ...]) -> ConfigurationErr
 
 def _is_slo(value: object) -> bool:
     return isinstance(value, SLO)
+
+
+def _exception_types(value: object) -> bool:
+    return isinstance(value, tuple) and all(
+        isinstance(e, type) and issubclass(e, BaseException) for e in value
+    )
 
 
 def _is_int(value: object) -> bool:
@@ -323,6 +333,71 @@ class SLOTracker:
                 self._advance(now)
             self._total += total
             self._bad += total - good
+
+    @overload
+    def track(self, func: F, /) -> F: ...
+
+    @overload
+    def track(
+        self,
+        /,
+        *,
+        exclude: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> Callable[[F], F]: ...
+
+    def track(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        exclude: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> Any:
+        """Decorate a function so that each of its runs is an event of this SLO.
+
+        A run that returns is good (for a :class:`LatencySLO`: when it took at
+        most ``threshold``); a run that raises is bad, except for the
+        ``exclude`` exception types, which are not counted at all (invalid
+        events, such as a client's bad request). Works for ``def``,
+        ``async def``, generator and async generator functions, and times the
+        real run, not the creation of the coroutine or generator.
+
+        Use as ``@tracker.track`` or ``@tracker.track(exclude=(BadRequest,))``.
+
+        Args:
+            func: The function to track.
+            exclude: Exception types that make a run invalid (not counted).
+            clock: Nanosecond clock timing the runs (for a ``LatencySLO``).
+
+        Returns:
+            The wrapper (a decorator when called without ``func``).
+
+        Raises:
+            ConfigurationError: If ``exclude`` is not a tuple of exception types.
+        """
+        if not _exception_types(exclude):
+            msg = f"exclude must be a tuple of exception types, got {exclude!r}"
+            raise ConfigurationError(msg)
+        threshold_ns = None if self._threshold is None else self._threshold * 1e9
+        record = self.record
+
+        def on_success(elapsed_ns: int) -> object:
+            if threshold_ns is None:
+                record(True)
+            else:
+                record(elapsed_ns <= threshold_ns)
+            return None
+
+        def on_error(elapsed_ns: int, exc: BaseException) -> object:
+            if not isinstance(exc, exclude):
+                record(False)
+            return None
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            return timing_wrapper(function, on_success, on_error, clock=clock)
+
+        return decorate if func is None else decorate(func)
 
     def _advance(self, now: float) -> None:
         # Close the buckets that ended before `now`: each ended with the
