@@ -389,3 +389,14 @@ def test_timeslice_snapshot_is_constant_time() -> None:
         now[0] += 60
     assert 0.99 == pytest.approx(tracker.snapshot().sli)
     assert 43_200 == tracker._slices_counted
+
+
+def test_empty_policy_tracks_the_budget_only() -> None:
+    """With no alert rules the tracker keeps the budget; nothing can fire."""
+    clock = FakeClock()
+    tracker = SLOTracker(SLO(target=0.99, window=3600, policy=[]), clock=clock)
+    tracker.record_counts(good=995, total=1000)
+    snap = tracker.snapshot()
+    assert () == snap.windows
+    assert () == snap.firing
+    assert 0.5 == pytest.approx(snap.budget_remaining)
