@@ -6,13 +6,19 @@ in a plain Python list: the index is computed inline from ``int.bit_length``,
 which costs a fraction of the hdrhistogram package's per-value method calls and
 ctypes stores.
 
-Thread safety: one ``threading.Lock`` guards every write (the list update and
-the running count, sum, min and max). It was chosen over per-thread shards by
-measuring (see ``docs/histogram.md``): the lock costs about 100 ns on an
-uncontended record, shards cost a ``threading.local`` lookup (~40 ns) but need
-one full counts array per thread (~185 KiB each), a merge on every read, and
-cannot be swapped atomically by ``IntervalRecorder``. A lock does not depend
-on the GIL, so the counts stay exact on free-threaded builds too.
+Thread safety without a lock on the hot path: ``record`` and ``record_ns``
+only append the value to a pending list (``list.append`` is atomic, on GIL and
+free-threaded builds alike) and, every ``_FOLD_AT`` values, fold the pending
+values into the counts under a lock that only folders and readers take, and
+that a writer never waits for (``acquire(blocking=False)``: if another thread
+is folding, the writer just carries on). A fold takes the first ``k`` pending
+values with ``buf[:k]`` and removes exactly those with ``del buf[:k]``; values
+appended meanwhile stay for the next fold, so nothing is lost. Readers fold
+everything pending before they answer. Measured on the anchors' machine this
+costs about 0.35x of hdrhistogram's ``record_value``, against 0.55x for the
+same code with a ``threading.Lock`` around the update; per-thread shards were
+no faster than the lock (a ``threading.local`` lookup costs as much) and need
+one 185 KiB counts array per thread.
 
 Queries (percentiles, cumulative counts) use a prefix sum built with
 ``itertools.accumulate`` and searched with ``bisect``; it is cached and
@@ -45,6 +51,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 H = TypeVar("H", bound="LatencyHistogram")
 
 _NO_MIN = 1 << 63  # larger than any trackable value
+_FOLD_AT = 1024  # pending values that trigger a fold: ~100 us of work, ~8 KiB of list
 
 
 def _seconds(value: float | timedelta, name: str) -> float:
@@ -55,6 +62,28 @@ def _seconds(value: float | timedelta, name: str) -> float:
         msg = f"{name} must be float seconds or a timedelta, got {value!r}"
         raise ConfigurationError(msg)
     return float(value)
+
+
+def _positive_seconds(value: object, name: str, hint: str) -> float:
+    """Validate a positive, finite duration option (float seconds or timedelta)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
+        raise ConfigurationError(msg)
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
+        raise ConfigurationError(msg)
+    return seconds
+
+
+def _positive_int(value: object, name: str) -> int:
+    """Validate an int option >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{name} must be an int >= 1, got {value!r}"
+        raise ConfigurationError(msg)
+    return value
 
 
 def _check_percentile(p: float) -> float:
@@ -140,6 +169,7 @@ class LatencyHistogram:
 
     __slots__ = (
         "__weakref__",
+        "_buf",
         "_clamp",
         "_clamped",
         "_clock",
@@ -147,6 +177,7 @@ class LatencyHistogram:
         "_counts",
         "_generation",
         "_hi",
+        "_hi_ns",
         "_inv",
         "_k",
         "_layout",
@@ -156,9 +187,10 @@ class LatencyHistogram:
         "_ns_den",
         "_ns_half",
         "_ns_num",
+        "_nsbuf",
         "_off",
         "_prefix",
-        "_prefix_key",
+        "_prefix_gen",
         "_shift",
         "_sum",
         "_sum_exact",
@@ -230,7 +262,11 @@ class LatencyHistogram:
         self._ns_num = unit_ns.denominator
         self._ns_den = unit_ns.numerator
         self._ns_half = unit_ns.numerator // 2
-        self._lock = threading.Lock()
+        # the largest elapsed_ns that still rounds to <= highest units
+        self._hi_ns = ((layout.highest + 1) * self._ns_den - self._ns_half - 1) // self._ns_num
+        self._buf: list[int] = []  # pending values in units (record)
+        self._nsbuf: list[int] = []  # pending values in nanoseconds (record_ns)
+        self._lock = threading.Lock()  # guards everything below; writers never wait for it
         self._counts = [0] * layout.counts_len
         self._count = 0
         self._sum = 0
@@ -240,7 +276,7 @@ class LatencyHistogram:
         self._clamped = 0
         self._generation = 0
         self._prefix: list[int] = []
-        self._prefix_key: tuple[int, int] = (-1, -1)
+        self._prefix_gen = -1
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.tag: str | None = None
@@ -269,28 +305,19 @@ class LatencyHistogram:
             n = int(seconds * self._inv + 0.5)
         except (ValueError, OverflowError, TypeError):
             n = -1
-        if n > self._hi or n < 0 or count.__class__ is not int or count < 1:
-            n = self._out_of_range(seconds, n, count)
-        h = self._shift
-        t = (n | self._k).bit_length() - h - 1
-        i = (t << h) + (n >> t) - self._off
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._counts[i] += count
-            self._count += count
-            self._sum += n * count
-            if n < self._min:  # noqa: PLR1730 - a compare is cheaper than a min() call
-                self._min = n
-            if n > self._max:  # noqa: PLR1730
-                self._max = n
-        finally:
-            lock.release()
+        if n > self._hi or n < 0 or count != 1:
+            self._record_slow(seconds, n, count)
+            return
+        buf = self._buf
+        buf.append(n)
+        if len(buf) >= _FOLD_AT:
+            self._fold_nowait()
 
     def record_ns(self, elapsed_ns: int) -> None:
         """Record one duration given in integer nanoseconds (a ``perf_counter_ns`` difference).
 
-        This is the decorator fast path: integer arithmetic only.
+        This is the decorator fast path: two comparisons and an append; the
+        conversion to ``unit`` (exact integer rounding) happens in the fold.
 
         Args:
             elapsed_ns: The duration in nanoseconds.
@@ -299,28 +326,86 @@ class LatencyHistogram:
             HistogramRangeError: If it is negative or above ``highest``
                 (unless the histogram clamps).
         """
+        if elapsed_ns > self._hi_ns or elapsed_ns < 0:
+            self._record_ns_slow(elapsed_ns)
+            return
+        buf = self._nsbuf
+        buf.append(elapsed_ns)
+        if len(buf) >= _FOLD_AT:
+            self._fold_nowait()
+
+    def _record_ns_slow(self, elapsed_ns: int) -> None:
+        if isinstance(elapsed_ns, bool) or not isinstance(elapsed_ns, int):
+            msg = f"record_ns() takes integer nanoseconds, got {elapsed_ns!r}"
+            raise ConfigurationError(msg)
         n = (elapsed_ns * self._ns_num + self._ns_half) // self._ns_den
-        if n > self._hi or n < 0:
-            n = self._out_of_range(elapsed_ns / 1e9, n, 1)
-        h = self._shift
-        t = (n | self._k).bit_length() - h - 1
-        i = (t << h) + (n >> t) - self._off
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._counts[i] += 1
-            self._count += 1
-            self._sum += n
+        self._record_slow(elapsed_ns / 1e9, -1 if elapsed_ns < 0 else max(n, self._hi + 1), 1)
+
+    def _record_slow(self, seconds: object, n: int, count: object) -> None:
+        """Validate, clamp or raise, then add ``count`` values directly under the lock."""
+        n = self._out_of_range(seconds, n, count)
+        c: int = count  # type: ignore[assignment]  # checked by _out_of_range
+        index = self._layout.index_of(n)
+        with self._lock:
+            self._drain()
+            self._counts[index] += c
+            self._count += c
+            self._sum += n * c
             if n < self._min:  # noqa: PLR1730 - a compare is cheaper than a min() call
                 self._min = n
             if n > self._max:  # noqa: PLR1730
                 self._max = n
-        finally:
-            lock.release()
+            self._generation += 1
+
+    def _fold_nowait(self) -> None:
+        """Fold pending values unless another thread is already at it (writers never wait)."""
+        lock = self._lock
+        if lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                lock.release()
+
+    def _drain(self) -> None:
+        """Move the pending values into the counts; the caller holds the lock."""
+        buf = self._buf
+        k = len(buf)
+        batch = buf[:k]
+        del buf[:k]
+        nsbuf = self._nsbuf
+        k = len(nsbuf)
+        if k:
+            den = self._ns_den
+            half = self._ns_half
+            num = self._ns_num
+            if num == 1:
+                batch += [(ns + half) // den for ns in nsbuf[:k]]
+            else:
+                batch += [(ns * num + half) // den for ns in nsbuf[:k]]
+            del nsbuf[:k]
+        if not batch:
+            return
+        counts = self._counts
+        h = self._shift
+        mask = self._k
+        h1 = h + 1
+        off = self._off
+        for n in batch:
+            t = (n | mask).bit_length() - h1
+            counts[(t << h) + (n >> t) - off] += 1
+        self._count += len(batch)
+        self._sum += sum(batch)
+        low = min(batch)
+        if low < self._min:  # noqa: PLR1730
+            self._min = low
+        high = max(batch)
+        if high > self._max:  # noqa: PLR1730
+            self._max = high
+        self._generation += 1
 
     def _out_of_range(self, seconds: object, n: int, count: object) -> int:
         """Slow path of record: validate, then clamp (returning the value) or raise."""
-        if count.__class__ is not int or count < 1:  # type: ignore[operator,unused-ignore]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             msg = f"count must be an int >= 1, got {count!r}"
             raise ConfigurationError(msg)
         if 0 <= n <= self._hi:
@@ -394,12 +479,14 @@ class LatencyHistogram:
             x -= k * d
         smallest = x + d
         with self._lock:
+            self._drain()
             counts = self._counts
             for index, c in updates:
                 counts[index] += c
             self._count += added
             self._sum += total
             self._min = min(self._min, smallest)
+            self._generation += 1
 
     # -- decorators ------------------------------------------------------------------
 
@@ -438,6 +525,7 @@ class LatencyHistogram:
     def _state(self) -> tuple[list[int], int, int, int, int, int]:
         """Copy (counts, count, sum, min, max, clamped) consistently, under the lock."""
         with self._lock:
+            self._drain()
             return (
                 self._counts[:],
                 self._count,
@@ -452,15 +540,21 @@ class LatencyHistogram:
 
     def _prefix_sums(self) -> list[int]:
         """Cumulative counts up to the highest recorded index (cached until a write)."""
-        key = (self._count, self._generation)
-        if key == self._prefix_key:
-            return self._prefix
-        top = self._max
-        last = self._layout.index_of(top) if key[0] else -1
-        prefix = list(accumulate(self._counts[: last + 1]))
-        self._prefix = prefix
-        self._prefix_key = key
-        return prefix
+        with self._lock:
+            self._drain()
+            if self._generation == self._prefix_gen:
+                return self._prefix
+            last = self._layout.index_of(self._max) if self._count else -1
+            prefix = list(accumulate(self._counts[: last + 1]))
+            self._prefix = prefix
+            self._prefix_gen = self._generation
+            return prefix
+
+    def _stats(self) -> tuple[int, int, int, int]:
+        """(count, sum, min, max) after folding what is pending."""
+        with self._lock:
+            self._drain()
+            return self._count, self._sum, self._min, self._max
 
     @property
     def layout(self) -> Layout:
@@ -500,7 +594,7 @@ class LatencyHistogram:
     @property
     def count(self) -> int:
         """Number of recorded values."""
-        return self._count
+        return self._stats()[0]
 
     @property
     def total(self) -> float:
@@ -511,7 +605,7 @@ class LatencyHistogram:
         associative. A decoded histogram has no sum on the wire; its total is
         estimated from bucket midpoints (see :attr:`total_is_exact`).
         """
-        return self._to_seconds(self._sum)
+        return self._to_seconds(self._stats()[1])
 
     @property
     def total_is_exact(self) -> bool:
@@ -521,19 +615,18 @@ class LatencyHistogram:
     @property
     def min(self) -> float:
         """Smallest recorded value in seconds (0.0 when empty)."""
-        m = self._min
+        m = self._stats()[2]
         return 0.0 if m == _NO_MIN else self._to_seconds(m)
 
     @property
     def max(self) -> float:
         """Largest recorded value in seconds (0.0 when empty)."""
-        return self._to_seconds(self._max)
+        return self._to_seconds(self._stats()[3])
 
     @property
     def mean(self) -> float:
         """Mean of the recorded values in seconds (``total / count``; 0.0 when empty)."""
-        with self._lock:
-            count, total = self._count, self._sum
+        count, total, _, _ = self._stats()
         return total / count / self._inv if count else 0.0
 
     @property
@@ -543,8 +636,9 @@ class LatencyHistogram:
         HdrHistogram's convention: each value counts at its bucket's midpoint,
         so the result carries the histogram's relative precision.
         """
-        counts = self._counts
         with self._lock:
+            self._drain()
+            counts = self._counts
             last = self._layout.index_of(self._max) + 1
         mids, squares = median_values(self._layout)
         window = counts[:last]
@@ -649,11 +743,11 @@ class LatencyHistogram:
         return result
 
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
     def __repr__(self) -> str:
         return (
-            f"LatencyHistogram(count={self._count}, min={self.min!r}, max={self.max!r}, "
+            f"LatencyHistogram(count={self.count}, min={self.min!r}, max={self.max!r}, "
             f"lowest={self.lowest!r}, highest={self.highest!r}, "
             f"significant_figures={self.significant_figures}, unit={self.unit!r})"
         )
@@ -705,6 +799,7 @@ class LatencyHistogram:
             low = round(low * ratio) if low != _NO_MIN else _NO_MIN
             high = min(round(high * ratio), self._hi)
         with self._lock:
+            self._drain()
             mine = self._counts
             for i, c in updates:
                 mine[i] += c
@@ -739,6 +834,7 @@ class LatencyHistogram:
         """Forget every recorded value (settings, tag and timestamps are kept)."""
         fresh = [0] * self._layout.counts_len
         with self._lock:
+            self._drain()
             self._take(fresh)
 
     def _take(self, fresh: list[int]) -> tuple[list[int], int, int, int, int, int, bool]:
@@ -761,6 +857,40 @@ class LatencyHistogram:
         self._sum_exact = True
         self._generation += 1
         return old
+
+    def percentile_distribution(
+        self, *, output_unit: float = 1e-3, ticks_per_half_distance: int = 5
+    ) -> str:
+        """Return the percentile distribution as HdrHistogram's ``.hgrm`` text.
+
+        The same table as Java HdrHistogram's ``outputPercentileDistribution``
+        (readable by the HdrHistogram plotter at hdrhistogram.github.io), with
+        the mean and standard deviation scaled like the values.
+
+        Args:
+            output_unit: Seconds per printed unit (1e-3: milliseconds).
+            ticks_per_half_distance: Lines per halving of the distance to 100%.
+
+        Returns:
+            The text.
+
+        Raises:
+            ConfigurationError: If an argument is not positive.
+        """
+        from perfprim.histogram._hgrm import percentile_distribution
+
+        out = _positive_seconds(output_unit, "output_unit", "1e-3 = milliseconds")
+        ticks = _positive_int(ticks_per_half_distance, "ticks_per_half_distance")
+        counts, count, total, _low, high, _clamped = self._state()
+        return percentile_distribution(
+            self._layout,
+            counts,
+            scale=out * self._inv,
+            mean=(total / count / self._inv / out) if count else 0.0,
+            stdev=self.stdev / out,
+            max_value=high / self._inv / out,
+            ticks_per_half_distance=ticks,
+        )
 
     # -- wire format -------------------------------------------------------------------
 
@@ -817,6 +947,8 @@ class LatencyHistogram:
         nonzero = list(compress(range(len(counts)), counts))
         mids, _ = median_values(layout)
         with self._lock:
+            self._buf.clear()
+            self._nsbuf.clear()
             self._take(counts)
             if nonzero:
                 self._count = sum(counts)
