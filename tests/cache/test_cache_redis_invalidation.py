@@ -28,16 +28,20 @@ pytestmark = pytest.mark.redis
 WAIT = 10.0  # generous upper bound for any event; never a timing assertion
 
 CHILD = r"""
-import json, sys
+import json, sys, threading
 from perfprim.cache._invalidation import RedisInvalidationBus
 
+lock = threading.Lock()  # the listener thread and the main thread both write lines
+
+def say(obj):
+    with lock:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
 bus = RedisInvalidationBus(sys.argv[1], channel=sys.argv[2])
-bus.start(
-    lambda keys: print(json.dumps({"keys": list(keys)}), flush=True),
-    lambda: print(json.dumps({"flush": True}), flush=True),
-)
+bus.start(lambda keys: say({"keys": list(keys)}), lambda: say({"flush": True}))
 bus.wait_subscribed(10)
-print(json.dumps({"ready": True}), flush=True)
+say({"ready": True})
 for line in sys.stdin:
     command = json.loads(line)
     if command.get("quit"):

@@ -10,7 +10,10 @@ Cluster (the asyncio tier is driven through :class:`SyncFace`).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -47,7 +50,7 @@ class SyncFace:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.tier, name)
-        if not asyncio.iscoroutinefunction(attr):
+        if not inspect.iscoroutinefunction(attr):
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -96,6 +99,18 @@ def test_all_is_pinned() -> None:
     assert ["RedisTier"] == _redis_tier.__all__
     assert ["AsyncRedisTier"] == _async_redis_tier.__all__
     assert "RedisTierBase" in _redis_common.__all__
+
+
+def test_importing_the_tier_modules_does_not_import_redis() -> None:
+    """redis-py is imported when a tier or bus is built, not when perfprim.cache loads."""
+    code = (
+        "import sys, perfprim.cache, perfprim.cache._redis_tier, perfprim.cache._async_redis_tier, "
+        "perfprim.cache._invalidation; print('redis' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "False" == out.stdout.strip()
 
 
 def test_ttl_ms_is_the_remaining_life_until_stale_until() -> None:
