@@ -173,6 +173,8 @@ def test_bad_arguments_fail_fast(redis_url: str) -> None:
         RedisInvalidationBus(redis_url, channel="")
     with pytest.raises(ConfigurationError, match="max_pending_keys"):
         RedisInvalidationBus(redis_url, max_pending_keys=0)
+    with pytest.raises(ConfigurationError, match="health_check_interval"):
+        RedisInvalidationBus(redis_url, health_check_interval=0)
 
 
 def test_invalidation_reaches_another_process_and_not_the_sender(
@@ -220,6 +222,53 @@ def test_flush_on_reconnect_after_server_restart(
     assert bus.wait_subscribed(WAIT)
     peer.publish(["after-restart"])
     assert ["after-restart"] == recorder.keys.get(timeout=WAIT)
+
+
+def wait_until(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` for at most WAIT seconds (a thread's state has no event to wait on)."""
+    pause = threading.Event()
+    for _ in range(int(WAIT / 0.02)):
+        if condition():
+            return True
+        pause.wait(0.02)
+    return condition()
+
+
+def test_hung_subscription_is_replaced_and_flushes(
+    redis_server_factory: Callable[[], RedisServer],
+    bus_factory: Callable[..., RedisInvalidationBus],
+) -> None:
+    """A server that stops answering (SIGSTOP) is detected by PING; on its return L1 is flushed."""
+    server = redis_server_factory()
+    recorder = Recorder()
+    bus = bus_factory(
+        server.url, health_check_interval=0.05, reconnect_min=0.01, reconnect_max=0.05
+    )
+    bus.start(recorder.on_keys, recorder.on_flush)
+    assert recorder.wait_flushes(1)
+    server.pause()
+    assert wait_until(lambda: not bus.subscribed)
+    server.resume()
+    assert recorder.wait_flushes(2)
+    assert bus.wait_subscribed(WAIT)
+
+
+def test_an_idle_healthy_subscription_is_kept(
+    redis_url: str, bus_factory: Callable[..., RedisInvalidationBus]
+) -> None:
+    """PINGs answered in time keep the subscription: no reconnect, no extra flush."""
+    recorder = Recorder()
+    bus = bus_factory(redis_url, health_check_interval=0.1)
+    bus.start(recorder.on_keys, recorder.on_flush)
+    assert bus.wait_subscribed(WAIT)
+    peer = bus_factory(redis_url)
+    peer.start(lambda keys: None, lambda: None)
+    for i in range(3):  # each round spans several health-check intervals
+        peer.publish([f"k{i}"])
+        assert [f"k{i}"] == recorder.keys.get(timeout=WAIT)
+        threading.Event().wait(0.4)
+    assert 1 == bus.subscriptions
+    assert 1 == recorder.flushes
 
 
 def test_publish_while_redis_is_down_is_delivered_after_it_returns(

@@ -26,9 +26,11 @@ import logging
 import queue
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from perfprim.cache._breaker import to_seconds
@@ -124,6 +126,10 @@ class RedisInvalidationBus:
         cluster: The URL names a node of a Redis Cluster.
         reconnect_min: First reconnect delay in seconds (doubles per failure).
         reconnect_max: Cap of the reconnect delay in seconds.
+        health_check_interval: Seconds between PINGs on an idle subscription;
+            with no reply for three intervals the connection is deemed dead
+            (a hung server, a silently dropped TCP connection) and replaced,
+            which flushes L1.
         max_pending_keys: Unsent keys kept while Redis is away; beyond that
             the backlog becomes one "flush all" message.
         rng: Random source for the backoff jitter (injectable).
@@ -140,6 +146,7 @@ class RedisInvalidationBus:
         cluster: bool = False,
         reconnect_min: float | timedelta = 0.05,
         reconnect_max: float | timedelta = 2.0,
+        health_check_interval: float | timedelta = 5.0,
         max_pending_keys: int = 10_000,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -156,6 +163,11 @@ class RedisInvalidationBus:
             self.reconnect_min, to_seconds(reconnect_max, name="reconnect_max")
         )
         self.max_pending_keys = max_pending_keys
+        self.health_check_interval = to_seconds(health_check_interval, name="health_check_interval")
+        if self.health_check_interval <= 0.0:
+            raise ConfigurationError(
+                f"health_check_interval must be > 0 seconds, got {health_check_interval!r}"
+            )
         self._rng = rng
         self._owns_client = True
         if isinstance(client_or_url, str):
@@ -302,10 +314,7 @@ class RedisInvalidationBus:
                     self.subscriptions += 1
                     attempt = 0
                     _safely(on_flush)
-                    while not self._stop.is_set():
-                        message = pubsub.get_message(timeout=_POLL)
-                        if message is not None and message.get("type") == "message":
-                            self._deliver(message["data"], on_keys, on_flush)
+                    self._serve(pubsub, on_keys, on_flush)
                 finally:
                     self._subscribed.clear()
                     self._pubsub = None
@@ -324,6 +333,30 @@ class RedisInvalidationBus:
                 _log.exception("perfprim invalidation bus %r: listener error", self.channel)
             self._stop.wait(self._backoff(attempt))
             attempt += 1
+
+    def _serve(
+        self,
+        pubsub: Any,
+        on_keys: Callable[[Sequence[str]], None],
+        on_flush: Callable[[], None],
+    ) -> None:
+        interval = self.health_check_interval
+        wait = min(_POLL, interval)
+        last_seen = time.monotonic()
+        ping_sent: float | None = None
+        while not self._stop.is_set():
+            message = pubsub.get_message(timeout=wait)
+            now = time.monotonic()
+            if message is not None:
+                last_seen, ping_sent = now, None
+                if message.get("type") == "message":
+                    self._deliver(message["data"], on_keys, on_flush)
+            elif ping_sent is not None:
+                if now - ping_sent > 2.0 * interval:
+                    raise OSError(f"no reply to PING for {now - ping_sent:.2f} s")
+            elif now - last_seen >= interval:
+                pubsub.ping()
+                ping_sent = now
 
     def _confirm(self, pubsub: object) -> None:
         # Wait (bounded) for the server's "subscribe" reply: only then are we

@@ -175,6 +175,7 @@ class RedisTierBase:
             asyncio.TimeoutError,
         )
         self._response_error: type[BaseException] = redis.exceptions.ResponseError
+        self._cluster_error: type[BaseException] = redis.exceptions.ClusterError
 
     @property
     def circuit_state(self) -> str:
@@ -199,11 +200,12 @@ class RedisTierBase:
     def _failed(self, exc: BaseException) -> BackendError:
         """The one place a driver error becomes a :class:`BackendError` (and is counted).
 
-        An error *reply* (``WRONGTYPE``...) proves the server is alive, so it
-        does not count towards opening the circuit.
+        An error *reply* (``WRONGTYPE``, ``OOM``...) proves the server is
+        alive, so it does not count towards opening the circuit; ``CLUSTERDOWN``
+        (a reply too) does.
         """
         self.errors += 1
-        if isinstance(exc, self._response_error):
+        if isinstance(exc, self._response_error) and not isinstance(exc, self._cluster_error):
             self.breaker.record_success()
         else:
             self.breaker.record_failure()
