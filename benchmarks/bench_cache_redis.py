@@ -15,6 +15,7 @@ records the invalidation bus's delivery delay (publish -> other process's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -36,14 +37,8 @@ from perfprim.cache._redis_tier import RedisTier
 from perfprim.exceptions import BackendError
 from perfprim.testing import RedisServer
 
-# The anchors use deprecated redis-py calls (dogpile: setex; aiocache), and the async
-# clients are bound to the harness's event loop, which the harness closes itself: their
-# connections are collected unclosed. Neither says anything about the timings.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::DeprecationWarning",
-    "ignore::ResourceWarning",
-    "ignore::pytest.PytestUnraisableExceptionWarning",
-)
+# The anchors use deprecated redis-py calls (dogpile: setex; aiocache: its own API).
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 VALUE = {"id": 42, "name": "Ada Lovelace", "email": "ada@example.com", "tags": ["a", "b", "c"]}
 RAW = json.dumps(VALUE, separators=(",", ":")).encode()
@@ -95,6 +90,7 @@ def test_get_dogpile(compare: Callable[..., Any], server: RedisServer) -> None:
     region.set("dogpile:user:42", VALUE)
     assert VALUE == region.get("dogpile:user:42")
     compare("cache_redis: get hit", "dogpile.cache", region.get, "dogpile:user:42")
+    region.backend.writer_client.close()
 
 
 # -- sync set -----------------------------------------------------------------------------
@@ -127,31 +123,42 @@ def test_set_dogpile(compare: Callable[..., Any], server: RedisServer) -> None:
         arguments={"url": server.url, "redis_expiration_time": 3600},
     )
     compare("cache_redis: set", "dogpile.cache", region.set, "dogpile:user:42", VALUE)
+    region.backend.writer_client.close()
 
 
 # -- async --------------------------------------------------------------------------------
 
 
-def once(prepare: Callable[[], Any], op: Callable[[], Any]) -> Callable[[], Any]:
-    """An async op whose first run awaits ``prepare()`` inside the benchmark's loop."""
-    ready: list[bool] = []
+class Op:
+    """An async operation for ``compare_async`` that prepares and cleans up in its loop.
 
-    async def run() -> Any:
-        if not ready:
-            await prepare()
-            ready.append(True)
-        return await op()
+    The harness owns the event loop; the first call captures it and awaits
+    ``prepare()`` there, and :meth:`close` awaits ``closer()`` in the same loop
+    after the measurement, so no connection outlives its loop.
+    """
 
-    return run
+    def __init__(self, op: Callable[[], Any], prepare: Callable[[], Any] | None = None) -> None:
+        self.op = op
+        self.prepare = prepare
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self) -> Any:
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+            if self.prepare is not None:
+                await self.prepare()
+        return await self.op()
+
+    def close(self, closer: Callable[[], Any]) -> None:
+        assert self.loop is not None
+        self.loop.run_until_complete(closer())
 
 
 def test_async_get_perfprim(compare_async: Callable[..., Any], server: RedisServer) -> None:
     tier = AsyncRedisTier.from_url(server.url)
-    compare_async(
-        "cache_redis: async get hit",
-        "perfprim",
-        once(lambda: tier.set(KEY, entry(), now=time.time()), lambda: tier.get(KEY)),
-    )
+    op = Op(lambda: tier.get(KEY), lambda: tier.set(KEY, entry(), now=time.time()))
+    compare_async("cache_redis: async get hit", "perfprim", op)
+    op.close(tier.close)
 
 
 def test_async_get_raw(compare_async: Callable[..., Any], server: RedisServer) -> None:
@@ -161,11 +168,9 @@ def test_async_get_raw(compare_async: Callable[..., Any], server: RedisServer) -
     async def raw_get() -> object:
         return loads(await client.get("raw:user:42"))
 
-    compare_async(
-        "cache_redis: async get hit",
-        "redis-py GET+decode",
-        once(lambda: client.set("raw:user:42", RAW), raw_get),
-    )
+    op = Op(raw_get, lambda: client.set("raw:user:42", RAW))
+    compare_async("cache_redis: async get hit", "redis-py GET+decode", op)
+    op.close(client.aclose)
 
 
 def test_async_get_cashews(compare_async: Callable[..., Any], server: RedisServer) -> None:
@@ -173,47 +178,45 @@ def test_async_get_cashews(compare_async: Callable[..., Any], server: RedisServe
 
     cache = Cache()
     cache.setup(server.url)
-    compare_async(
-        "cache_redis: async get hit",
-        "cashews",
-        once(
-            lambda: cache.set("cashews:user:42", VALUE, expire=3600),
-            lambda: cache.get("cashews:user:42"),
-        ),
+    op = Op(
+        lambda: cache.get("cashews:user:42"),
+        lambda: cache.set("cashews:user:42", VALUE, expire=3600),
     )
+    compare_async("cache_redis: async get hit", "cashews", op)
+    op.close(cache.close)
 
 
 def test_async_get_aiocache(compare_async: Callable[..., Any], server: RedisServer) -> None:
     from aiocache import RedisCache
 
     cache = RedisCache(endpoint=server.host, port=server.port)
-    compare_async(
-        "cache_redis: async get hit",
-        "aiocache",
-        once(
-            lambda: cache.set("aiocache:user:42", VALUE, ttl=3600),
-            lambda: cache.get("aiocache:user:42"),
-        ),
+    op = Op(
+        lambda: cache.get("aiocache:user:42"),
+        lambda: cache.set("aiocache:user:42", VALUE, ttl=3600),
     )
+    compare_async("cache_redis: async get hit", "aiocache", op)
+    op.close(cache.close)
 
 
 def test_async_set_perfprim(compare_async: Callable[..., Any], server: RedisServer) -> None:
     tier = AsyncRedisTier.from_url(server.url)
     stored = entry()
     now = time.time()
-    compare_async("cache_redis: async set", "perfprim", lambda: tier.set(KEY, stored, now=now))
+    op = Op(lambda: tier.set(KEY, stored, now=now))
+    compare_async("cache_redis: async set", "perfprim", op)
+    op.close(tier.close)
 
 
 def test_async_set_raw(compare_async: Callable[..., Any], server: RedisServer) -> None:
     client = redis.asyncio.Redis.from_url(server.url)
     dumps = json.dumps
-    compare_async(
-        "cache_redis: async set",
-        "redis-py SET+encode",
+    op = Op(
         lambda: client.set(
             "raw:user:42", dumps(VALUE, separators=(",", ":")).encode(), px=3_600_000
-        ),
+        )
     )
+    compare_async("cache_redis: async set", "redis-py SET+encode", op)
+    op.close(client.aclose)
 
 
 # -- hung server --------------------------------------------------------------------------
@@ -247,8 +250,6 @@ def test_hung_server(record_metric: Callable[..., None]) -> None:
 
 
 def test_hung_server_async(record_metric: Callable[..., None]) -> None:
-    import asyncio
-
     with RedisServer() as srv:
         loop = asyncio.new_event_loop()
         tier = AsyncRedisTier.from_url(srv.url)
@@ -311,6 +312,8 @@ def test_invalidation_delay(record_metric: Callable[..., None], server: RedisSer
     child.stdin.write("quit\n")
     child.stdin.flush()
     child.wait(timeout=10)
+    child.stdin.close()
+    child.stdout.close()
     bus.close()
     delays.sort()
     record_metric(

@@ -190,7 +190,7 @@ class AsyncRedisTier(RedisTierBase):
             SerializationError: If the value cannot be encoded (nothing written).
             BackendError: If Redis fails.
         """
-        [(_, data, px)] = self._encode_all({key: entry}, now)
+        data, px = self._encode_one(entry, now)
         await self._call(self._client.set, key, data, None, px)  # type: ignore[attr-defined]
 
     async def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:

@@ -222,6 +222,9 @@ class RedisTierBase:
     def _decode_many(self, raws: list[bytes | None], keys: list[str]) -> list[Entry | None]:
         return [self._decode(raw, key) for raw, key in zip(raws, keys, strict=True)]
 
+    def _encode_one(self, entry: Entry, now: float) -> tuple[bytes, int | None]:
+        return self._codec.encode(entry), ttl_ms(entry, now)
+
     def _encode_all(
         self, entries: dict[str, Entry], now: float
     ) -> list[tuple[str, bytes, int | None]]:

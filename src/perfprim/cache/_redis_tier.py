@@ -190,7 +190,7 @@ class RedisTier(RedisTierBase):
                 (nothing is written).
             BackendError: If Redis fails.
         """
-        [(_, data, px)] = self._encode_all({key: entry}, now)
+        data, px = self._encode_one(entry, now)
         self._call(self._client.set, key, data, None, px)  # type: ignore[attr-defined]
 
     def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
