@@ -343,6 +343,28 @@ def test_bus_on_a_cluster(
     assert ["x", "y"] == recorder.keys.get(timeout=WAIT)
 
 
+@pytest.mark.cluster
+def test_async_cluster_tier_builds_a_bus(redis_cluster: RedisCluster, namespace: str) -> None:
+    """An asyncio cluster tier (never used yet) builds a sync bus on one of its nodes."""
+    import redis.asyncio.cluster
+
+    channel = f"{namespace}:acluster"
+    tier = AsyncRedisTier(redis.asyncio.cluster.RedisCluster.from_url(redis_cluster.url))
+    recorder = Recorder()
+    bus = tier.invalidation_bus(channel=channel)
+    peer = RedisInvalidationBus(redis_cluster.url, cluster=True, channel=channel)
+    try:
+        bus.start(recorder.on_keys, recorder.on_flush)
+        peer.start(lambda keys: None, lambda: None)
+        assert bus.wait_subscribed(WAIT)
+        assert peer.wait_subscribed(WAIT)
+        peer.publish(["z"])
+        assert ["z"] == recorder.keys.get(timeout=WAIT)
+    finally:
+        bus.close()
+        peer.close()
+
+
 def test_tiers_build_buses_on_their_connection(redis_url: str, namespace: str) -> None:
     """RedisTier and AsyncRedisTier (from URL or from a client) build working buses."""
     channel = f"{namespace}:tiers"

@@ -267,6 +267,51 @@ class TestCluster(RedisTierContract):
         assert tier.is_cluster
 
 
+def command_calls(server: RedisServer) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, from INFO commandstats."""
+    info = (server.command("INFO", "commandstats") or b"").decode()
+    calls = {}
+    for line in info.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, stats = line[len("cmdstat_") :].partition(":")
+            calls[name] = int(stats.split(",")[0].split("=")[1])
+    return calls
+
+
+def test_get_many_and_set_many_are_one_round_trip(
+    kind: str, redis_server_factory: Callable[[], RedisServer]
+) -> None:
+    """Standalone: get_many is one MGET and set_many one pipeline of SETs (no per-key GET)."""
+    server = redis_server_factory()
+    tier = build(kind, server.url, cluster=False)
+    try:
+        keys = [f"k{i}" for i in range(10)]
+        tier.set_many({key: entry(1) for key in keys}, now=time.time())
+        server.command("CONFIG", "RESETSTAT")
+        assert [1] * 10 == values(tier.get_many(keys))
+        calls = command_calls(server)
+        assert 1 == calls.get("mget")
+        assert "get" not in calls
+    finally:
+        close(tier)
+
+
+@pytest.mark.cluster
+def test_cluster_get_many_is_one_mget_per_slot(kind: str, redis_cluster: RedisCluster) -> None:
+    """Cluster: get_many sends one MGET per slot group, however many keys share a slot."""
+    tier = build(kind, redis_cluster.url, cluster=True)
+    try:
+        keys = [f"slot:{{tag{i % 4}}}:{i}" for i in range(16)]  # 16 keys on 4 hash tags
+        tier.set_many({key: entry(i) for i, key in enumerate(keys)}, now=time.time())
+        for node in redis_cluster.nodes:
+            node.command("CONFIG", "RESETSTAT")
+        assert list(range(16)) == values(tier.get_many(keys))
+        mgets = sum(command_calls(node).get("mget", 0) for node in redis_cluster.nodes)
+        assert 4 == mgets
+    finally:
+        close(tier)
+
+
 def test_pickle_tier_refuses_foreign_pickles(redis_url: str, namespace: str) -> None:
     """A tier with PickleSerializer reads its own values and treats others' as misses."""
     ours = RedisTier.from_url(redis_url, serializer=PickleSerializer(secret=b"a" * 32))

@@ -92,7 +92,11 @@ def settings_from_async_client(client: object, cluster: bool) -> ConnectionSetti
         Settings with the default (short) timeouts.
     """
     if cluster:
-        node = client.get_nodes()[0]  # type: ignore[attr-defined]
+        # Before its first command an asyncio cluster client knows only its startup nodes.
+        nodes = client.get_nodes() or list(  # type: ignore[attr-defined]
+            client.nodes_manager.startup_nodes.values()  # type: ignore[attr-defined]
+        )
+        node = nodes[0]
         kwargs = dict(node.connection_kwargs)
         kwargs.update(host=node.host, port=node.port)
     else:
