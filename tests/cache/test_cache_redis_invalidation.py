@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio
+import redis.cluster
 
 from perfprim.cache import _invalidation
 from perfprim.cache._async_redis_tier import AsyncRedisTier
@@ -224,6 +225,23 @@ def test_flush_on_reconnect_after_server_restart(
     assert ["after-restart"] == recorder.keys.get(timeout=WAIT)
 
 
+def test_gap_is_flushed_even_when_redis_py_resubscribes_by_itself(
+    redis_server_factory: Callable[[], RedisServer],
+    bus_factory: Callable[..., RedisInvalidationBus],
+) -> None:
+    """A client with redis-py's default retries reconnects silently; the bus still flushes."""
+    server = redis_server_factory()
+    recorder = Recorder()
+    client = redis.Redis.from_url(server.url)
+    bus = bus_factory(client, reconnect_min=0.01, reconnect_max=0.05)
+    bus.start(recorder.on_keys, recorder.on_flush)
+    assert recorder.wait_flushes(1)
+    server.restart()
+    assert recorder.wait_flushes(2)
+    bus.close()
+    client.close()
+
+
 def wait_until(condition: Callable[[], bool]) -> bool:
     """Poll ``condition`` for at most WAIT seconds (a thread's state has no event to wait on)."""
     pause = threading.Event()
@@ -333,14 +351,17 @@ def test_bus_on_a_cluster(
 ) -> None:
     """Classic PUBLISH is cluster-wide: two buses on a cluster hear each other."""
     recorder = Recorder()
+    client = redis.cluster.RedisCluster.from_url(redis_cluster.url)
     one = bus_factory(redis_cluster.url, cluster=True, channel="c1")
-    two = bus_factory(redis.cluster.RedisCluster.from_url(redis_cluster.url), channel="c1")
+    two = bus_factory(client, channel="c1")
     one.start(recorder.on_keys, recorder.on_flush)
     two.start(lambda keys: None, lambda: None)
     assert one.wait_subscribed(WAIT)
     assert two.wait_subscribed(WAIT)
     two.publish(["x", "y"])
     assert ["x", "y"] == recorder.keys.get(timeout=WAIT)
+    two.close()
+    client.close()
 
 
 @pytest.mark.cluster

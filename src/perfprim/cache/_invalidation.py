@@ -353,8 +353,14 @@ class RedisInvalidationBus:
             now = time.monotonic()
             if message is not None:
                 last_seen, ping_sent = now, None
-                if message.get("type") == "message":
+                kind = message.get("type")
+                if kind == "message":
                     self._deliver(message["data"], on_keys, on_flush)
+                elif kind == "subscribe":
+                    # redis-py reconnected and resubscribed by itself (a client built
+                    # with retries): there was a gap all the same.
+                    self.subscriptions += 1
+                    _safely(on_flush)
             elif ping_sent is not None:
                 if now - ping_sent > 2.0 * interval:
                     raise OSError(f"no reply to PING for {now - ping_sent:.2f} s")

@@ -135,6 +135,8 @@ class RedisTierBase:
         cooldown: Seconds the circuit stays open before one probe.
         clock: Monotonic clock for the breaker (injectable).
         name: Label in stats.
+        settings: How ``from_url`` connected (``None`` for a given client).
+        cluster: Whether the client is a Cluster client.
     """
 
     def __init__(
