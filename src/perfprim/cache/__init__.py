@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+from perfprim.cache._async_redis_tier import AsyncRedisTier
 from perfprim.cache._async_tiered import AsyncTieredCache
+from perfprim.cache._breaker import CircuitState
 from perfprim.cache._decorators import (
     AsyncBoundCachedMethod,
     AsyncCachedFunction,
@@ -21,22 +23,32 @@ from perfprim.cache._decorators import (
     CachedFunction,
 )
 from perfprim.cache._entry import Entry
+from perfprim.cache._invalidation import RedisInvalidationBus
 from perfprim.cache._memory import MemoryTier
 from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
+from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache._serializers import JsonSerializer, PickleSerializer, Serializer
 from perfprim.cache._stats import CacheStats, TierStats
 from perfprim.cache._tiered import TieredCache
 
 __all__ = [
     "AsyncBoundCachedMethod",
     "AsyncCachedFunction",
+    "AsyncRedisTier",
     "AsyncTier",
     "AsyncTieredCache",
     "BoundCachedMethod",
     "CacheStats",
     "CachedFunction",
+    "CircuitState",
     "Entry",
     "InvalidationBus",
+    "JsonSerializer",
     "MemoryTier",
+    "PickleSerializer",
+    "RedisInvalidationBus",
+    "RedisTier",
+    "Serializer",
     "Tier",
     "TierStats",
     "TieredCache",
