@@ -7,12 +7,15 @@ Groups:
   pays today to count requests for Prometheus to compute the SLO).
 - "slo: record latency": ``SLOTracker.record_latency`` against
   prometheus_client ``Histogram.observe``.
+- "slo: decorated call": a function under ``@SLOTracker.track`` against the
+  same function under prometheus_client ``@Histogram.time()``.
 - "slo: window query": ``SLOTracker.burn_rate(1 h)`` against reading a
   prometheus_client counter's value (``Counter._value.get()``, the cheapest
   read it has) and against a naive deque scan of the last 1,000 events.
-- "slo: snapshot": ``SLOTracker.snapshot()`` (7 windows, budget, alerts)
-  against ``prometheus_client.generate_latest`` of a registry holding two
-  counters (one scrape).
+- "slo: snapshot": ``SLOTracker.snapshot()`` (7 windows, budget, alerts),
+  occurrences and timeslices (a month of one-minute slices), against
+  ``prometheus_client.generate_latest`` of a registry holding two counters
+  (one scrape).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import prometheus_client
 import pytest
 
-from perfprim.slo import SLO, LatencySLO, SLOTracker
+from perfprim.slo import SLO, LatencySLO, SLOTracker, Timeslices
 
 
 class PlainCounter:
@@ -106,6 +109,16 @@ def test_snapshot_perfprim(compare: Callable[..., Any], tracker: SLOTracker) -> 
     compare("slo: snapshot", "perfprim", tracker.snapshot)
 
 
+def test_snapshot_perfprim_timeslices(compare: Callable[..., Any]) -> None:
+    now = [0.0]
+    slo = SLO(target=0.999, budgeting=Timeslices(slice_target=0.95, slice_duration=60))
+    tracker = SLOTracker(slo, clock=lambda: now[0])
+    for minute in range(43_200):  # a full month of one-minute slices
+        tracker.record_counts(good=99 if minute % 7 else 90, total=100)
+        now[0] += 60
+    compare("slo: snapshot", "perfprim timeslices", tracker.snapshot)
+
+
 def test_snapshot_prometheus_client(compare: Callable[..., Any]) -> None:
     registry = prometheus_client.CollectorRegistry()
     prometheus_client.Counter("requests", "requests", registry=registry).inc(10_000)
@@ -116,6 +129,27 @@ def test_snapshot_prometheus_client(compare: Callable[..., Any]) -> None:
         prometheus_client.generate_latest,
         registry,
     )
+
+
+def test_track_perfprim(compare: Callable[..., Any]) -> None:
+    tracker = SLOTracker(SLO(target=0.999))
+
+    @tracker.track
+    def handler(x: int) -> int:
+        return x + 1
+
+    compare("slo: decorated call", "perfprim", handler, 1)
+
+
+def test_track_prometheus_client(compare: Callable[..., Any]) -> None:
+    registry = prometheus_client.CollectorRegistry()
+    histogram = prometheus_client.Histogram("latency_seconds", "latency", registry=registry)
+
+    @histogram.time()
+    def handler(x: int) -> int:
+        return x + 1
+
+    compare("slo: decorated call", "prometheus_client Histogram.time", handler, 1)
 
 
 def test_tracker_memory(record_metric: Callable[..., None]) -> None:

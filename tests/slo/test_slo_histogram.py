@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfprim.histogram import LatencyHistogram
@@ -32,6 +32,7 @@ def test_histogram_satisfies_the_protocol() -> None:
     assert 0 == histogram.count
 
 
+@settings(deadline=None)
 @given(latencies=st.lists(st.floats(1e-5, 10), max_size=100))
 def test_histogram_sli_is_within_its_precision(latencies: list[float]) -> None:
     """Values clearly apart from the threshold are classified exactly.

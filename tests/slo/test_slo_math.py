@@ -230,3 +230,17 @@ def test_detection_time_never_exceeds_the_window(
     slo = SLO(target=target)
     detected = slo.detection_time(ratio, 3600, threshold)
     assert detected == math.inf or 0 < detected <= 3600
+
+
+def test_import_loads_no_optional_dependency() -> None:
+    """``import perfprim.slo`` (fresh interpreter) loads neither yaml nor prometheus_client."""
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys, json, perfprim.slo; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    heavy = {"yaml", "prometheus_client", "opentelemetry", "redis"}
+    assert [] == [m for m in json.loads(out) if m.split(".")[0] in heavy]

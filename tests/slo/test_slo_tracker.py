@@ -331,3 +331,72 @@ def test_tracker_needs_an_slo() -> None:
     """Passing something else than an SLO fails fast."""
     with pytest.raises(ConfigurationError, match="SLO"):
         SLOTracker(0.999)  # type: ignore[arg-type]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.floats(0, 200), st.integers(0, 5), st.integers(0, 5)),
+        min_size=1,
+        max_size=120,
+    ),
+    query_after=st.floats(0, 900),
+    ratio=st.booleans(),
+)
+def test_timeslice_budget_matches_brute_force(
+    steps: list[tuple[float, int, int]], query_after: float, ratio: bool
+) -> None:
+    """The incremental slice sums equal the budgeting method over the last K completed slices.
+
+    A 10-minute SLO window of 1-minute slices, with gaps longer than the
+    window, so slices enter, leave and the window empties.
+    """
+    method: Timeslices | RatioTimeslices = (
+        RatioTimeslices(slice_duration=60)
+        if ratio
+        else Timeslices(slice_target=0.8, slice_duration=60)
+    )
+    policy = [AlertRule(severity="page", budget_fraction=0.5, long_window=300, short_window=60)]
+    slo = SLO(target=0.9, window=600, budgeting=method, policy=policy)
+    clock = FakeClock(0.0)
+    tracker = SLOTracker(slo, clock=clock)
+    log: list[tuple[float, int, int]] = []
+    for gap, good, bad in steps:
+        clock.advance(gap)
+        tracker.record_counts(good=good, total=good + bad)
+        log.append((clock.now, good, good + bad))
+    clock.advance(query_after)
+    current = math.floor(clock.now / 60)
+    slices = []
+    for bucket in range(current - 10, current):
+        inside = [(g, t) for stamp, g, t in log if math.floor(stamp / 60) == bucket]
+        slices.append((sum(g for g, _ in inside), sum(t for _, t in inside)))
+    expected = method.sli(slices)
+    actual = tracker.snapshot().sli
+    if expected is None:
+        assert actual is None
+    else:
+        assert expected == pytest.approx(actual)
+
+
+def test_timeslice_snapshot_is_constant_time() -> None:
+    """A month of 1-minute slices: the budget is read from running sums, not 43,200 slices."""
+    now = [0.0]
+    slo = SLO(target=0.99, budgeting=Timeslices(slice_target=0.95, slice_duration=60))
+    tracker = SLOTracker(slo, clock=lambda: now[0])
+    for minute in range(43_200):
+        tracker.record_counts(good=90 if minute % 100 == 0 else 100, total=100)
+        now[0] += 60
+    assert 0.99 == pytest.approx(tracker.snapshot().sli)
+    assert 43_200 == tracker._slices_counted
+
+
+def test_empty_policy_tracks_the_budget_only() -> None:
+    """With no alert rules the tracker keeps the budget; nothing can fire."""
+    clock = FakeClock()
+    tracker = SLOTracker(SLO(target=0.99, window=3600, policy=[]), clock=clock)
+    tracker.record_counts(good=995, total=1000)
+    snap = tracker.snapshot()
+    assert () == snap.windows
+    assert () == snap.firing
+    assert 0.5 == pytest.approx(snap.budget_remaining)

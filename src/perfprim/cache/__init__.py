@@ -1,11 +1,55 @@
-"""Multi-tier cache-aside: in-process L1, Redis L2, stampede protection, early expiry.
+"""Multi-tier cache-aside: in-process L1, Redis L2, sync and async; see ``docs/cache.md``.
 
-Filled in by the cache issues; see ``docs/cache.md``.
+>>> from perfprim.cache import MemoryTier, TieredCache
+>>> cache = TieredCache(MemoryTier(maxsize=1_000), ttl=30.0, namespace="example")
+>>> @cache.cached()
+... def square(x: int) -> int:
+...     return x * x
+>>> square(12)
+144
+>>> cache.stats().loads
+1
 """
 
 from __future__ import annotations
 
+from perfprim.cache._async_redis_tier import AsyncRedisTier
+from perfprim.cache._async_tiered import AsyncTieredCache
+from perfprim.cache._breaker import CircuitState
+from perfprim.cache._decorators import (
+    AsyncBoundCachedMethod,
+    AsyncCachedFunction,
+    BoundCachedMethod,
+    CachedFunction,
+)
 from perfprim.cache._entry import Entry
+from perfprim.cache._invalidation import RedisInvalidationBus
+from perfprim.cache._memory import MemoryTier
 from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
+from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache._serializers import JsonSerializer, PickleSerializer, Serializer
+from perfprim.cache._stats import CacheStats, TierStats
+from perfprim.cache._tiered import TieredCache
 
-__all__ = ["AsyncTier", "Entry", "InvalidationBus", "Tier"]
+__all__ = [
+    "AsyncBoundCachedMethod",
+    "AsyncCachedFunction",
+    "AsyncRedisTier",
+    "AsyncTier",
+    "AsyncTieredCache",
+    "BoundCachedMethod",
+    "CacheStats",
+    "CachedFunction",
+    "CircuitState",
+    "Entry",
+    "InvalidationBus",
+    "JsonSerializer",
+    "MemoryTier",
+    "PickleSerializer",
+    "RedisInvalidationBus",
+    "RedisTier",
+    "Serializer",
+    "Tier",
+    "TierStats",
+    "TieredCache",
+]

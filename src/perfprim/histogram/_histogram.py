@@ -64,6 +64,28 @@ def _seconds(value: float | timedelta, name: str) -> float:
     return float(value)
 
 
+def _positive_seconds(value: object, name: str, hint: str) -> float:
+    """Validate a positive, finite duration option (float seconds or timedelta)."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
+        raise ConfigurationError(msg)
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
+        raise ConfigurationError(msg)
+    return seconds
+
+
+def _positive_int(value: object, name: str) -> int:
+    """Validate an int option >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{name} must be an int >= 1, got {value!r}"
+        raise ConfigurationError(msg)
+    return value
+
+
 def _check_percentile(p: float) -> float:
     p = float(p)
     if not 0.0 <= p <= 100.0:  # also rejects NaN
@@ -835,6 +857,40 @@ class LatencyHistogram:
         self._sum_exact = True
         self._generation += 1
         return old
+
+    def percentile_distribution(
+        self, *, output_unit: float = 1e-3, ticks_per_half_distance: int = 5
+    ) -> str:
+        """Return the percentile distribution as HdrHistogram's ``.hgrm`` text.
+
+        The same table as Java HdrHistogram's ``outputPercentileDistribution``
+        (readable by the HdrHistogram plotter at hdrhistogram.github.io), with
+        the mean and standard deviation scaled like the values.
+
+        Args:
+            output_unit: Seconds per printed unit (1e-3: milliseconds).
+            ticks_per_half_distance: Lines per halving of the distance to 100%.
+
+        Returns:
+            The text.
+
+        Raises:
+            ConfigurationError: If an argument is not positive.
+        """
+        from perfprim.histogram._hgrm import percentile_distribution
+
+        out = _positive_seconds(output_unit, "output_unit", "1e-3 = milliseconds")
+        ticks = _positive_int(ticks_per_half_distance, "ticks_per_half_distance")
+        counts, count, total, _low, high, _clamped = self._state()
+        return percentile_distribution(
+            self._layout,
+            counts,
+            scale=out * self._inv,
+            mean=(total / count / self._inv / out) if count else 0.0,
+            stdev=self.stdev / out,
+            max_value=high / self._inv / out,
+            ticks_per_half_distance=ticks,
+        )
 
     # -- wire format -------------------------------------------------------------------
 

@@ -107,16 +107,27 @@ class Timeslices:
         Raises:
             ConfigurationError: If a pair is negative or has ``good > total``.
         """
-        good_slices = 0
+        value_sum = 0.0
         counted = 0
         for good, total in slices:
             check_counts(good, total)
             if total == 0:
                 continue
             counted += 1
-            if good / total >= self.slice_target:
-                good_slices += 1
-        return None if counted == 0 else good_slices / counted
+            value_sum += self.slice_value(good, total)
+        return None if counted == 0 else value_sum / counted
+
+    def slice_value(self, good: float, total: float) -> float:
+        """1.0 for a good slice (``good / total >= slice_target``), else 0.0.
+
+        Args:
+            good: Good events in the slice.
+            total: All events in the slice, above 0.
+
+        Returns:
+            The slice's share in the SLI's numerator.
+        """
+        return 1.0 if good / total >= self.slice_target else 0.0
 
 
 class RatioTimeslices:
@@ -171,8 +182,20 @@ class RatioTimeslices:
             if total == 0:
                 continue
             counted += 1
-            ratio_sum += good / total
+            ratio_sum += self.slice_value(good, total)
         return None if counted == 0 else ratio_sum / counted
+
+    def slice_value(self, good: float, total: float) -> float:
+        """The slice's own ratio, ``good / total``.
+
+        Args:
+            good: Good events in the slice.
+            total: All events in the slice, above 0.
+
+        Returns:
+            The slice's share in the SLI's numerator.
+        """
+        return good / total
 
 
 BudgetingMethod = Occurrences | Timeslices | RatioTimeslices

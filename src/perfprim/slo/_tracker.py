@@ -20,6 +20,11 @@ coarse one spanning the SLO window (``budget_resolution``: the slice length
 with a timeslice budgeting method, ``window / 720`` otherwise), for the budget.
 A window of ``w`` seconds is read as the current, partial bucket plus the
 ``w / resolution - 1`` buckets before it, so its edge is exact to one bucket.
+
+With timeslice budgeting each coarse bucket is a slice. As a slice closes,
+its verdict (good or not; or its ratio) is added to running sums, and the
+verdicts of slices leaving the SLO window are subtracted, so the budget is
+read in O(1) too, not by scanning 43,200 one-minute slices of a month.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar, overload
 
+from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import Occurrences
 from perfprim.slo._policy import AlertWindow
@@ -39,6 +46,8 @@ from perfprim.slo._slo import SLO, LatencySLO
 from perfprim.slo._validate import seconds
 
 __all__ = ["MAX_SLOTS", "SLOSnapshot", "SLOTracker", "WindowStatus"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_SLOTS = 1_000_000
 """Largest ring the tracker accepts (16 MB of counters); choose a coarser resolution."""
@@ -115,6 +124,12 @@ def _unknown_window(window: float, known: tuple[float, ...]) -> ConfigurationErr
 
 def _is_slo(value: object) -> bool:
     return isinstance(value, SLO)
+
+
+def _exception_types(value: object) -> bool:
+    return isinstance(value, tuple) and all(
+        isinstance(e, type) and issubclass(e, BaseException) for e in value
+    )
 
 
 def _is_int(value: object) -> bool:
@@ -241,6 +256,10 @@ class SLOTracker:
         self._edge = min((self._fine_bucket + 1) * fine, (self._coarse_bucket + 1) * coarse)
         self._total = 0
         self._bad = 0
+        self._judge = None if isinstance(budgeting, Occurrences) else budgeting.slice_value
+        self._slices_in_window = max(1, round(slo.window / coarse))
+        self._slices_counted = 0
+        self._slices_value = 0.0
 
     @property
     def slo(self) -> SLO:
@@ -315,6 +334,71 @@ class SLOTracker:
             self._total += total
             self._bad += total - good
 
+    @overload
+    def track(self, func: F, /) -> F: ...
+
+    @overload
+    def track(
+        self,
+        /,
+        *,
+        exclude: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> Callable[[F], F]: ...
+
+    def track(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        exclude: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> Any:
+        """Decorate a function so that each of its runs is an event of this SLO.
+
+        A run that returns is good (for a :class:`LatencySLO`: when it took at
+        most ``threshold``); a run that raises is bad, except for the
+        ``exclude`` exception types, which are not counted at all (invalid
+        events, such as a client's bad request). Works for ``def``,
+        ``async def``, generator and async generator functions, and times the
+        real run, not the creation of the coroutine or generator.
+
+        Use as ``@tracker.track`` or ``@tracker.track(exclude=(BadRequest,))``.
+
+        Args:
+            func: The function to track.
+            exclude: Exception types that make a run invalid (not counted).
+            clock: Nanosecond clock timing the runs (for a ``LatencySLO``).
+
+        Returns:
+            The wrapper (a decorator when called without ``func``).
+
+        Raises:
+            ConfigurationError: If ``exclude`` is not a tuple of exception types.
+        """
+        if not _exception_types(exclude):
+            msg = f"exclude must be a tuple of exception types, got {exclude!r}"
+            raise ConfigurationError(msg)
+        threshold_ns = None if self._threshold is None else self._threshold * 1e9
+        record = self.record
+
+        def on_success(elapsed_ns: int) -> object:
+            if threshold_ns is None:
+                record(True)
+            else:
+                record(elapsed_ns <= threshold_ns)
+            return None
+
+        def on_error(elapsed_ns: int, exc: BaseException) -> object:
+            if not isinstance(exc, exclude):
+                record(False)
+            return None
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            return timing_wrapper(function, on_success, on_error, clock=clock)
+
+        return decorate if func is None else decorate(func)
+
     def _advance(self, now: float) -> None:
         # Close the buckets that ended before `now`: each ended with the
         # current counter values, since nothing was recorded after them.
@@ -326,9 +410,44 @@ class SLOTracker:
         coarse = self._coarse
         cbucket = math.floor(now / coarse.width)
         if cbucket > self._coarse_bucket:
+            if self._judge is not None:
+                self._close_slices(cbucket)
             coarse.fill(self._coarse_bucket, cbucket, self._total, self._bad)
             self._coarse_bucket = cbucket
         self._edge = min((self._fine_bucket + 1) * fine.width, (cbucket + 1) * coarse.width)
+
+    def _slice(self, bucket: int) -> tuple[int, int]:
+        """(good, total) of a completed coarse bucket (a time slice), from the ring."""
+        end_total, end_bad = self._coarse.at(bucket)
+        start_total, start_bad = self._coarse.at(bucket - 1)
+        total = end_total - start_total
+        return total - (end_bad - start_bad), total
+
+    def _close_slices(self, new_bucket: int) -> None:
+        # Timeslice budgeting, kept O(1) per slice: running sums over the
+        # last K completed slices. The slice being closed ends with the
+        # current counters; slices that leave the window are read from the
+        # ring before `fill` overwrites their slots.
+        assert self._judge is not None
+        old = self._coarse_bucket
+        k = self._slices_in_window
+        if new_bucket - old > k:  # everything, closing slice included, left the window
+            self._slices_counted = 0
+            self._slices_value = 0.0
+            return
+        start_total, start_bad = self._coarse.at(old - 1)
+        closing_total = self._total - start_total
+        closing_good = closing_total - (self._bad - start_bad)
+        for bucket in range(old - k, new_bucket - k):
+            good, total = self._slice(bucket)
+            if total:
+                self._slices_counted -= 1
+                self._slices_value -= self._judge(good, total)
+        if closing_total:
+            self._slices_counted += 1
+            self._slices_value += self._judge(closing_good, closing_total)
+        if self._slices_counted == 0:
+            self._slices_value = 0.0  # no float residue once the window is empty
 
     # -- queries ------------------------------------------------------------
 
@@ -361,15 +480,10 @@ class SLOTracker:
             total = self._total - base_total
             good = total - (self._bad - base_bad)
             return self._slo.sli(good, total)
-        # Timeslices: the last `buckets` completed slices.
-        slices: list[tuple[float, float]] = []
-        previous = coarse.at(self._coarse_bucket - buckets - 1)
-        for bucket in range(self._coarse_bucket - buckets, self._coarse_bucket):
-            current = coarse.at(bucket)
-            total = current[0] - previous[0]
-            slices.append((total - (current[1] - previous[1]), total))
-            previous = current
-        return budgeting.sli(slices)
+        # Timeslices: the last K completed slices, summed as they closed.
+        if self._slices_counted == 0:
+            return None
+        return min(1.0, max(0.0, self._slices_value / self._slices_counted))
 
     def window_status(self, window: float | timedelta) -> WindowStatus:
         """Events, error ratio and burn rate over one of the policy's windows.
