@@ -32,14 +32,18 @@ def cache_stats_points(name: str, stats: Any) -> list[MetricPoint]:
     =====================================  =======  ====================
     point                                  kind     labels
     =====================================  =======  ====================
-    ``<name>.hits``                        counter  ``tier``
-    ``<name>.misses``                      counter  ``tier``
-    ``<name>.backend_errors``              counter  ``tier``
-    ``<name>.decode_errors``               counter  ``tier``
-    ``<name>.circuit_state``               gauge    ``tier``, ``state`` (1 = current)
+    ``<name>.hits``                        counter  ``tier``, ``backend``
+    ``<name>.misses``                      counter  ``tier``, ``backend``
+    ``<name>.backend_errors``              counter  ``tier``, ``backend``
+    ``<name>.decode_errors``               counter  ``tier``, ``backend``
+    ``<name>.circuit_state``               gauge    ``tier``, ``backend``, ``state``
     ``<name>.loads``                       counter
     ``<name>.load_errors``                 counter
     =====================================  =======  ====================
+
+    ``tier`` is the level (``l1`` first), ``backend`` the tier's name
+    (``memory``, ``redis``); ``circuit_state`` is 1 for the current state of
+    the tier's breaker (``closed``, ``open``, ``half_open``), 0 for the others.
 
     Args:
         name: The source's name, e.g. ``"cache.users"``.
@@ -49,8 +53,10 @@ def cache_stats_points(name: str, stats: Any) -> list[MetricPoint]:
         The points.
     """
     points: list[MetricPoint] = []
-    for tier in stats.tiers:
-        labels = (("tier", str(tier.name)),)
+    for level, tier in enumerate(stats.tiers, start=1):
+        # Two tiers may share a backend name (two memory tiers): the level keeps
+        # their series apart.
+        labels = (("tier", f"l{level}"), ("backend", str(tier.name)))
         points += [
             MetricPoint(f"{name}.hits", "counter", tier.hits, labels, "", "Cache hits per tier."),
             MetricPoint(
