@@ -58,8 +58,10 @@ def test_redis_tier_exports_its_circuit_state(redis_url: str, namespace: str) ->
     from perfprim.cache import RedisTier
 
     client = redis.Redis.from_url(redis_url)
+    cache = TieredCache(
+        MemoryTier(), RedisTier(client), ttl=60.0, namespace=namespace, invalidate_l1=False
+    )
     try:
-        cache = TieredCache(MemoryTier(), RedisTier(client), ttl=60.0, namespace=namespace)
         cache.get_or_load("k", lambda: "v")
         points = {(p.name, p.labels): p.value for p in cache_stats_points("c", cache.stats())}
         redis_labels = (("tier", "l2"), ("backend", "redis"))
@@ -71,6 +73,7 @@ def test_redis_tier_exports_its_circuit_state(redis_url: str, namespace: str) ->
         }
         assert {"closed": 1.0, "open": 0.0, "half_open": 0.0} == states
     finally:
+        cache.close()
         client.close()
 
 

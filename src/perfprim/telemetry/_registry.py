@@ -458,7 +458,7 @@ class TelemetryRegistry:
         quantiles: bool | Sequence[float] = False,
         lowest: float | timedelta = 1e-6,
         highest: float | timedelta = 3600.0,
-        significant_figures: int = 3,
+        significant_figures: int = 2,
         max_label_values: int = 100,
     ) -> Timer:
         """Return the timer named ``name``, creating it on first use.
@@ -473,7 +473,8 @@ class TelemetryRegistry:
             lowest: Smallest duration the histogram resolves, seconds.
             highest: Largest duration tracked, seconds (longer runs are clamped
                 to it and counted in the histogram's ``clamped``).
-            significant_figures: HDR precision (3: relative error <= 0.1%).
+            significant_figures: HDR precision: 2 (default) keeps values within
+                1% in 27 KiB per series; 3 within 0.1% in 185 KiB.
             max_label_values: Distinct values admitted per label before
                 folding into ``"other"``.
 

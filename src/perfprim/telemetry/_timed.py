@@ -56,6 +56,7 @@ def series_wrapper(
     description: str,
     buckets: Sequence[float | timedelta],
     quantiles: bool | Sequence[float],
+    significant_figures: int,
 ) -> Callable[..., Any]:
     """Find or create the timer of a decorated function and return its wrapper.
 
@@ -87,6 +88,7 @@ def series_wrapper(
         label_names=(*static, *dynamic.values()),
         buckets=buckets,
         quantiles=quantiles,
+        significant_figures=significant_figures,
     )
     if not dynamic:
         return build(timer.series(static, histogram=histogram))
@@ -230,6 +232,7 @@ def timed(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
+    significant_figures: int = 2,
     exemplars: bool | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -248,6 +251,7 @@ def timed(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
+    significant_figures: int = 2,
     exemplars: bool | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -284,6 +288,9 @@ def timed(
         description: Help text of the metric.
         buckets: Export bucket bounds in seconds.
         quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
+        significant_figures: HDR precision of the timer's histograms: 2
+            (default) keeps every value within 1% in 27 KiB per series; 3
+            gives 0.1% in 185 KiB. The first definition of a name wins.
         exemplars: Keep the active sampled span as the exemplar of each
             bucket. ``None`` (default): when the OpenTelemetry API is
             installed, look the current span up only while a global tracer
@@ -338,6 +345,7 @@ def timed(
             description=description,
             buckets=buckets,
             quantiles=quantiles,
+            significant_figures=significant_figures,
         )
 
     if func is not None:
@@ -364,6 +372,7 @@ def instrument(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
+    significant_figures: int = 2,
     tracer_provider: object | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -385,6 +394,7 @@ def instrument(
     description: str = "",
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
+    significant_figures: int = 2,
     tracer_provider: object | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -413,6 +423,7 @@ def instrument(
         description: Help text of the metric.
         buckets: Export bucket bounds in seconds.
         quantiles: ``True`` for p50/p90/p99 gauges, or quantiles in (0, 1).
+        significant_figures: HDR precision (see :func:`timed`).
         tracer_provider: A tracer provider to use instead of the global one.
         clock: The nanosecond clock that times each run (injectable for tests).
 
@@ -453,6 +464,7 @@ def instrument(
             description=description,
             buckets=buckets,
             quantiles=quantiles,
+            significant_figures=significant_figures,
         )
 
     if func is not None:
