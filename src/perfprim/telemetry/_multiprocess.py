@@ -18,7 +18,10 @@ counts are added) and yields the same metric families as
 Limits
 ------
 - Freshness: a scrape sees each worker as of its last write (``interval``,
-  5 s by default), never the calls since.
+  5 s by default), never the calls since. A worker that dies without a
+  normal interpreter exit (``SIGKILL``, ``os._exit`` as in ``multiprocessing``
+  children) loses the calls since its last write; call ``stop()`` yourself
+  where you can.
 - Files of dead workers stay and keep counting (counters must not go
   backwards); clear the directory when the server starts, as with
   prometheus_client's multiprocess mode.
