@@ -10,12 +10,10 @@ import pytest
 
 @pytest.fixture
 def span_exporter() -> Iterator[Any]:
-    """A real SDK ``InMemorySpanExporter`` behind a ``SimpleSpanProcessor``."""
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    """A real SDK ``InMemorySpanExporter`` (``tracer_provider`` feeds it synchronously)."""
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    exporter.processor = SimpleSpanProcessor(exporter)  # type: ignore[attr-defined]
     yield exporter
     exporter.clear()
 
@@ -24,8 +22,9 @@ def span_exporter() -> Iterator[Any]:
 def tracer_provider(span_exporter: Any) -> Iterator[Any]:
     """A real SDK ``TracerProvider`` exporting to ``span_exporter`` (not the global one)."""
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider()
-    provider.add_span_processor(span_exporter.processor)
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     yield provider
     provider.shutdown()

@@ -72,7 +72,9 @@ def test_classic_text_histogram_buckets_sum_count() -> None:
     assert pytest.approx(0.005, rel=1e-2) == quantiles["0.5"]
 
 
-def test_openmetrics_has_exemplars_with_the_trace_id(tracer_provider: Any) -> None:
+def test_openmetrics_has_exemplars_with_the_trace_id(
+    tracer_provider: Any, span_exporter: Any
+) -> None:
     """A sampled span makes a bucket exemplar carrying its trace id in OpenMetrics output."""
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
@@ -89,7 +91,7 @@ def test_openmetrics_has_exemplars_with_the_trace_id(tracer_provider: Any) -> No
     families = {f.name: f for f in text_string_to_metric_families(openmetrics)}
     exemplars = [s.exemplar for s in families["api_get_seconds"].samples if s.exemplar]
     assert 1 == len(exemplars)
-    (span,) = tracer_provider._active_span_processor._span_processors[
+    (span,) = span_exporter.get_finished_spans()
         0
     ].span_exporter.get_finished_spans()
     assert format(span.context.trace_id, "032x") == exemplars[0].labels["trace_id"]
