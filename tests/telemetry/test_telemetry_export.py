@@ -92,8 +92,6 @@ def test_openmetrics_has_exemplars_with_the_trace_id(
     exemplars = [s.exemplar for s in families["api_get_seconds"].samples if s.exemplar]
     assert 1 == len(exemplars)
     (span,) = span_exporter.get_finished_spans()
-        0
-    ].span_exporter.get_finished_spans()
     assert format(span.context.trace_id, "032x") == exemplars[0].labels["trace_id"]
 
 
