@@ -692,16 +692,16 @@ class LatencyHistogram:
             ps: Percentiles in [0, 100].
 
         Returns:
-            A dict in the order given.
+            ``{p: seconds}`` keyed by the percentiles as given, in that order.
 
         Raises:
             ConfigurationError: If a percentile is outside [0, 100].
         """
-        checked = [_check_percentile(p) for p in ps]
+        checked = [(p, _check_percentile(p)) for p in ps]
         prefix = self._prefix_sums()
         if not prefix or not prefix[-1]:
-            return dict.fromkeys(checked, 0.0)
-        return {p: self._to_seconds(self._value_at(prefix, p)) for p in checked}
+            return {key: 0.0 for key, _ in checked}
+        return {key: self._to_seconds(self._value_at(prefix, p)) for key, p in checked}
 
     def cumulative_counts(self, bounds: Sequence[float]) -> list[int]:
         """Count the values at or below each bound (Prometheus ``le`` buckets).
