@@ -30,6 +30,7 @@ stdev uses HdrHistogram's convention (bucket midpoints), computed with
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import time as _time
 from bisect import bisect_left
@@ -326,7 +327,7 @@ class LatencyHistogram:
             HistogramRangeError: If it is negative or above ``highest``
                 (unless the histogram clamps).
         """
-        if elapsed_ns > self._hi_ns or elapsed_ns < 0:
+        if elapsed_ns.__class__ is not int or elapsed_ns > self._hi_ns or elapsed_ns < 0:
             self._record_ns_slow(elapsed_ns)
             return
         buf = self._nsbuf
@@ -335,9 +336,18 @@ class LatencyHistogram:
             self._fold_nowait()
 
     def _record_ns_slow(self, elapsed_ns: int) -> None:
-        if isinstance(elapsed_ns, bool) or not isinstance(elapsed_ns, int):
-            msg = f"record_ns() takes integer nanoseconds, got {elapsed_ns!r}"
-            raise ConfigurationError(msg)
+        if elapsed_ns.__class__ is not int:
+            # Only exact ints reach the pending list: an int subclass or an
+            # integer-like (numpy.int64) is converted, anything else refused.
+            try:
+                converted = operator.index(elapsed_ns)
+            except TypeError:
+                converted = None
+            if converted is None or isinstance(elapsed_ns, bool):
+                msg = f"record_ns() takes integer nanoseconds, got {elapsed_ns!r}"
+                raise ConfigurationError(msg) from None
+            self.record_ns(int(converted))
+            return
         n = (elapsed_ns * self._ns_num + self._ns_half) // self._ns_den
         self._record_slow(elapsed_ns / 1e9, -1 if elapsed_ns < 0 else max(n, self._hi + 1), 1)
 
@@ -943,16 +953,19 @@ class LatencyHistogram:
     def _load_counts(self, counts: list[int]) -> None:
         """Replace the state with bucket counts (no exact sum, min or max known)."""
         layout = self._layout
-        counts = counts[: layout.counts_len] + [0] * (layout.counts_len - len(counts))
-        nonzero = list(compress(range(len(counts)), counts))
+        n = layout.counts_len
+        if len(counts) != n:
+            counts = counts[:n] + [0] * (n - len(counts))
+        nonzero = list(compress(range(n), counts))
         mids, _ = median_values(layout)
+        total = sum(map(mul, counts[: nonzero[-1] + 1], mids)) if nonzero else 0
         with self._lock:
             self._buf.clear()
             self._nsbuf.clear()
             self._take(counts)
             if nonzero:
                 self._count = sum(counts)
-                self._sum = sum(map(mul, counts, mids))
+                self._sum = total
                 self._sum_exact = False
                 self._min = layout.lowest_equivalent(nonzero[0])
                 self._max = layout.highest_equivalent(nonzero[-1])
