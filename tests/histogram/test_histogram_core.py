@@ -519,3 +519,19 @@ def test_importing_the_module_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
     assert "False" == out
+
+
+def test_coarse_lowest_matches_the_package() -> None:
+    """With lowest above the unit (1 ms at 1 us), buckets still match the package's."""
+    rng = random.Random(21)
+    values = [rng.randrange(0, 10**9) for _ in range(3_000)] + [0, 1, 999, 1000, 2047 * 1024]
+    ours = LatencyHistogram(lowest=1e-3)
+    theirs = HdrHistogram(1000, 3_600_000_000, 3)
+    for v in values:
+        ours.record(v / 1e6)
+        theirs.record_value(v)
+    assert list(theirs.counts) == ours._state()[0]
+    ps = [0.0, 1.0, 50.0, 99.0, 100.0]
+    assert theirs.get_percentile_to_value_dict(ps) == {
+        p: round(v * 1e6) for p, v in ours.percentiles(ps).items()
+    }

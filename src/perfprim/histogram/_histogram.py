@@ -400,9 +400,14 @@ class LatencyHistogram:
         mask = self._k
         h1 = h + 1
         off = self._off
-        for n in batch:
-            t = (n | mask).bit_length() - h1
-            counts[(t << h) + (n >> t) - off] += 1
+        if off:
+            for n in batch:
+                t = (n | mask).bit_length() - h1
+                counts[(t << h) + (n >> t) - off] += 1
+        else:  # lowest == 1 unit, the usual case: one subtraction less per value
+            for n in batch:
+                t = (n | mask).bit_length() - h1
+                counts[(t << h) + (n >> t)] += 1
         self._count += len(batch)
         self._sum += sum(batch)
         low = min(batch)
@@ -421,7 +426,10 @@ class LatencyHistogram:
         if 0 <= n <= self._hi:
             return n
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            msg = f"record() takes float seconds, got {seconds!r}"
+            msg = (
+                f"record() takes float seconds, got {seconds!r} "
+                "(for a timedelta pass td.total_seconds())"
+            )
             raise ConfigurationError(msg)
         if math.isnan(seconds):
             msg = "cannot record NaN: measure a real duration"

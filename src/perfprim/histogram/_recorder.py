@@ -84,18 +84,6 @@ class IntervalRecorder:
         self.timed = self._histogram.timed
         self.time = self._histogram.time
 
-    @property
-    def histogram_settings(self) -> dict[str, object]:
-        """The settings every interval histogram shares (for building a total)."""
-        h = self._histogram
-        return {
-            "lowest": h.lowest,
-            "highest": h.highest,
-            "significant_figures": h.significant_figures,
-            "unit": h.unit,
-            "clamp": h.clamp,
-        }
-
     def interval(self) -> LatencyHistogram:
         """Return the values recorded since the last call (or creation) and start a new interval.
 
