@@ -535,3 +535,47 @@ def test_coarse_lowest_matches_the_package() -> None:
     assert theirs.get_percentile_to_value_dict(ps) == {
         p: round(v * 1e6) for p, v in ours.percentiles(ps).items()
     }
+
+
+def test_record_corrected_clamps_infinity() -> None:
+    """A clamping histogram corrects an infinite value as a value at highest."""
+    h = LatencyHistogram(highest=1.0, clamp=True)
+    h.record_corrected(math.inf, expected_interval=0.25)
+    assert (4, 1) == (h.count, h.clamped)
+    assert 1.0 == h.max
+
+
+def test_readers_during_writes_see_consistent_growing_counts() -> None:
+    """Queries, copies and pickles while 4 threads write never fail, and the end is exact."""
+    h = LatencyHistogram()
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        for i in range(40_000):
+            h.record_ns(1_000 + i % 5_000)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set() and len(seen) < 100_000:
+                snapshot = pickle.loads(pickle.dumps(h))
+                seen.append(snapshot.count)
+                assert sum(snapshot._state()[0]) == snapshot.count
+                h.percentiles([50, 99])
+                h.cumulative_counts([0.001, 0.01])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer) for _ in range(4)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=120)
+    stop.set()
+    for t in readers:
+        t.join(timeout=120)
+    assert [] == errors
+    assert 160_000 == h.count
+    assert 160_000 == sum(h._state()[0])

@@ -477,7 +477,10 @@ class LatencyHistogram:
             )
             raise ConfigurationError(msg)
         self.record(seconds, count)
-        n = min(max(int(seconds * self._inv + 0.5), 0), self._hi)
+        try:
+            n = min(max(int(seconds * self._inv + 0.5), 0), self._hi)
+        except OverflowError:  # +inf, clamped by record() above
+            n = self._hi
         top = n - d
         if top < d:
             return

@@ -78,10 +78,15 @@ class IntervalRecorder:
         self._wall_clock = wall_clock
         self._start = wall_clock()
         # The hot paths are the histogram's own bound methods: no extra call.
+        #: :meth:`LatencyHistogram.record` of the current interval.
         self.record = self._histogram.record
+        #: :meth:`LatencyHistogram.record_ns` of the current interval.
         self.record_ns = self._histogram.record_ns
+        #: :meth:`LatencyHistogram.record_corrected` of the current interval.
         self.record_corrected = self._histogram.record_corrected
+        #: :meth:`LatencyHistogram.timed`: decorate a function to record its runs.
         self.timed = self._histogram.timed
+        #: :meth:`LatencyHistogram.time`: a timer context manager and decorator.
         self.time = self._histogram.time
 
     def interval(self) -> LatencyHistogram:
