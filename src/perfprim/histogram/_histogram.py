@@ -41,8 +41,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from fractions import Fraction
-from itertools import accumulate, compress
-from operator import mul
+from itertools import accumulate, compress, repeat
+from operator import add, floordiv, mul
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -392,10 +392,10 @@ class LatencyHistogram:
             den = self._ns_den
             half = self._ns_half
             num = self._ns_num
-            if num == 1:
-                batch += [(ns + half) // den for ns in nsbuf[:k]]
-            else:
-                batch += [(ns * num + half) // den for ns in nsbuf[:k]]
+            # round(ns / unit_ns) exactly, with C-level maps: (ns * num + half) // den
+            pending = nsbuf[:k]
+            scaled = pending if num == 1 else map(mul, pending, repeat(num))
+            batch += map(floordiv, map(add, scaled, repeat(half)), repeat(den))
             del nsbuf[:k]
         if not batch:
             return
@@ -409,9 +409,13 @@ class LatencyHistogram:
                 t = (n | mask).bit_length() - h1
                 counts[(t << h) + (n >> t) - off] += 1
         else:  # lowest == 1 unit, the usual case: one subtraction less per value
+            linear = mask + 1  # below this the index is the value itself
             for n in batch:
-                t = (n | mask).bit_length() - h1
-                counts[(t << h) + (n >> t)] += 1
+                if n < linear:
+                    counts[n] += 1
+                else:
+                    t = (n | mask).bit_length() - h1
+                    counts[(t << h) + (n >> t)] += 1
         self._count += len(batch)
         self._sum += sum(batch)
         low = min(batch)
