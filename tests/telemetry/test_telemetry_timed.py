@@ -509,10 +509,10 @@ def test_threads_count_exactly() -> None:
 
 
 def test_timed_exemplars_false_never_looks(tracer_provider: Any) -> None:
-    """``exemplars=False`` keeps no exemplar even inside a sampled span."""
+    """By default (``exemplars=False``) no exemplar is kept, even inside a sampled span."""
     registry = TelemetryRegistry()
 
-    @timed(name="noex", registry=registry, exemplars=False)
+    @timed(name="noex", registry=registry)  # the default: exemplars=False
     def f() -> None:
         return None
 
@@ -521,8 +521,8 @@ def test_timed_exemplars_false_never_looks(tracer_provider: Any) -> None:
     assert all(e is None for e in _series(registry, "noex").exemplars)
 
 
-def test_timed_default_exemplars_follow_the_global_provider() -> None:
-    """By default @timed keeps exemplars once a global SDK provider is set (fresh interpreter)."""
+def test_timed_auto_exemplars_follow_the_global_provider() -> None:
+    """``exemplars=None`` keeps exemplars once a global SDK provider is set (fresh interpreter)."""
     import json
     import subprocess
     import sys
@@ -537,7 +537,7 @@ def test_timed_default_exemplars_follow_the_global_provider() -> None:
 
         registry = TelemetryRegistry()
 
-        @timed(name="auto", registry=registry)
+        @timed(name="auto", registry=registry, exemplars=None)
         def f():
             return None
 

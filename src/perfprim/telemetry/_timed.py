@@ -233,7 +233,7 @@ def timed(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     significant_figures: int = 2,
-    exemplars: bool | None = None,
+    exemplars: bool | None = False,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
@@ -252,7 +252,7 @@ def timed(
     buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
     quantiles: bool | Sequence[float] = False,
     significant_figures: int = 2,
-    exemplars: bool | None = None,
+    exemplars: bool | None = False,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record each run's duration in an HDR histogram and count its errors.
@@ -292,12 +292,13 @@ def timed(
             (default) keeps every value within 1% in 27 KiB per series; 3
             gives 0.1% in 185 KiB. The first definition of a name wins.
         exemplars: Keep the active sampled span as the exemplar of each
-            bucket. ``None`` (default): when the OpenTelemetry API is
-            installed, look the current span up only while a global tracer
-            provider is set (without one, the cost is one attribute load per
-            call). ``True``: look it up on every call (for a provider that is
-            not the global one). ``False``: never. ``@instrument`` gets its
-            exemplars for free from its own span.
+            bucket. ``False`` (default): never, so a call costs one histogram
+            record and nothing else (``@instrument`` gets exemplars for free
+            from its own span). ``None``: when the OpenTelemetry API is
+            installed, look the current span up while a global tracer
+            provider is set (without one: one more Python call and an
+            attribute load per call, about 60 ns). ``True``: look it up on
+            every call (for a provider that is not the global one).
         clock: The nanosecond clock that times each run (injectable for tests).
 
     Returns:
