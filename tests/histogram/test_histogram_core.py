@@ -579,3 +579,19 @@ def test_readers_during_writes_see_consistent_growing_counts() -> None:
     assert [] == errors
     assert 160_000 == h.count
     assert 160_000 == sum(h._state()[0])
+
+
+def test_decorator_fast_path_still_checks_the_range() -> None:
+    """The callback used with perf_counter_ns records in range and refuses values above it."""
+    h = LatencyHistogram(highest=1.0)
+    h._record_elapsed(5_000)
+    with pytest.raises(HistogramRangeError):
+        h._record_elapsed(2 * 10**9)
+    assert (1, 5e-6) == (h.count, h.max)
+
+    @h.timed
+    def work() -> int:
+        return 7
+
+    assert 7 == work()
+    assert 2 == h.count

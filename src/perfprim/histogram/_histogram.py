@@ -519,11 +519,24 @@ class LatencyHistogram:
 
     # -- decorators ------------------------------------------------------------------
 
+    def _record_elapsed(self, elapsed_ns: int) -> None:
+        """record_ns for differences of ``time.perf_counter_ns``: always ints, never negative."""
+        if elapsed_ns > self._hi_ns:
+            self._record_ns_slow(elapsed_ns)
+            return
+        buf = self._nsbuf
+        buf.append(elapsed_ns)
+        if len(buf) >= _FOLD_AT:
+            self._fold_nowait()
+
     def _record_error(self, elapsed_ns: int, exc: BaseException) -> None:
         self.record_ns(elapsed_ns)
 
     def _wrap(self, func: F, clock: Callable[[], int]) -> F:
-        return timing_wrapper(func, self.record_ns, self._record_error, clock=clock)
+        # With the monotonic integer clock the checks of record_ns cannot fail,
+        # so the decorator's callback skips them; an injected clock gets them.
+        callback = self._record_elapsed if clock is _time.perf_counter_ns else self.record_ns
+        return timing_wrapper(func, callback, self._record_error, clock=clock)
 
     def timed(self, func: F) -> F:
         """Decorate a function to record the duration of every run, also runs that raise.
@@ -539,7 +552,7 @@ class LatencyHistogram:
             A wrapper of the same kind, with ``func``'s name, signature and
             ``__wrapped__``.
         """
-        return timing_wrapper(func, self.record_ns, self._record_error, clock=self._clock)
+        return self._wrap(func, self._clock)
 
     def time(self) -> _Timer:
         """Time a block: ``with h.time(): ...`` (also ``async with``, or ``@h.time()``).
