@@ -255,6 +255,7 @@ def test_exported_members() -> None:
         "dataclass_points",
         "default_registry",
         "instrument",
+        "otel_histogram_exporter",
         "read_directory",
         "register_otel_instruments",
         "register_prometheus",
@@ -308,3 +309,81 @@ def test_exported_buckets_are_cumulative(values: list[int]) -> None:
     assert buckets == sorted(buckets)
     assert float(len(values)) == buckets[-1] == count
     assert pytest.approx(sum(values) / 1e9, rel=1e-3, abs=1e-6 * len(values) + 1e-9) == total
+
+
+def test_otel_histogram_exporter_adds_explicit_bucket_histograms(tracer_provider: Any) -> None:
+    """A real push reader and console exporter receive a cumulative explicit-bucket histogram."""
+    import io
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    from perfprim.telemetry import otel_histogram_exporter
+
+    registry = TelemetryRegistry()
+    series = registry.timer("db.load_user", label_names=("route",), buckets=(0.001, 0.01)).series(
+        {"route": "/u"}
+    )
+    for ns in (500_000, 2_000_000, 5_000_000, 50_000_000):
+        series.record_ns(ns)
+    series.count_error("TimeoutError")
+
+    @instrument(name="api.get", registry=registry, tracer_provider=tracer_provider)
+    def get() -> None:
+        return None
+
+    get()
+    out = io.StringIO()
+    exporter = otel_histogram_exporter(ConsoleMetricExporter(out=out), registry)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader])
+    provider.get_meter("app").create_counter("app.requests").add(1)
+    reader.force_flush()
+    provider.shutdown()
+    exported, _ = json.JSONDecoder().raw_decode(out.getvalue())  # the first export
+    scopes = {
+        sm["scope"]["name"]: sm["metrics"]
+        for rm in exported["resource_metrics"]
+        for sm in rm["scope_metrics"]
+    }
+    assert {"app", "perfprim.telemetry"} <= set(scopes)
+    metrics = {m["name"]: m for m in scopes["perfprim.telemetry"]}
+    duration = metrics["db.load_user.duration"]
+    assert "s" == duration["unit"]
+    (point,) = duration["data"]["data_points"]
+    assert {"route": "/u"} == point["attributes"]
+    assert [0.001, 0.01] == point["explicit_bounds"]
+    assert [1, 2, 1] == point["bucket_counts"]  # per bucket, the last one is +Inf
+    assert 4 == point["count"]
+    assert pytest.approx(0.0575, rel=1e-3) == point["sum"]
+    assert 2 == duration["data"]["aggregation_temporality"]  # CUMULATIVE
+    (errors,) = metrics["db.load_user.errors"]["data"]["data_points"]
+    assert {"route": "/u", "error.type": "TimeoutError"} == errors["attributes"]
+    (api_point,) = metrics["api.get.duration"]["data"]["data_points"]
+    assert 1 == len(api_point["exemplars"])  # the sampled span of the call
+
+
+def test_otel_histogram_exporter_without_other_metrics() -> None:
+    """With no SDK instrument at all, the export still carries the timers."""
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        ConsoleMetricExporter,
+        MetricsData,
+    )
+
+    from perfprim.telemetry import otel_histogram_exporter
+
+    registry = TelemetryRegistry()
+    registry.timer("x").series().record_ns(1_000_000)
+    seen: list[Any] = []
+    console = ConsoleMetricExporter(formatter=lambda data: seen.append(data) or "")
+    exporter = otel_histogram_exporter(console, registry)
+    exporter.export(MetricsData(resource_metrics=[]))
+    ((resource_metrics,),) = [d.resource_metrics for d in seen]
+    (metric,) = resource_metrics.scope_metrics[0].metrics
+    assert "x.duration" == metric.name
+    assert AggregationTemporality.CUMULATIVE == metric.data.aggregation_temporality
+    assert exporter.force_flush()

@@ -7,8 +7,9 @@
 - :func:`instrument`: both in one wrapper.
 - :class:`TelemetryRegistry`: where timers and snapshot sources live;
   :func:`default_registry` is the one the decorators use unless told.
-- :class:`PrometheusCollector` / :func:`register_prometheus` and
-  :func:`register_otel_instruments`: the exporters.
+- :class:`PrometheusCollector` / :func:`register_prometheus`,
+  :func:`otel_histogram_exporter` and :func:`register_otel_instruments`: the
+  exporters.
 - :class:`MultiProcessWriter` / :class:`MultiProcessCollector`: pre-fork
   servers (each worker writes its encoded histograms; the scrape merges).
 
@@ -24,7 +25,7 @@ from perfprim.telemetry._multiprocess import (
     MultiProcessWriter,
     read_directory,
 )
-from perfprim.telemetry._otel import OtelExport, register_otel_instruments
+from perfprim.telemetry._otel import OtelExport, otel_histogram_exporter, register_otel_instruments
 from perfprim.telemetry._prometheus import PrometheusCollector, register_prometheus
 from perfprim.telemetry._registry import (
     DEFAULT_BUCKETS,
@@ -61,6 +62,7 @@ __all__ = [
     "dataclass_points",
     "default_registry",
     "instrument",
+    "otel_histogram_exporter",
     "read_directory",
     "register_otel_instruments",
     "register_prometheus",

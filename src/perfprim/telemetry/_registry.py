@@ -143,6 +143,8 @@ class TimerView:
         buckets: Export bucket bounds, seconds, increasing.
         quantiles: Quantiles (0..1) to export as gauges; empty for none.
         series: One view per label-value combination.
+        start_time_unix_nano: When the timer was created (the start of its
+            cumulative counts), Unix nanoseconds; 0 when unknown.
     """
 
     name: str
@@ -151,6 +153,7 @@ class TimerView:
     buckets: tuple[float, ...]
     quantiles: tuple[float, ...]
     series: tuple[SeriesView, ...] = field(default=())
+    start_time_unix_nano: int = 0
 
 
 def new_histogram(*, lowest: float, highest: float, significant_figures: int) -> LatencyHistogram:
@@ -305,6 +308,7 @@ class Timer:
         "_lock",
         "_series",
         "buckets",
+        "created_unix_nano",
         "description",
         "guard",
         "highest",
@@ -337,6 +341,7 @@ class Timer:
         self.highest = highest
         self.significant_figures = significant_figures
         self.guard = LabelGuard(max_values=max_label_values, metric=name)
+        self.created_unix_nano = time.time_ns()
         self._series: dict[tuple[str, ...], Series] = {}
         self._lock = threading.Lock()
 
@@ -418,6 +423,7 @@ class Timer:
             self.buckets,
             self.quantiles,
             tuple(s.view(copy=copy) for s in series),
+            self.created_unix_nano,
         )
 
 
