@@ -32,3 +32,46 @@ def use_capacity() -> None:
     ceiling: float = headroom(current_load=1000, current_utilization=0.55, ceiling=0.70)
     concurrency: float = littles_law(arrival_rate=50, latency=0.2)
     print(peak, queue, staff, ceiling, concurrency)
+
+
+def use_histogram() -> None:
+    """perfprim.histogram."""
+    from perfprim.histogram import IntervalRecorder, LatencyHistogram
+
+    h = LatencyHistogram(lowest=1e-6, highest=60.0, significant_figures=3)
+    h.record(0.0123)
+    h.record(0.002, count=5)
+
+    @h.timed
+    def work(x: int) -> int:
+        return x + 1
+
+    @h.timed
+    async def awork(x: int) -> str:
+        return str(x)
+
+    result: int = work(1)
+    coroutine_result = awork(2)
+    coroutine_result.close()
+    p99: float = h.percentile(99.0)
+    table: dict[float, float] = h.percentiles((50, 99))
+    text: str = h.encode()
+    copy: LatencyHistogram = LatencyHistogram.decode(text)
+    recorder = IntervalRecorder()
+    recorder.record(0.001)
+    snapshot: LatencyHistogram = recorder.interval()
+    print(result, p99, table, copy, snapshot)
+
+
+def use_slo() -> None:
+    """perfprim.slo."""
+    from perfprim.slo import SLO, AlertWindow, LatencySLO, SLOSnapshot, SLOTracker
+
+    slo = SLO(target=0.999, window=30 * 86400)
+    budget: float = slo.error_budget
+    windows: tuple[AlertWindow, ...] | list[AlertWindow] = slo.alert_windows()
+    latency = LatencySLO(threshold=0.3, target=0.99, window=30 * 86400)
+    tracker = SLOTracker(latency)
+    tracker.record_latency(0.12)
+    snapshot: SLOSnapshot = tracker.snapshot()
+    print(budget, windows, snapshot)
