@@ -5,7 +5,9 @@ perfprim puts a ``TieredCache`` (in-process L1 + Redis L2) in front of it,
 records every request's latency in an HDR histogram, tracks a latency SLO
 (99% of requests under 5 ms over 30 days) with burn-rate alerts, survives a
 Redis that hangs mid-run, and turns the measurements into capacity answers
-(Little's law, database connections by Erlang C, months of headroom).
+(Little's law, database connections by Erlang C, months of headroom). The
+same numbers are exported to Prometheus by ``perfprim.telemetry``: the demo
+prints part of the scrape.
 
 Run it with ``nox -s demo`` (or ``python examples/demo.py`` with perfprim and
 its ``redis`` extra installed). It uses ``REDIS_URL`` if set, otherwise it
@@ -29,6 +31,7 @@ from perfprim.cache import MemoryTier, RedisTier, TieredCache
 from perfprim.capacity import ErlangC, headroom, littles_law, project_growth
 from perfprim.histogram import LatencyHistogram
 from perfprim.slo import LatencySLO, SLOTracker
+from perfprim.telemetry import TelemetryRegistry, register_prometheus, timed
 from perfprim.testing import RedisServer
 
 PRODUCTS = 2_000
@@ -112,27 +115,25 @@ def main() -> int:
     database = Database(seed=11)
     latency = LatencyHistogram(lowest=1e-6, highest=60.0, significant_figures=3)
     tracker = SLOTracker(LatencySLO(threshold=0.010, target=0.99, window=30 * 86400))
+    telemetry = TelemetryRegistry()
 
     with redis_for_demo() as (url, server):
         print("perfprim demo: a product service behind TieredCache(MemoryTier, RedisTier)")
         print(f"redis: {url}\n")
         l2 = RedisTier.from_url(url, cooldown=0.5)
         with TieredCache(MemoryTier(maxsize=500, ttl=2.0), l2, ttl=60.0, namespace="demo") as cache:
-
+            # One HDR record per call feeds the histogram, the SLO tracker and the
+            # Prometheus export; the cache's own stats are exported beside it.
+            @timed(name="product_page", histogram=latency, slo=tracker, registry=telemetry)
             @cache.cached(ttl=60.0)
-            def product_page(product_id: int) -> dict[str, object]:
+            def get_product(product_id: int) -> dict[str, object]:
                 return database.product(product_id)
 
-            def get_product(product_id: int) -> dict[str, object]:
-                start = time.perf_counter()
-                page = product_page(product_id)
-                elapsed = time.perf_counter() - start
-                latency.record(elapsed)
-                tracker.record_latency(elapsed)
-                return page
-
+            telemetry.add_cache("cache.products", cache)
+            telemetry.add_slo("slo.product_page", tracker)
             run = run_load(get_product, rng, server, cache)
             print_cache(cache, database, run)
+            print_scrape(telemetry)
     print_latency(latency)
     print_slo(tracker)
     print_capacity(run, latency, database)
@@ -184,6 +185,28 @@ def print_cache(cache: TieredCache, database: Database, run: Run) -> None:
             f"it came back, {run.after_recovery} more with the circuit "
             f"{stats.tiers[1].circuit_state!r}"
         )
+
+
+def print_scrape(telemetry: TelemetryRegistry) -> None:
+    """A few lines of what Prometheus would scrape (prometheus_client text format)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    register_prometheus(telemetry, prometheus_registry=registry)
+    lines = generate_latest(registry).decode().splitlines()
+    wanted = (
+        'product_page_seconds_bucket{le="0.01"}',
+        "product_page_seconds_count",
+        "cache_products_hits_total",
+        'cache_products_circuit_state{backend="redis",state="closed"',
+        "slo_product_page_sli_ratio",
+        "slo_product_page_error_budget_remaining_ratio",
+        'slo_product_page_burn_rate{window="5m"}',
+    )
+    shown = [line for line in lines if line.startswith(wanted)]
+    print(f"\n== Prometheus scrape ({len(lines)} lines; a few of them)")
+    for line in shown:
+        print(f"  {line}")
 
 
 def print_latency(latency: LatencyHistogram) -> None:

@@ -28,8 +28,9 @@ def test_demo_runs_end_to_end(redis_server_factory: object) -> None:  # needs re
     )
     assert 0 == done.returncode, done.stderr
     out = done.stdout
-    for section in ("== cache", "== latency", "== SLO", "== capacity"):
+    for section in ("== cache", "== Prometheus scrape", "== latency", "== SLO", "== capacity"):
         assert section in out
+    assert "product_page_seconds_count 8000.0" in out
     hung = re.search(r"all (\d+) requests still served .* circuit 'open'", out)
     assert hung is not None, out
     assert "circuit 'closed'" in out.split("Redis hung")[1]
