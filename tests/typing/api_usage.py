@@ -75,3 +75,38 @@ def use_slo() -> None:
     tracker.record_latency(0.12)
     snapshot: SLOSnapshot = tracker.snapshot()
     print(budget, windows, snapshot)
+
+
+def use_telemetry() -> None:
+    """perfprim.telemetry: decorators keep the function's type."""
+    from collections.abc import AsyncIterator, Iterator
+
+    from perfprim.histogram import LatencyHistogram
+    from perfprim.telemetry import TelemetryRegistry, instrument, timed, traced
+
+    registry = TelemetryRegistry()
+    histogram = LatencyHistogram()
+
+    @traced
+    def plain(x: int) -> int:
+        return x
+
+    @traced(name="db.load_user", attributes={"db.system": "postgresql"})
+    async def load_user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    @timed(name="work", histogram=histogram, registry=registry)
+    def numbers(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    @instrument(name="stream", registry=registry)
+    async def stream(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    value: int = plain(1)
+    total: int = sum(numbers(3))
+    coroutine = load_user(7)
+    coroutine.close()
+    agen: AsyncIterator[int] = stream(2)
+    print(value, total, agen)
