@@ -52,6 +52,11 @@ class WatchedBus:
         with self._changed:
             return self._changed.wait_for(lambda: self.flushes >= count, timeout=timeout)
 
+    def wait_keys(self, count: int, timeout: float = WAIT) -> bool:
+        """Block until ``count`` key messages were handled (or ``timeout`` passes)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.key_messages >= count, timeout=timeout)
+
     def close(self) -> None:
         """Close the real bus."""
         self.bus.close()
