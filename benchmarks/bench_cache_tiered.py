@@ -558,3 +558,92 @@ def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisSer
     record_metric("cache_tiered.interleaved.miss_ratio", miss, unit="x", note=note)
     record_metric("cache_tiered.interleaved.async_l2_hit_ratio", ahit, unit="x", note=note)
     record_metric("cache_tiered.interleaved.async_miss_ratio", amiss, unit="x", note=note)
+
+
+# -- invalidation delay through the cache ----------------------------------------------------
+
+CHILD = r"""
+import sys, time
+from perfprim.cache import MemoryTier, RedisTier, TieredCache
+
+class Stamped:
+    # The tier's own RedisInvalidationBus; prints when the cache has dropped the keys.
+    def __init__(self, bus):
+        self.bus = bus
+    def publish(self, keys):
+        self.bus.publish(keys)
+    def start(self, on_keys, on_flush):
+        def keys(changed):
+            on_keys(changed)
+            print(f"{time.time()!r} {changed[0]}", flush=True)
+        self.bus.start(keys, on_flush)
+    def close(self):
+        self.bus.close()
+
+tier = RedisTier.from_url(sys.argv[1])
+bus = Stamped(tier.invalidation_bus())
+cache = TieredCache(MemoryTier(maxsize=1000, ttl=300.0), tier, namespace="delay", invalidation=bus)
+bus.bus.wait_subscribed(10)
+print("ready", flush=True)
+sys.stdin.readline()
+cache.close()
+bus.close()
+"""
+
+
+def test_invalidation_delay_through_the_cache(
+    record_metric: Callable[..., None], server: RedisServer
+) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, server.url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    assert "ready" == child.stdout.readline().strip()
+    cache = TieredCache(
+        MemoryTier(maxsize=1000, ttl=300.0), RedisTier.from_url(server.url), namespace="delay"
+    )
+    assert cache._bus is not None
+    assert cache._bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    delays, set_cost = [], []
+    for i in range(200):
+        sent = time.time()
+        start = time.perf_counter()
+        cache.set(f"k{i}", i)
+        set_cost.append(time.perf_counter() - start)
+        stamp, key = child.stdout.readline().split()
+        assert key.endswith(f"{{k{i}}}")
+        delays.append(float(stamp) - sent)
+    child.stdin.write("quit\n")
+    child.stdin.flush()
+    child.wait(timeout=10)
+    child.stdin.close()
+    child.stdout.close()
+    cache.close()
+    delays.sort()
+    note = "cache.set() here -> other process's L1 copy dropped, 200 sets"
+    record_metric(
+        "cache_tiered.invalidation.delay_median_ms",
+        statistics.median(delays) * 1e3,
+        unit="ms",
+        note=note,
+    )
+    record_metric(
+        "cache_tiered.invalidation.delay_p99_ms", delays[197] * 1e3, unit="ms", note="99th of 200"
+    )
+    record_metric(
+        "cache_tiered.set_median_us",
+        statistics.median(set_cost) * 1e6,
+        unit="us",
+        note="cache.set() with L1 + Redis + bus publish (one SET round trip)",
+    )
