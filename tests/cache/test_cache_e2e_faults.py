@@ -9,7 +9,7 @@ never on time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from perfprim.cache import AsyncRedisTier, MemoryTier, RedisTier
 from perfprim.exceptions import BackendError, CircuitOpenError
 from perfprim.testing import RedisServer
 from tests.cache.conformance import FakeClock
+from tests.cache.e2e_support import WatchedBus
 from tests.cache.helpers import Driver, build
 
 pytestmark = pytest.mark.redis
@@ -73,8 +74,14 @@ def breaker_clock() -> BreakerClock:
 @pytest.fixture
 def make_cache(
     kind: str, server: RedisServer, breaker_clock: BreakerClock, namespace: str
-) -> Callable[..., Driver]:
-    """Build caches of ``kind`` on ``server``; closed by the ``cache`` fixtures."""
+) -> Iterator[Callable[..., Driver]]:
+    """Build caches of ``kind`` on ``server``, each with its tier's real invalidation bus.
+
+    Each build waits until the bus's first subscription has flushed L1 and
+    forgotten the generations (else that flush would land at a random point
+    of the test). The buses are closed after the test; the caches by the test.
+    """
+    buses: list[WatchedBus] = []
 
     def make(**options: Any) -> Driver:
         tier_class: Any = RedisTier if kind == "sync" else AsyncRedisTier
@@ -86,16 +93,23 @@ def make_cache(
             socket_timeout=0.1,
             connect_timeout=0.1,
         )
-        return build(
+        buses.append(WatchedBus(tier.invalidation_bus()))
+        driver = build(
             kind,
             FakeClock(),
             l1=MemoryTier(maxsize=100, ttl=60.0),
             l2=tier,
             namespace=namespace,
+            invalidation=buses[-1],
             **options,
         )
+        assert buses[-1].wait_flushes(1)
+        return driver
 
-    return make
+    yield make
+    server.resume()
+    for bus in buses:
+        bus.close()
 
 
 @pytest.fixture
