@@ -188,9 +188,17 @@ class AsyncTieredCache(CacheCore):
                 stale = entry
         return stale
 
-    async def _fill(self, fk: str, entry: Entry, now: float, *, above: int) -> None:
-        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1."""
+    async def _fill(
+        self, fk: str, entry: Entry, now: float, *, above: int, after_read: bool = False
+    ) -> None:
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1.
+
+        ``after_read``: skip a tier whose read of this key just failed, so a hung
+        server costs a load one timeout, not two (the read's and the write's).
+        """
         for i in range(above - 1, -1, -1):
+            if after_read and self._failing[i + 1]:
+                continue
             try:
                 await self._lower[i].set(fk, entry, now=now)
             except BackendError as exc:
@@ -225,7 +233,7 @@ class AsyncTieredCache(CacheCore):
         now = self._clock()
         self._counters.loads += 1
         entry = entry_from_load(value, now=now, ttl=ttl, delta=now - start)
-        await self._fill(fk, entry, now, above=len(self._lower))
+        await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
         return value
 
     # -- public API ------------------------------------------------------------------------

@@ -182,9 +182,17 @@ class TieredCache(CacheCore):
                 stale = entry
         return stale
 
-    def _fill(self, fk: str, entry: Entry, now: float, *, above: int) -> None:
-        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1."""
+    def _fill(
+        self, fk: str, entry: Entry, now: float, *, above: int, after_read: bool = False
+    ) -> None:
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1.
+
+        ``after_read``: skip a tier whose read of this key just failed, so a hung
+        server costs a load one timeout, not two (the read's and the write's).
+        """
         for i in range(above - 1, -1, -1):
+            if after_read and self._failing[i + 1]:
+                continue
             try:
                 self._lower[i].set(fk, entry, now=now)
             except BackendError as exc:
@@ -220,6 +228,7 @@ class TieredCache(CacheCore):
             entry_from_load(value, now=now, ttl=ttl, delta=now - start),
             now,
             above=len(self._lower),
+            after_read=True,
         )
         return value
 
