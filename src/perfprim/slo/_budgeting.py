@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
-from perfprim.slo._validate import check_counts, check_ratio, seconds
+from perfprim.slo._validate import check_counts, check_ratio
 
 __all__ = ["BudgetingMethod", "Occurrences", "RatioTimeslices", "Timeslices"]
 
@@ -72,7 +73,9 @@ class Timeslices:
             msg = "slice_target must be above 0 (0.95: a slice is good when 95% of it is good)"
             raise ConfigurationError(msg)
         object.__setattr__(self, "slice_target", target)
-        object.__setattr__(self, "slice_duration", seconds(slice_duration, "slice_duration"))
+        object.__setattr__(
+            self, "slice_duration", to_seconds(slice_duration, name="slice_duration")
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = "Timeslices is immutable"
@@ -146,7 +149,9 @@ class RatioTimeslices:
     slice_duration: float
 
     def __init__(self, *, slice_duration: float | timedelta) -> None:
-        object.__setattr__(self, "slice_duration", seconds(slice_duration, "slice_duration"))
+        object.__setattr__(
+            self, "slice_duration", to_seconds(slice_duration, name="slice_duration")
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = "RatioTimeslices is immutable"
