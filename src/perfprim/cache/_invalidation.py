@@ -269,16 +269,20 @@ class RedisInvalidationBus:
         """Whether the listener currently holds a subscription."""
         return self._subscribed.is_set()
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float | timedelta = 2.0) -> None:
         """Stop both threads (pending messages get one last send attempt) and disconnect.
 
         Args:
-            timeout: Seconds to wait for each thread.
+            timeout: Seconds (or a ``timedelta``) to wait for each thread.
+
+        Raises:
+            ConfigurationError: If ``timeout`` is not a positive duration.
         """
+        wait = to_seconds(timeout, name="timeout")
         self._stop.set()
         self._queue.put(_STOP)
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(wait)
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(*self._driver_errors):
