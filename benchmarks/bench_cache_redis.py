@@ -31,6 +31,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from _interleave import NOTE, interleaved, interleaved_async
 from perfprim.cache._async_redis_tier import AsyncRedisTier
 from perfprim.cache._entry import Entry
 from perfprim.cache._redis_tier import RedisTier
@@ -333,39 +334,7 @@ def test_invalidation_delay(record_metric: Callable[..., None], server: RedisSer
     )
 
 
-# -- interleaved ratios -------------------------------------------------------------------
-# The groups above run one candidate after the other; on a shared 2-core machine the load
-# changes between them. Here each round times a batch of perfprim and a batch of the raw
-# client back to back, so both see the same load, and the ratio is the median of the
-# per-round ratios.
-
-ROUNDS, BATCH = 21, 100
-
-
-def interleaved(ours: Callable[[], Any], raw: Callable[[], Any]) -> float:
-    ratios = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(BATCH):
-            ours()
-        mid = time.perf_counter()
-        for _ in range(BATCH):
-            raw()
-        ratios.append((mid - start) / (time.perf_counter() - mid))
-    return statistics.median(ratios)
-
-
-async def interleaved_async(ours: Callable[[], Any], raw: Callable[[], Any]) -> float:
-    ratios = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(BATCH):
-            await ours()
-        mid = time.perf_counter()
-        for _ in range(BATCH):
-            await raw()
-        ratios.append((mid - start) / (time.perf_counter() - mid))
-    return statistics.median(ratios)
+# -- interleaved ratios (see _interleave.py) ----------------------------------------
 
 
 def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisServer) -> None:
@@ -407,7 +376,7 @@ def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisSer
             await aclient.aclose()
 
     async_get, async_set = asyncio.run(run_async())
-    note = "median of 21 per-round ratios, batches of 100 interleaved"
+    note = NOTE
     record_metric("cache_redis.interleaved.get_ratio", get_ratio, unit="x", note=note)
     record_metric("cache_redis.interleaved.set_ratio", set_ratio, unit="x", note=note)
     record_metric("cache_redis.interleaved.async_get_ratio", async_get, unit="x", note=note)

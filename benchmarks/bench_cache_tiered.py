@@ -39,6 +39,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from _interleave import NOTE, interleaved, interleaved_async
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
 from perfprim.testing import RedisServer
 
@@ -456,38 +457,7 @@ def test_hung_redis_through_the_async_cache(record_metric: Callable[..., None]) 
     record_metric("cache_tiered.hung.async_later_median_s", later, unit="s", note="next 20")
 
 
-# -- interleaved ratios ----------------------------------------------------------------------
-# The groups above time one candidate after the other; on a shared 2-core machine the load
-# changes between them. Here each round times a batch of perfprim and a batch of raw
-# redis-py back to back, and the figure is the median of the per-round ratios.
-
-ROUNDS, BATCH = 21, 100
-
-
-def interleaved(ours: Callable[[], Any], raw: Callable[[], Any]) -> float:
-    ratios = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(BATCH):
-            ours()
-        mid = time.perf_counter()
-        for _ in range(BATCH):
-            raw()
-        ratios.append((mid - start) / (time.perf_counter() - mid))
-    return statistics.median(ratios)
-
-
-async def interleaved_async(ours: Callable[[], Any], raw: Callable[[], Any]) -> float:
-    ratios = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(BATCH):
-            await ours()
-        mid = time.perf_counter()
-        for _ in range(BATCH):
-            await raw()
-        ratios.append((mid - start) / (time.perf_counter() - mid))
-    return statistics.median(ratios)
+# -- interleaved ratios (see _interleave.py) ----------------------------------------
 
 
 def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisServer) -> None:
@@ -553,7 +523,7 @@ def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisSer
             await aclient.aclose()
 
     ahit, amiss = asyncio.run(run_async())
-    note = "median of 21 per-round ratios, batches of 100 interleaved"
+    note = NOTE
     record_metric("cache_tiered.interleaved.l2_hit_ratio", hit, unit="x", note=note)
     record_metric("cache_tiered.interleaved.miss_ratio", miss, unit="x", note=note)
     record_metric("cache_tiered.interleaved.async_l2_hit_ratio", ahit, unit="x", note=note)

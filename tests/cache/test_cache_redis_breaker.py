@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perfprim.cache import _breaker
-from perfprim.cache._breaker import CircuitBreaker, CircuitState, to_seconds
+from perfprim.cache._breaker import CircuitBreaker, CircuitState
 from perfprim.exceptions import ConfigurationError
 
 
@@ -31,7 +31,7 @@ def make(threshold: int = 3, cooldown: float = 5.0) -> tuple[CircuitBreaker, Fak
 
 def test_all_is_pinned() -> None:
     """The module exports exactly these names."""
-    assert ["CircuitBreaker", "CircuitState", "to_seconds"] == _breaker.__all__
+    assert ["CircuitBreaker", "CircuitState"] == _breaker.__all__
 
 
 def test_opens_after_threshold_consecutive_failures() -> None:
@@ -137,13 +137,13 @@ def test_rejects_bad_threshold(bad: object) -> None:
         CircuitBreaker(failure_threshold=bad)  # type: ignore[arg-type]
 
 
-def test_durations_accept_timedelta_and_reject_negatives() -> None:
-    """Durations are float seconds, timedelta accepted, negatives and NaN refused."""
-    assert 1.5 == to_seconds(timedelta(milliseconds=1500), name="x")
+def test_cooldown_accepts_timedelta_and_zero_and_rejects_the_rest() -> None:
+    """Cooldown is float seconds or a timedelta, 0 allowed; negative, inf, NaN refused."""
     assert 2.0 == CircuitBreaker(cooldown=timedelta(seconds=2)).cooldown
-    for bad in (-1.0, float("nan"), "1", None):
-        with pytest.raises(ConfigurationError, match="cooldown"):
-            to_seconds(bad, name="cooldown")
+    assert 0.0 == CircuitBreaker(cooldown=0).cooldown
+    for bad in (-1.0, float("inf"), float("nan"), "1", None):
+        with pytest.raises(ConfigurationError, match="cooldown must be a non-negative, finite"):
+            CircuitBreaker(cooldown=bad)  # type: ignore[arg-type]
 
 
 def test_state_is_a_short_label() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,19 @@ def test_bad_arguments_fail_fast(redis_url: str) -> None:
         RedisInvalidationBus(redis_url, max_pending_keys=0)
     with pytest.raises(ConfigurationError, match="health_check_interval"):
         RedisInvalidationBus(redis_url, health_check_interval=0)
+
+
+def test_close_takes_a_duration(
+    redis_url: str, bus_factory: Callable[..., RedisInvalidationBus]
+) -> None:
+    """close() takes float seconds or a timedelta; a bad timeout fails before stopping."""
+    bus = bus_factory(redis_url)
+    bus.start(lambda keys: None, lambda: None)
+    with pytest.raises(ConfigurationError, match="timeout must be a positive, finite duration"):
+        bus.close(-1.0)
+    assert all(thread.is_alive() for thread in bus._threads)
+    bus.close(timedelta(seconds=WAIT))
+    assert not any(thread.is_alive() for thread in bus._threads)
 
 
 def test_invalidation_reaches_another_process_and_not_the_sender(

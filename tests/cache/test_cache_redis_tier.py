@@ -42,6 +42,7 @@ from perfprim.exceptions import (
 )
 from perfprim.testing import RedisCluster, RedisServer
 from tests.cache.conformance import TierConformance
+from tests.cache.e2e_support import command_calls
 
 pytestmark = pytest.mark.redis
 
@@ -271,17 +272,6 @@ class TestCluster(RedisTierContract):
     def test_is_a_cluster(self, tier: Any) -> None:
         """A cluster client is detected as such."""
         assert tier.is_cluster
-
-
-def command_calls(server: RedisServer) -> dict[str, int]:
-    """Calls per command since the last CONFIG RESETSTAT, from INFO commandstats."""
-    info = (server.command("INFO", "commandstats") or b"").decode()
-    calls = {}
-    for line in info.splitlines():
-        if line.startswith("cmdstat_"):
-            name, _, stats = line[len("cmdstat_") :].partition(":")
-            calls[name] = int(stats.split(",")[0].split("=")[1])
-    return calls
 
 
 def test_get_many_and_set_many_are_one_round_trip(

@@ -62,7 +62,7 @@ def test_littles_law_round_trips(rate: float, latency: float) -> None:
         ({"concurrency": 1.0}, "exactly two"),
         ({"concurrency": 1.0, "arrival_rate": 1.0, "latency": 1.0}, "exactly two"),
         ({"concurrency": 1.0, "arrival_rate": 0.0}, "arrival_rate must be > 0"),
-        ({"concurrency": 1.0, "latency": 0.0}, "latency must be > 0"),
+        ({"concurrency": 1.0, "latency": 0.0}, "latency must be a positive, finite duration"),
         ({"arrival_rate": -1.0, "latency": 1.0}, "arrival_rate must be >= 0"),
         ({"concurrency": -1.0, "latency": 1.0}, "concurrency"),
     ],

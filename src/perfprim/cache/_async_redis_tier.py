@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -20,7 +21,6 @@ from perfprim.cache._redis_common import (
     ConnectionSettings,
     RedisTierBase,
     check_client,
-    check_timeout,
     redis_module,
 )
 from perfprim.cache._serializers import Serializer
@@ -134,8 +134,8 @@ class AsyncRedisTier(RedisTierBase):
         settings = ConnectionSettings(
             url,
             cluster,
-            check_timeout(socket_timeout, "socket_timeout"),
-            check_timeout(connect_timeout, "connect_timeout"),
+            to_seconds(socket_timeout, name="socket_timeout"),
+            to_seconds(connect_timeout, name="connect_timeout"),
         )
         kwargs = settings.client_kwargs(asyncio=True)
         factory = acluster.RedisCluster.from_url if cluster else aredis.Redis.from_url

@@ -26,9 +26,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 
-__all__ = ["CircuitBreaker", "CircuitState", "to_seconds"]
+__all__ = ["CircuitBreaker", "CircuitState"]
 
 
 class CircuitState(str, Enum):
@@ -40,32 +41,6 @@ class CircuitState(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-def to_seconds(value: object, *, name: str) -> float:
-    """Convert a duration option to float seconds, rejecting negative or non-numbers.
-
-    Args:
-        value: Seconds as a number, or a :class:`~datetime.timedelta`.
-        name: The option's name, for the error message.
-
-    Returns:
-        The duration in seconds.
-
-    Raises:
-        ConfigurationError: If ``value`` is not a non-negative duration.
-    """
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(
-            f"{name} must be a duration in seconds (float) or a timedelta, got {value!r}"
-        )
-    if not seconds >= 0.0:  # also rejects NaN
-        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
-    return seconds
 
 
 class CircuitBreaker:
@@ -116,7 +91,7 @@ class CircuitBreaker:
                 f"failure_threshold must be an int >= 1, got {failure_threshold!r}"
             )
         self.failure_threshold = failure_threshold
-        self.cooldown = to_seconds(cooldown, name="cooldown")
+        self.cooldown = to_seconds(cooldown, name="cooldown", allow_zero=True)
         self.open_on_timeout = open_on_timeout
         self._clock = clock
         self._lock = threading.Lock()

@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from perfprim.cache._breaker import to_seconds
+from perfprim._durations import to_seconds
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT,
@@ -162,16 +162,12 @@ class RedisInvalidationBus:
             raise ConfigurationError(f"max_pending_keys must be >= 1, got {max_pending_keys!r}")
         self.channel = channel
         self.sender_id = uuid.uuid4().hex
-        self.reconnect_min = to_seconds(reconnect_min, name="reconnect_min")
+        self.reconnect_min = to_seconds(reconnect_min, name="reconnect_min", allow_zero=True)
         self.reconnect_max = max(
-            self.reconnect_min, to_seconds(reconnect_max, name="reconnect_max")
+            self.reconnect_min, to_seconds(reconnect_max, name="reconnect_max", allow_zero=True)
         )
         self.max_pending_keys = max_pending_keys
         self.health_check_interval = to_seconds(health_check_interval, name="health_check_interval")
-        if self.health_check_interval <= 0.0:
-            raise ConfigurationError(
-                f"health_check_interval must be > 0 seconds, got {health_check_interval!r}"
-            )
         self._rng = rng
         self._owns_client = True
         if isinstance(client_or_url, str):
@@ -273,16 +269,20 @@ class RedisInvalidationBus:
         """Whether the listener currently holds a subscription."""
         return self._subscribed.is_set()
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float | timedelta = 2.0) -> None:
         """Stop both threads (pending messages get one last send attempt) and disconnect.
 
         Args:
-            timeout: Seconds to wait for each thread.
+            timeout: Seconds (or a ``timedelta``) to wait for each thread.
+
+        Raises:
+            ConfigurationError: If ``timeout`` is not a positive duration.
         """
+        wait = to_seconds(timeout, name="timeout")
         self._stop.set()
         self._queue.put(_STOP)
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(wait)
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(*self._driver_errors):

@@ -8,11 +8,8 @@ here so that :class:`~perfprim.cache.TieredCache` and
 
 from __future__ import annotations
 
-import math
-from datetime import timedelta
-
+from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
-from perfprim.exceptions import ConfigurationError
 
 __all__ = [
     "entry_from_load",
@@ -22,38 +19,6 @@ __all__ = [
     "l1_keep_until",
     "to_seconds",
 ]
-
-
-def to_seconds(value: float | timedelta, *, name: str, allow_zero: bool = False) -> float:
-    """Convert a duration given at the API boundary to float seconds, validating it.
-
-    Args:
-        value: Seconds as a number, or a ``timedelta``.
-        name: The option's name, for the error message.
-        allow_zero: Whether ``0`` is a valid value.
-
-    Returns:
-        The duration in seconds.
-
-    Raises:
-        ConfigurationError: If the value is not a positive (or zero, when
-            allowed) number of seconds.
-    """
-    raw: object = value  # checked at runtime: callers may not be type-checked
-    if isinstance(raw, timedelta):
-        seconds = raw.total_seconds()
-    elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        seconds = float(raw)
-    else:
-        raise ConfigurationError(
-            f"{name} must be a duration in seconds (float) or a timedelta, got {value!r}"
-        )
-    if not math.isfinite(seconds):
-        raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigurationError(f"{name} must be {bound} seconds, got {value!r}")
-    return seconds
 
 
 def is_fresh(entry: Entry, now: float) -> bool:

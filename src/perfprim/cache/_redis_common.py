@@ -17,7 +17,7 @@ from datetime import timedelta
 from types import ModuleType
 
 from perfprim._optional import require
-from perfprim.cache._breaker import CircuitBreaker, CircuitState, to_seconds
+from perfprim.cache._breaker import CircuitBreaker, CircuitState
 from perfprim.cache._codec import EntryCodec
 from perfprim.cache._entry import Entry
 from perfprim.cache._serializers import JsonSerializer, Serializer
@@ -273,11 +273,3 @@ def check_client(client: object, *, standalone: type, cluster: type, hint: str) 
             "build it with decode_responses=False (the default)"
         )
     return is_cluster
-
-
-def check_timeout(value: float | timedelta, name: str) -> float:
-    """Validate a socket timeout option (> 0 seconds)."""
-    seconds = to_seconds(value, name=name)
-    if seconds <= 0.0:
-        raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
-    return seconds

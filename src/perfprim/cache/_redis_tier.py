@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -16,7 +17,6 @@ from perfprim.cache._redis_common import (
     ConnectionSettings,
     RedisTierBase,
     check_client,
-    check_timeout,
     redis_module,
 )
 from perfprim.cache._serializers import Serializer
@@ -132,8 +132,8 @@ class RedisTier(RedisTierBase):
         settings = ConnectionSettings(
             url,
             cluster,
-            check_timeout(socket_timeout, "socket_timeout"),
-            check_timeout(connect_timeout, "connect_timeout"),
+            to_seconds(socket_timeout, name="socket_timeout"),
+            to_seconds(connect_timeout, name="connect_timeout"),
         )
         kwargs = settings.client_kwargs()
         factory = redis.cluster.RedisCluster.from_url if cluster else redis.Redis.from_url

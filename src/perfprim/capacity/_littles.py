@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from perfprim.capacity._validate import non_negative, positive, seconds
+from perfprim._durations import to_seconds
+from perfprim.capacity._validate import non_negative, positive
 from perfprim.exceptions import ConfigurationError
 
 __all__ = ["littles_law"]
@@ -44,11 +45,11 @@ def littles_law(
     if concurrency is None:
         assert arrival_rate is not None
         assert latency is not None
-        return non_negative(arrival_rate, "arrival_rate") * non_negative(
-            seconds(latency, "latency"), "latency"
+        return non_negative(arrival_rate, "arrival_rate") * to_seconds(
+            latency, name="latency", allow_zero=True
         )
     l_value = non_negative(concurrency, "concurrency")
     if arrival_rate is None:
         assert latency is not None
-        return l_value / positive(seconds(latency, "latency"), "latency")
+        return l_value / to_seconds(latency, name="latency")
     return l_value / positive(arrival_rate, "arrival_rate")

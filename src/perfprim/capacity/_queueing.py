@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from perfprim.capacity._validate import fraction, non_negative, positive, seconds, whole
+from perfprim._durations import to_seconds
+from perfprim.capacity._validate import fraction, non_negative, positive, whole
 from perfprim.exceptions import InfeasibleError
 
 __all__ = [
@@ -90,7 +91,7 @@ class ErlangC:
     def __post_init__(self) -> None:
         servers = whole(self.servers, "servers", minimum=1)
         rate = positive(self.arrival_rate, "arrival_rate")
-        service = positive(seconds(self.service_time, "service_time"), "service_time")
+        service = to_seconds(self.service_time, name="service_time")
         object.__setattr__(self, "service_time", service)
         object.__setattr__(self, "arrival_rate", rate)
         load = rate * service
@@ -123,7 +124,7 @@ class ErlangC:
         Raises:
             ConfigurationError: If ``target_wait`` is negative.
         """
-        t = non_negative(seconds(target_wait, "target_wait"), "target_wait")
+        t = to_seconds(target_wait, name="target_wait", allow_zero=True)
         spare = self.servers - self.offered_load
         return 1.0 - self.probability_of_waiting * math.exp(-spare * t / self.service_time)
 
@@ -194,8 +195,8 @@ class ErlangC:
                 negative wait, or fractions outside their range.
         """
         rate = positive(arrival_rate, "arrival_rate")
-        service = positive(seconds(service_time, "service_time"), "service_time")
-        wait = non_negative(seconds(target_wait, "target_wait"), "target_wait")
+        service = to_seconds(service_time, name="service_time")
+        wait = to_seconds(target_wait, name="target_wait", allow_zero=True)
         target = fraction(service_level, "service_level", allow_one=False)
         load = rate * service
         start = math.floor(load) + 1
@@ -242,7 +243,7 @@ def erlang_c(
     return ErlangC(
         servers=servers,
         arrival_rate=arrival_rate,
-        service_time=seconds(service_time, "service_time"),
+        service_time=to_seconds(service_time, name="service_time"),
     )
 
 
@@ -280,7 +281,7 @@ def response_time_at_utilization(
         InfeasibleError: For ``utilization >= 1`` (an unstable queue).
     """
     c = whole(servers, "servers", minimum=1)
-    s = positive(seconds(service_time, "service_time"), "service_time")
+    s = to_seconds(service_time, name="service_time")
     rho = non_negative(utilization, "utilization")
     if rho >= 1.0:
         msg = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 from perfprim.exceptions import ConfigurationError
 
@@ -12,7 +11,6 @@ __all__ = [
     "fraction",
     "non_negative",
     "positive",
-    "seconds",
     "whole",
 ]
 
@@ -56,13 +54,6 @@ def fraction(value: object, name: str, *, allow_one: bool = True) -> float:
         msg = f"{name} must be a fraction in {interval} (0.8 means 80%), got {value!r}"
         raise ConfigurationError(msg)
     return result
-
-
-def seconds(value: object, name: str) -> float:
-    """Return a duration in float seconds; a :class:`~datetime.timedelta` is converted."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return finite(value, name)
 
 
 def whole(value: object, name: str, *, minimum: int) -> int:

@@ -46,6 +46,7 @@ from operator import add, floordiv, mul
 from types import TracebackType
 from typing import Any, TypeVar
 
+from perfprim._durations import to_seconds
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError, HistogramRangeError
 from perfprim.histogram._layout import Layout, layout_for, median_values
@@ -57,30 +58,6 @@ H = TypeVar("H", bound="LatencyHistogram")
 
 _NO_MIN = 1 << 63  # larger than any trackable value
 _FOLD_AT = 256  # pending values per fold: ~40 us of work for the writer that folds
-
-
-def _seconds(value: float | timedelta, name: str) -> float:
-    """Convert a duration option (float seconds or timedelta) to float seconds."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{name} must be float seconds or a timedelta, got {value!r}"
-        raise ConfigurationError(msg)
-    return float(value)
-
-
-def _positive_seconds(value: object, name: str, hint: str) -> float:
-    """Validate a positive, finite duration option (float seconds or timedelta)."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
-        raise ConfigurationError(msg)
-    seconds = float(value)
-    if not (seconds > 0 and math.isfinite(seconds)):
-        msg = f"{name} must be positive float seconds ({hint}), got {value!r}"
-        raise ConfigurationError(msg)
-    return seconds
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -215,15 +192,9 @@ class LatencyHistogram:
         clamp: bool = False,
         clock: Callable[[], int] = _time.perf_counter_ns,
     ) -> None:
-        unit_f = _seconds(unit, "unit")
-        if not (unit_f > 0 and math.isfinite(unit_f)):
-            msg = f"unit must be a positive number of seconds (1e-6 = microseconds), got {unit!r}"
-            raise ConfigurationError(msg)
-        lowest_s = _seconds(lowest, "lowest")
-        highest_s = _seconds(highest, "highest")
-        if not (math.isfinite(lowest_s) and math.isfinite(highest_s)):
-            msg = f"lowest and highest must be finite seconds, got {lowest!r}, {highest!r}"
-            raise ConfigurationError(msg)
+        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        lowest_s = to_seconds(lowest, name="lowest")
+        highest_s = to_seconds(highest, name="highest")
         exact_unit = Fraction(repr(unit_f))
         lowest_units = round(Fraction(repr(lowest_s)) / exact_unit)
         highest_units = round(Fraction(repr(highest_s)) / exact_unit)
@@ -476,8 +447,8 @@ class LatencyHistogram:
             ConfigurationError: If ``expected_interval`` is not positive.
             HistogramRangeError: As for :meth:`record`.
         """
-        interval = _seconds(expected_interval, "expected_interval")
-        d = round(interval * self._inv) if math.isfinite(interval) else 0
+        interval = to_seconds(expected_interval, name="expected_interval")
+        d = round(interval * self._inv)
         if d < 1:
             msg = (
                 f"expected_interval must be at least one unit ({float(self._unit)!r} s), "
@@ -921,7 +892,7 @@ class LatencyHistogram:
         """
         from perfprim.histogram._hgrm import percentile_distribution
 
-        out = _positive_seconds(output_unit, "output_unit", "1e-3 = milliseconds")
+        out = to_seconds(output_unit, name="output_unit", example="1e-3 = milliseconds")
         ticks = _positive_int(ticks_per_half_distance, "ticks_per_half_distance")
         counts, count, total, _low, high, _clamped = self._state()
         return percentile_distribution(
@@ -973,10 +944,7 @@ class LatencyHistogram:
         """
         from perfprim.histogram._codec import decode
 
-        unit_f = _seconds(unit, "unit")
-        if not (unit_f > 0 and math.isfinite(unit_f)):
-            msg = f"unit must be a positive number of seconds, got {unit!r}"
-            raise ConfigurationError(msg)
+        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
         layout, counts = decode(text)
         new = cls._empty_like(layout, Fraction(repr(unit_f)), clamp=clamp)
         new._load_counts(counts)

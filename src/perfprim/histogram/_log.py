@@ -26,8 +26,9 @@ import time as _time
 from collections.abc import Iterator
 from typing import TextIO
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError, HistogramFormatError
-from perfprim.histogram._histogram import LatencyHistogram, _positive_seconds
+from perfprim.histogram._histogram import LatencyHistogram
 
 __all__ = ["HistogramLogReader", "HistogramLogWriter", "check_tag"]
 
@@ -84,7 +85,9 @@ class HistogramLogWriter:
 
     def __init__(self, out: TextIO, *, max_value_unit: float = 1e-3) -> None:
         self._out = out
-        self._max_unit = _positive_seconds(max_value_unit, "max_value_unit", "1e-3 = ms")
+        self._max_unit = to_seconds(
+            max_value_unit, name="max_value_unit", example="1e-3 = milliseconds"
+        )
         self.base_time = 0.0
 
     def write_header(
@@ -178,7 +181,7 @@ class HistogramLogReader:
 
     def __init__(self, source: TextIO, *, unit: float = 1e-6) -> None:
         self._source = source
-        self._unit = _positive_seconds(unit, "unit", "1e-6 = microseconds")
+        self._unit = to_seconds(unit, name="unit", example="1e-6 = microseconds")
         self.start_time: float | None = None
         self.base_time: float | None = None
 

@@ -13,12 +13,13 @@ per-slice ``(good, total)`` counts to an SLI; the error budget consumed is then
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
-from perfprim.slo._validate import check_counts, check_ratio, seconds
+from perfprim.slo._validate import check_counts, check_ratio
 
 __all__ = ["BudgetingMethod", "Occurrences", "RatioTimeslices", "Timeslices"]
 
@@ -72,7 +73,9 @@ class Timeslices:
             msg = "slice_target must be above 0 (0.95: a slice is good when 95% of it is good)"
             raise ConfigurationError(msg)
         object.__setattr__(self, "slice_target", target)
-        object.__setattr__(self, "slice_duration", seconds(slice_duration, "slice_duration"))
+        object.__setattr__(
+            self, "slice_duration", to_seconds(slice_duration, name="slice_duration")
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = "Timeslices is immutable"
@@ -107,15 +110,7 @@ class Timeslices:
         Raises:
             ConfigurationError: If a pair is negative or has ``good > total``.
         """
-        value_sum = 0.0
-        counted = 0
-        for good, total in slices:
-            check_counts(good, total)
-            if total == 0:
-                continue
-            counted += 1
-            value_sum += self.slice_value(good, total)
-        return None if counted == 0 else value_sum / counted
+        return _mean_over_slices(slices, self.slice_value)
 
     def slice_value(self, good: float, total: float) -> float:
         """1.0 for a good slice (``good / total >= slice_target``), else 0.0.
@@ -146,7 +141,9 @@ class RatioTimeslices:
     slice_duration: float
 
     def __init__(self, *, slice_duration: float | timedelta) -> None:
-        object.__setattr__(self, "slice_duration", seconds(slice_duration, "slice_duration"))
+        object.__setattr__(
+            self, "slice_duration", to_seconds(slice_duration, name="slice_duration")
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         msg = "RatioTimeslices is immutable"
@@ -175,15 +172,7 @@ class RatioTimeslices:
         Raises:
             ConfigurationError: If a pair is negative or has ``good > total``.
         """
-        ratio_sum = 0.0
-        counted = 0
-        for good, total in slices:
-            check_counts(good, total)
-            if total == 0:
-                continue
-            counted += 1
-            ratio_sum += self.slice_value(good, total)
-        return None if counted == 0 else ratio_sum / counted
+        return _mean_over_slices(slices, self.slice_value)
 
     def slice_value(self, good: float, total: float) -> float:
         """The slice's own ratio, ``good / total``.
@@ -196,6 +185,21 @@ class RatioTimeslices:
             The slice's share in the SLI's numerator.
         """
         return good / total
+
+
+def _mean_over_slices(
+    slices: Iterable[tuple[float, float]], slice_value: Callable[[float, float], float]
+) -> float | None:
+    """Mean of ``slice_value(good, total)`` over the slices with traffic, or None."""
+    value_sum = 0.0
+    counted = 0
+    for good, total in slices:
+        check_counts(good, total)
+        if total == 0:
+            continue
+        counted += 1
+        value_sum += slice_value(good, total)
+    return None if counted == 0 else value_sum / counted
 
 
 BudgetingMethod = Occurrences | Timeslices | RatioTimeslices

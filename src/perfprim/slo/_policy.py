@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
-from perfprim.slo._validate import check_ratio, seconds
+from perfprim.slo._validate import check_ratio
 
 __all__ = ["DEFAULT_POLICY", "AlertRule", "AlertWindow"]
 
@@ -66,8 +67,8 @@ class AlertRule:
         if fraction == 0:
             msg = "budget_fraction must be above 0 (0.02 means 2% of the error budget)"
             raise ConfigurationError(msg)
-        long_s = seconds(long_window, "long_window")
-        short_s = seconds(short_window, "short_window")
+        long_s = to_seconds(long_window, name="long_window")
+        short_s = to_seconds(short_window, name="short_window")
         if short_s >= long_s:
             msg = (
                 f"short_window ({short_s:g} s) must be shorter than long_window "

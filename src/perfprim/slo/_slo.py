@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslices, Timeslices
 from perfprim.slo._policy import DEFAULT_POLICY, AlertRule, AlertWindow
@@ -22,7 +23,6 @@ from perfprim.slo._validate import (
     check_counts,
     check_ratio,
     check_target,
-    seconds,
 )
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class SLO:
         policy: Iterable[AlertRule] | None = None,
     ) -> None:
         target = check_target(target)
-        window_s = seconds(window, "window")
+        window_s = to_seconds(window, name="window")
         if budgeting is None:
             budgeting = Occurrences()
         if not _is_budgeting(budgeting):
@@ -325,7 +325,7 @@ class SLO:
             ConfigurationError: If an argument is out of range.
         """
         burn_rate = _non_negative(burn_rate, "burn_rate")
-        return burn_rate * seconds(duration, "duration") / self.window
+        return burn_rate * to_seconds(duration, name="duration") / self.window
 
     def burn_rate_for(self, budget_fraction: float, duration: float | timedelta) -> float:
         """The burn rate that uses ``budget_fraction`` of the budget in ``duration``.
@@ -344,7 +344,7 @@ class SLO:
             ConfigurationError: If an argument is out of range.
         """
         fraction = check_ratio(budget_fraction, "budget_fraction")
-        return fraction * self.window / seconds(duration, "duration")
+        return fraction * self.window / to_seconds(duration, name="duration")
 
     def detection_time(
         self, error_ratio: float, window: float | timedelta, burn_threshold: float
@@ -368,7 +368,7 @@ class SLO:
             ConfigurationError: If an argument is out of range.
         """
         error_ratio = check_ratio(error_ratio, "error_ratio")
-        window_s = seconds(window, "window")
+        window_s = to_seconds(window, name="window")
         threshold = _non_negative(burn_threshold, "burn_threshold") * self._budget
         if error_ratio <= threshold:
             return math.inf
@@ -544,7 +544,7 @@ class LatencySLO(SLO):
         policy: Iterable[AlertRule] | None = None,
     ) -> None:
         super().__init__(target=target, window=window, budgeting=budgeting, policy=policy)
-        object.__setattr__(self, "threshold", seconds(threshold, "threshold"))
+        object.__setattr__(self, "threshold", to_seconds(threshold, name="threshold"))
 
     def __repr__(self) -> str:
         return f"LatencySLO(threshold={self.threshold!r}, {self._fields()})"

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from perfprim._durations import to_seconds
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import Occurrences
 from perfprim.slo._policy import AlertWindow
 from perfprim.slo._slo import SLO, LatencySLO
-from perfprim.slo._validate import seconds
 
 __all__ = ["MAX_SLOTS", "SLOSnapshot", "SLOTracker", "WindowStatus"]
 
@@ -107,7 +107,7 @@ class SLOSnapshot:
         Raises:
             ConfigurationError: If the policy has no such window.
         """
-        wanted = seconds(window, "window")
+        wanted = to_seconds(window, name="window")
         for status in self.windows:
             if status.window == wanted:
                 return status
@@ -216,7 +216,7 @@ class SLOTracker:
         shortest = windows[0] if windows else slo.window
         longest = windows[-1] if windows else slo.window
         budgeting = slo.budgeting
-        fine = shortest / 10 if resolution is None else seconds(resolution, "resolution")
+        fine = shortest / 10 if resolution is None else to_seconds(resolution, name="resolution")
         if fine > shortest:
             msg = (
                 f"resolution ({fine:g} s) is coarser than the shortest policy window "
@@ -227,12 +227,12 @@ class SLOTracker:
             coarse = (
                 slo.window / 720
                 if budget_resolution is None
-                else seconds(budget_resolution, "budget_resolution")
+                else to_seconds(budget_resolution, name="budget_resolution")
             )
         else:
             coarse = budgeting.slice_duration
             if budget_resolution is not None and (
-                seconds(budget_resolution, "budget_resolution") != coarse
+                to_seconds(budget_resolution, name="budget_resolution") != coarse
             ):
                 msg = (
                     f"with {type(budgeting).__name__} budgeting the budget_resolution is the "
@@ -497,7 +497,7 @@ class SLOTracker:
         Raises:
             ConfigurationError: If the policy has no such window.
         """
-        wanted = seconds(window, "window")
+        wanted = to_seconds(window, name="window")
         with self._lock:
             self._sync()
             return self._window(wanted)
@@ -514,7 +514,7 @@ class SLOTracker:
         Raises:
             ConfigurationError: If the policy has no such window.
         """
-        wanted = seconds(window, "window")
+        wanted = to_seconds(window, name="window")
         with self._lock:
             self._sync()
             total, bad = self._counts(wanted)

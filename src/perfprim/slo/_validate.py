@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from decimal import Decimal
 
 from perfprim.exceptions import ConfigurationError
@@ -14,27 +13,7 @@ __all__ = [
     "check_counts",
     "check_ratio",
     "check_target",
-    "seconds",
 ]
-
-
-_REAL = (int, float)
-
-
-def seconds(value: float | timedelta, name: str) -> float:
-    """Convert a duration (float seconds or ``timedelta``) to positive finite seconds."""
-    if value.__class__ in _REAL and 0 < value < math.inf:  # fast path for queries
-        return float(value)
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a duration in float seconds or a timedelta, got {value!r}"
-        raise ConfigurationError(msg)
-    result = float(value)
-    if not math.isfinite(result) or result <= 0:
-        msg = f"{name} must be a positive, finite number of seconds, got {value!r}"
-        raise ConfigurationError(msg)
-    return result
 
 
 def check_target(target: float, name: str = "target") -> float:

@@ -46,6 +46,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.telemetry._prometheus import _prom, timer_families
 from perfprim.telemetry._registry import (
@@ -57,14 +58,6 @@ from perfprim.telemetry._registry import (
 
 _FORMAT = 1
 _PREFIX = "perfprim-"
-
-
-def _interval(value: float | timedelta) -> float:
-    seconds: object = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        msg = f"interval must be positive float seconds or a timedelta (got {value!r}), e.g. 5.0"
-        raise ConfigurationError(msg)
-    return float(seconds)
 
 
 def _directory(directory: str | os.PathLike[str]) -> Path:
@@ -131,7 +124,7 @@ class MultiProcessWriter:
     ) -> None:
         self.directory = _directory(directory)
         self.registry = registry if registry is not None else default_registry()
-        self.interval = _interval(interval)
+        self.interval = to_seconds(interval, name="interval", example="5.0")
         self._names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

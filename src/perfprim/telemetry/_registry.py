@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.telemetry._cardinality import LabelGuard
 from perfprim.telemetry._conventions import (
@@ -251,15 +251,6 @@ class Series:
         return SeriesView(self.labels, histogram, histogram.total, errors, exemplars)
 
 
-def _seconds(value: float | timedelta, option: str) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"{option} must be float seconds or a timedelta (got {value!r})"
-        raise ConfigurationError(msg)
-    return float(value)
-
-
 def check_buckets(buckets: Sequence[float | timedelta]) -> tuple[float, ...]:
     """Validate export bucket bounds: finite, positive seconds, strictly increasing.
 
@@ -267,12 +258,9 @@ def check_buckets(buckets: Sequence[float | timedelta]) -> tuple[float, ...]:
         ConfigurationError: If the bounds are empty, not finite, not positive
             or not strictly increasing.
     """
-    bounds = tuple(_seconds(b, "buckets") for b in buckets)
-    if (
-        not bounds
-        or any(not math.isfinite(b) or b <= 0 for b in bounds)
-        or any(a >= b for a, b in itertools.pairwise(bounds))
-    ):
+    example = "buckets=(0.005, 0.05, 0.5, 5.0); +Inf is added for you"
+    bounds = tuple(to_seconds(b, name="buckets", example=example) for b in buckets)
+    if not bounds or any(a >= b for a, b in itertools.pairwise(bounds)):
         msg = (
             f"buckets must be finite, positive and strictly increasing seconds (got {bounds!r}); "
             "+Inf is added for you, e.g. buckets=(0.005, 0.05, 0.5, 5.0)"
@@ -514,8 +502,8 @@ class TelemetryRegistry:
                 label_names=names,
                 buckets=bounds,
                 quantiles=qs,
-                lowest=_seconds(lowest, "lowest"),
-                highest=_seconds(highest, "highest"),
+                lowest=to_seconds(lowest, name="lowest"),
+                highest=to_seconds(highest, name="highest"),
                 significant_figures=significant_figures,
                 max_label_values=max_label_values,
             )
