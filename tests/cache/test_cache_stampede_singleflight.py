@@ -193,7 +193,7 @@ def test_wait_timeout_validation(bad: object) -> None:
 
 
 def test_wait_timeout_accepts_timedelta() -> None:
-    """timedelta is converted once to float seconds; None stays None."""
+    """A timedelta is converted once to float seconds; None stays None."""
     assert 1.5 == check_wait_timeout(timedelta(seconds=1.5))
     assert check_wait_timeout(None) is None
 

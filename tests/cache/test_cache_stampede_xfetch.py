@@ -31,9 +31,9 @@ def reference(entry: Entry | None, now: float, beta: float, rand: float) -> Deci
         if now < entry.stale_until:
             return Decision.STALE
         return Decision.MISS
-    if beta > 0 and entry.delta > 0:
-        if now - entry.delta * beta * math.log(rand) >= entry.expires_at:
-            return Decision.REFRESH_EARLY
+    early = beta > 0 and entry.delta > 0
+    if early and now - entry.delta * beta * math.log(rand) >= entry.expires_at:
+        return Decision.REFRESH_EARLY
     return Decision.FRESH
 
 
