@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from perfprim.cache import Decision, Entry, decide, early_probability
 from perfprim.cache._xfetch import (
+    MAX_NEG_LN_RAND,
     check_beta,
+    decide_lazy,
     expected_extra_recomputations,
     uniform_open_closed,
 )
@@ -45,6 +47,42 @@ def test_decide_matches_the_formula(
     entry = Entry("v", expires_at=expires, delta=delta, stale_until=expires + stale)
     now = expires + offset
     assert reference(entry, now, beta, rand) == decide(entry, now, beta=beta, rand=rand)
+
+
+@given(
+    expires=times,
+    delta=spans,
+    stale=spans,
+    offset=st.floats(-1e4, 1e4),
+    beta=betas,
+    rand=st.floats(min_value=2.0**-53, max_value=1.0),
+)
+def test_lazy_decision_equals_the_exact_one(
+    expires: float, delta: float, stale: float, offset: float, beta: float, rand: float
+) -> None:
+    """decide_lazy (skips the draw far from expiry) answers exactly as decide for rand >= 2**-53."""
+    entry = Entry("v", expires_at=expires, delta=delta, stale_until=expires + stale)
+    now = expires + offset
+    assert decide(entry, now, beta=beta, rand=rand) == decide_lazy(
+        entry, now, beta=beta, source=lambda: rand
+    )
+
+
+def test_lazy_decision_draws_only_near_expiry() -> None:
+    """Far from expiry decide_lazy draws nothing; inside delta*beta*36.7 it draws once."""
+    draws: list[float] = []
+
+    def source() -> float:
+        draws.append(1.0)
+        return 2.0**-53  # the smallest value uniform_open_closed can return
+
+    entry = Entry("v", expires_at=1000.0, delta=1.0, stale_until=1000.0)
+    far = 1000.0 - MAX_NEG_LN_RAND - 0.01
+    assert Decision.FRESH == decide_lazy(entry, far, beta=1.0, source=source)
+    assert [] == draws
+    near = 1000.0 - MAX_NEG_LN_RAND + 0.01
+    assert Decision.REFRESH_EARLY == decide_lazy(entry, near, beta=1.0, source=source)
+    assert [1.0] == draws
 
 
 @given(now=times, beta=betas, rand=rands)

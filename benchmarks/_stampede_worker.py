@@ -1,0 +1,172 @@
+"""One process of Experiment 2 (stampede across processes); run by bench_cache_stampede.py.
+
+Usage: python _stampede_worker.py CANDIDATE REDIS_URL KEY START_AT CALLERS LOADER_S
+
+Builds the candidate's cache, sleeps until ``START_AT`` (wall clock, shared by
+all processes), lets ``CALLERS`` threads (or tasks) read ``KEY`` at once and
+prints one JSON line: loads run in this process, the start time, the time the
+last caller got its value, and whether every caller got the right value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+VALUE = {"user": 42, "name": "x" * 100}
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def add(self) -> None:
+        with self.lock:
+            self.n += 1
+
+
+def slow_value(counter: Counter, loader_s: float) -> dict[str, Any]:
+    counter.add()
+    time.sleep(loader_s)
+    return dict(VALUE)
+
+
+# -- candidates: each returns a zero-argument "get" for threads (or an async one) --
+
+
+def perfprim_components(url: str, key: str, counter: Counter, loader_s: float, lock: bool) -> Any:
+    """Cache-aside from raw redis-py GET/SET + SingleFlight + RedisLock (before integration)."""
+    import redis
+
+    from perfprim.cache import MISSING, RedisLock, SingleFlight
+
+    client = redis.Redis.from_url(url, socket_timeout=1.0)
+    flight: SingleFlight[str] = SingleFlight()
+    rlock = RedisLock(client, wait_timeout=2.0) if lock else None
+
+    def read() -> Any:
+        raw = client.get(key)
+        return MISSING if raw is None else json.loads(raw)
+
+    def load() -> Any:
+        value = slow_value(counter, loader_s)
+        client.set(key, json.dumps(value), px=60_000)
+        return value
+
+    def miss() -> Any:
+        value = read()
+        if value is not MISSING:
+            return value
+        if rlock is None:
+            return load()
+        return rlock.run(key, read=read, load=load)
+
+    return lambda: flight.do(key, miss)
+
+
+def perfprim_cache(url: str, key: str, counter: Counter, loader_s: float, lock: bool) -> Any:
+    """The real TieredCache (MemoryTier L1 + RedisTier L2)."""
+    import redis
+
+    from perfprim.cache import MemoryTier, RedisTier, TieredCache
+
+    client = redis.Redis.from_url(url, socket_timeout=1.0)
+    cache = TieredCache(
+        MemoryTier(maxsize=1000), RedisTier(client), ttl=60.0, namespace="exp2", lock=lock
+    )
+    return lambda: cache.get_or_load(key, lambda: slow_value(counter, loader_s))
+
+
+def dogpile_distributed(url: str, key: str, counter: Counter, loader_s: float) -> Any:
+    from dogpile.cache import make_region
+
+    region = make_region().configure(
+        "dogpile.cache.redis",
+        expiration_time=60,
+        arguments={"url": url, "distributed_lock": True, "redis_expiration_time": 120},
+    )
+    return lambda: region.get_or_create(key, lambda: slow_value(counter, loader_s))
+
+
+def cashews_lock(url: str, key: str, counter: Counter, loader_s: float) -> Any:
+    from cashews import Cache
+
+    cache = Cache()
+    cache.setup(url)
+
+    @cache(ttl=60, lock=True, key=key)
+    async def get() -> Any:
+        counter.add()
+        await asyncio.sleep(loader_s)
+        return dict(VALUE)
+
+    return get
+
+
+def run_threads(get: Callable[[], Any], callers: int, start_at: float) -> tuple[float, bool]:
+    results: list[Any] = []
+    ends: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        time.sleep(max(0.0, start_at - time.time()))  # threads exist before the start
+        value = get()
+        end = time.time()
+        with lock:
+            results.append(value)
+            ends.append(end)
+
+    threads = [threading.Thread(target=worker) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return max(ends), len(results) == callers and all(r == VALUE for r in results)
+
+
+def run_tasks(get: Callable[[], Any], callers: int, start_at: float) -> tuple[float, bool]:
+    async def main() -> tuple[float, bool]:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        ends: list[float] = []
+
+        async def one() -> Any:
+            value = await get()
+            ends.append(time.time())
+            return value
+
+        results = await asyncio.gather(*(one() for _ in range(callers)))
+        return max(ends), all(r == VALUE for r in results)
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str]) -> None:
+    candidate, url, key, start_at_s, callers_s, loader_s_s = argv
+    start_at, callers, loader_s = float(start_at_s), int(callers_s), float(loader_s_s)
+    counter = Counter()
+    if candidate in ("perfprim", "perfprim-nolock"):
+        lock = candidate == "perfprim"
+        try:
+            from perfprim.cache import TieredCache  # noqa: F401
+
+            get = perfprim_cache(url, key, counter, loader_s, lock)
+        except ImportError:
+            get = perfprim_components(url, key, counter, loader_s, lock)
+        end, ok = run_threads(get, callers, start_at)
+    elif candidate == "dogpile-distributed_lock":
+        end, ok = run_threads(dogpile_distributed(url, key, counter, loader_s), callers, start_at)
+    elif candidate == "cashews-lock":
+        end, ok = run_tasks(cashews_lock(url, key, counter, loader_s), callers, start_at)
+    else:
+        raise SystemExit(f"unknown candidate {candidate}")
+    print(json.dumps({"loads": counter.n, "start": start_at, "end": end, "ok": ok}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
