@@ -48,6 +48,9 @@ async def aclient(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
         c = redis.asyncio.cluster.RedisCluster(
             host=cluster.host, port=cluster.ports[0], socket_timeout=2.0
         )
+        # redis-py 8.1: concurrent first commands on a not yet initialized asyncio
+        # cluster client race in its lazy initialize() ('NoneType' has no 'writelines').
+        await c.initialize()
     yield c
     await c.aclose()
 
