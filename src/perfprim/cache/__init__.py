@@ -1,30 +1,59 @@
-"""Multi-tier cache-aside: in-process L1, Redis L2, stampede protection, early expiry.
+"""Multi-tier cache-aside: in-process L1, Redis L2, sync and async; see ``docs/cache.md``.
 
-Filled in by the cache issues; see ``docs/cache.md`` and ``docs/cache_stampede.md``.
+Stampede protection, early expiry and stale serving: ``docs/cache_stampede.md``.
+
+>>> from perfprim.cache import MemoryTier, TieredCache
+>>> cache = TieredCache(MemoryTier(maxsize=1_000), ttl=30.0, namespace="example")
+>>> @cache.cached()
+... def square(x: int) -> int:
+...     return x * x
+>>> square(12)
+144
+>>> cache.stats().loads
+1
 """
 
 from __future__ import annotations
 
+from perfprim.cache._async_tiered import AsyncTieredCache
+from perfprim.cache._decorators import (
+    AsyncBoundCachedMethod,
+    AsyncCachedFunction,
+    BoundCachedMethod,
+    CachedFunction,
+)
 from perfprim.cache._entry import Entry
 from perfprim.cache._lock import MISSING, AsyncRedisLock, Lease, LockStats, RedisLock
+from perfprim.cache._memory import MemoryTier
 from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
 from perfprim.cache._singleflight import AsyncSingleFlight, SingleFlight, SingleFlightStats
+from perfprim.cache._stats import CacheStats, TierStats
+from perfprim.cache._tiered import TieredCache
 from perfprim.cache._xfetch import Decision, decide, early_probability
 
 __all__ = [
     "MISSING",
+    "AsyncBoundCachedMethod",
+    "AsyncCachedFunction",
     "AsyncRedisLock",
     "AsyncSingleFlight",
     "AsyncTier",
+    "AsyncTieredCache",
+    "BoundCachedMethod",
+    "CacheStats",
+    "CachedFunction",
     "Decision",
     "Entry",
     "InvalidationBus",
     "Lease",
     "LockStats",
+    "MemoryTier",
     "RedisLock",
     "SingleFlight",
     "SingleFlightStats",
     "Tier",
+    "TierStats",
+    "TieredCache",
     "decide",
     "early_probability",
 ]

@@ -1,0 +1,406 @@
+"""``AsyncTieredCache``: the asyncio twin of ``TieredCache``, same method names.
+
+Its L1 is the same synchronous :class:`MemoryTier` (awaiting a dict lookup
+would only add cost); the lower tiers are :class:`~perfprim.cache.AsyncTier`
+implementations (``AsyncRedisTier``). Every decision is shared with
+``TieredCache`` through :mod:`._core` and :mod:`._policy`; only the I/O
+methods are repeated here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from perfprim.cache._core import (
+    DEFAULT_GENERATION_CHECK_INTERVAL,
+    DEFAULT_MAX_BODY_LENGTH,
+    CacheCore,
+    GenerationState,
+)
+from perfprim.cache._decorators import AsyncCachedFunction, KeyFunction, make_async_cached
+from perfprim.cache._entry import Entry
+from perfprim.cache._memory import MemoryTier, Record
+from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
+from perfprim.cache._protocols import AsyncTier, InvalidationBus
+from perfprim.exceptions import BackendError, ConfigurationError
+
+__all__ = ["AsyncTieredCache"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class AsyncTieredCache(CacheCore):
+    """Asyncio cache-aside: an optional in-process L1, then async tiers.
+
+    The L1 hit path of ``get_or_load`` and of a ``cached`` coroutine function
+    awaits nothing and creates no Task. Options and behaviour are those of
+    :class:`~perfprim.cache.TieredCache`.
+
+    Args:
+        l1: The in-process L1, or ``None`` for none.
+        *tiers: Lower tiers implementing :class:`~perfprim.cache.AsyncTier`.
+        ttl: Default freshness lifetime in seconds (or ``timedelta``).
+        namespace: Prefix of every key.
+        clock: Wall clock in seconds; injectable for tests.
+        invalidation: An :class:`~perfprim.cache.InvalidationBus`, or ``None``
+            to ask a lower tier for one when ``invalidate_l1`` is on.
+        invalidate_l1: Start the lower tier's bus automatically (default: on
+            when there is a lower tier, with or without an L1).
+        raise_on_backend_error: Re-raise tier ``BackendError``s instead of
+            degrading.
+        generation_check_interval: Seconds between re-reads of the cached
+            generation counters.
+        max_key_length: Longest key body kept verbatim.
+
+    Raises:
+        ConfigurationError: On an invalid option or tier.
+
+    Example:
+        >>> import asyncio
+        >>> from perfprim.cache import AsyncTieredCache, MemoryTier
+        >>> cache = AsyncTieredCache(MemoryTier(maxsize=100), ttl=60.0, namespace="doc")
+        >>> async def load() -> str:
+        ...     return "value"
+        >>> asyncio.run(cache.get_or_load("k", load))
+        'value'
+    """
+
+    def __init__(
+        self,
+        l1: MemoryTier | None,
+        *tiers: AsyncTier,
+        ttl: float | timedelta = 300.0,
+        namespace: str = "perfprim",
+        clock: Callable[[], float] = time.time,
+        invalidation: InvalidationBus | None = None,
+        invalidate_l1: bool | None = None,
+        raise_on_backend_error: bool = False,
+        generation_check_interval: float | timedelta = DEFAULT_GENERATION_CHECK_INTERVAL,
+        max_key_length: int = DEFAULT_MAX_BODY_LENGTH,
+    ) -> None:
+        if l1 is not None and not isinstance(l1, MemoryTier):
+            raise ConfigurationError(
+                "the first argument of AsyncTieredCache is the L1: a MemoryTier or None"
+            )
+        for tier in tiers:
+            candidate: object = tier  # checked at runtime: callers may not be type-checked
+            if not isinstance(candidate, AsyncTier) or not inspect.iscoroutinefunction(
+                candidate.get
+            ):
+                raise ConfigurationError(
+                    f"{tier!r} is not an async cache tier: pass AsyncRedisTier(...) "
+                    "(a sync tier belongs in TieredCache)"
+                )
+        super().__init__(
+            l1,
+            tuple(tiers),
+            ttl=ttl,
+            namespace=namespace,
+            clock=clock,
+            invalidation=invalidation,
+            invalidate_l1=invalidate_l1,
+            raise_on_backend_error=raise_on_backend_error,
+            generation_check_interval=generation_check_interval,
+            max_key_length=max_key_length,
+        )
+
+    def __repr__(self) -> str:
+        tiers = ", ".join(map(repr, self._lower))
+        return f"AsyncTieredCache({self._l1!r}, {tiers}, namespace={self._namespace!r})"
+
+    async def __aenter__(self) -> AsyncTieredCache:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- generations -----------------------------------------------------------------------
+
+    async def _refresh(self, state: GenerationState, now: float) -> None:
+        parent = state.parent
+        if parent is not None and now >= parent.check_at:
+            await self._refresh(parent, now)
+        self._apply_generation(state, await self._read_counter(state.counter_key), now)
+
+    async def _read_counter(self, key: str) -> int | None:
+        try:
+            if self._lower:
+                value = await self._counter_tier.read_counter(key)
+            else:
+                value = self._counter_tier.read_counter(key)
+        except BackendError as exc:
+            self._tier_failed(self._counter_index, exc, "read_counter")
+            return None
+        self._tier_ok(self._counter_index)
+        return int(value)
+
+    async def _bump(self, state: GenerationState) -> None:
+        try:
+            if self._lower:
+                value: int | None = int(await self._counter_tier.incr(state.counter_key))
+            else:
+                value = int(self._counter_tier.incr(state.counter_key))
+        except BackendError as exc:
+            self._tier_failed(self._counter_index, exc, "incr")
+            value = None
+        self._after_bump(state, value, self._clock())
+
+    async def _full_key(self, key: str, now: float) -> str:
+        state = self._ns
+        if now >= state.check_at:
+            await self._refresh(state, now)
+        try:
+            fk = state.full_keys.get(key)
+        except TypeError:  # an unhashable key: let _body() say what a key must be
+            fk = None
+        return fk if fk is not None else self._remember_key(state, key)
+
+    # -- the flow ----------------------------------------------------------------------------
+
+    async def _find(self, fk: str, now: float, stale: Entry | None) -> Entry | None:
+        """Read the tiers below L1; back-fill above a fresh hit; else the first stale entry."""
+        if self._l1 is not None:
+            self._counters.l1_misses += 1
+        for i, tier in enumerate(self._lower):
+            try:
+                entry: Entry | None = await tier.get(fk)
+            except BackendError as exc:
+                self._tier_failed(i + 1, exc, "get")
+                continue
+            self._tier_ok(i + 1)
+            if entry is not None and is_fresh(entry, now):
+                self._counters.hits[i] += 1
+                await self._fill(fk, entry, now, above=i)
+                return entry
+            self._counters.misses[i] += 1
+            if stale is None:
+                stale = entry
+        return stale
+
+    async def _fill(self, fk: str, entry: Entry, now: float, *, above: int) -> None:
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1."""
+        for i in range(above - 1, -1, -1):
+            try:
+                await self._lower[i].set(fk, entry, now=now)
+            except BackendError as exc:
+                self._tier_failed(i + 1, exc, "set")
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now)
+
+    async def _miss(
+        self,
+        fk: str,
+        now: float,
+        record: Record | None,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+    ) -> Any:
+        """Everything after an L1 miss: lower tiers, then the loader."""
+        entry = await self._find(fk, now, record[2] if record is not None else None)
+        if entry is not None and is_fresh(entry, now):
+            return entry.value
+        return await self._load(fk, loader, self._ttl_of(ttl), entry)
+
+    async def _load(
+        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
+    ) -> Any:
+        """Await the loader and store its value in every tier (the single place loads happen)."""
+        start = self._clock()
+        try:
+            value = await loader()
+        except Exception:  # a cancellation is not a load error
+            self._counters.load_errors += 1
+            raise
+        now = self._clock()
+        self._counters.loads += 1
+        entry = entry_from_load(value, now=now, ttl=ttl, delta=now - start)
+        await self._fill(fk, entry, now, above=len(self._lower))
+        return value
+
+    # -- public API ------------------------------------------------------------------------
+
+    async def get(self, key: str, default: object = None) -> object:
+        """Return the value cached under ``key``, or ``default`` if no tier has it fresh."""
+        now = self._clock()
+        fk = await self._full_key(key, now)
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            self._counters.l1_hits += 1
+            return record[1]
+        entry = await self._find(fk, now, None)
+        if entry is None or not is_fresh(entry, now):
+            return default
+        return entry.value
+
+    async def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        ttl: float | timedelta | None = None,
+    ) -> T:
+        """Return the cached value of ``key``, or await ``loader()`` and cache its result.
+
+        Args:
+            key: The key.
+            loader: Zero-argument callable returning an awaitable of the value.
+            ttl: Freshness lifetime of a loaded value; default: the cache's.
+
+        Returns:
+            The cached or freshly loaded value.
+        """
+        now = self._clock()
+        state = self._ns
+        if now >= state.check_at:
+            await self._refresh(state, now)
+        try:
+            fk = state.full_keys.get(key)
+        except TypeError:  # an unhashable key: let _body() say what a key must be
+            fk = None
+        if fk is None:
+            fk = self._remember_key(state, key)
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            self._counters.l1_hits += 1
+            return record[1]  # type: ignore[return-value]
+        return await self._miss(fk, now, record, loader, ttl)  # type: ignore[no-any-return]
+
+    async def set(self, key: str, value: object, ttl: float | timedelta | None = None) -> None:
+        """Store ``value`` under ``key`` in every tier and invalidate other processes' L1."""
+        seconds = self._ttl_of(ttl)
+        now = self._clock()
+        fk = await self._full_key(key, now)
+        await self._fill(
+            fk, entry_from_set(value, now=now, ttl=seconds), now, above=len(self._lower)
+        )
+        self._publish([fk])
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` from every tier and from other processes' L1."""
+        await self._delete_full([await self._full_key(key, self._clock())])
+
+    async def _delete_full(self, fks: list[str]) -> None:
+        for i in range(len(self._lower) - 1, -1, -1):
+            try:
+                await self._lower[i].delete(fks)
+            except BackendError as exc:
+                self._tier_failed(i + 1, exc, "delete")
+        if self._l1 is not None:
+            self._l1.delete(fks)
+        self._publish(fks)
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, object]:
+        """Return ``{key: value}`` for the keys some tier holds fresh (misses are absent)."""
+        now = self._clock()
+        wanted = {await self._full_key(key, now): key for key in keys}
+        found: dict[str, object] = {}
+        missing: list[str] = []
+        for fk, key in wanted.items():
+            record = self._records.get(fk)
+            if record is not None and now < record[0]:
+                self._counters.l1_hits += 1
+                found[key] = record[1]
+            else:
+                missing.append(fk)
+        if self._l1 is not None:
+            self._counters.l1_misses += len(missing)
+        for i, tier in enumerate(self._lower):
+            if not missing:
+                break
+            try:
+                entries = await tier.get_many(missing)
+            except BackendError as exc:
+                self._tier_failed(i + 1, exc, "get_many")
+                continue
+            self._tier_ok(i + 1)
+            hits: dict[str, Entry] = {}
+            still: list[str] = []
+            for fk, entry in zip(missing, entries, strict=True):
+                if entry is not None and is_fresh(entry, now):
+                    hits[fk] = entry
+                    found[wanted[fk]] = entry.value
+                else:
+                    still.append(fk)
+            self._counters.hits[i] += len(hits)
+            self._counters.misses[i] += len(still)
+            if hits:
+                await self._fill_many(hits, now, above=i)
+            missing = still
+        return found
+
+    async def _fill_many(self, entries: Mapping[str, Entry], now: float, *, above: int) -> None:
+        for i in range(above - 1, -1, -1):
+            try:
+                await self._lower[i].set_many(entries, now=now)
+            except BackendError as exc:
+                self._tier_failed(i + 1, exc, "set_many")
+        if self._l1 is not None:
+            self._l1.set_many(entries, now=now)
+
+    async def set_many(
+        self, mapping: Mapping[str, object], ttl: float | timedelta | None = None
+    ) -> None:
+        """Store every ``key: value`` of ``mapping`` (one call per tier) and invalidate L1s."""
+        seconds = self._ttl_of(ttl)
+        now = self._clock()
+        entries = {
+            await self._full_key(key, now): entry_from_set(value, now=now, ttl=seconds)
+            for key, value in mapping.items()
+        }
+        await self._fill_many(entries, now, above=len(self._lower))
+        self._publish(list(entries))
+
+    async def clear(self) -> None:
+        """Invalidate every key of the namespace: one ``INCR`` of its generation."""
+        await self._bump(self._ns)
+
+    def cached(
+        self,
+        *,
+        ttl: float | timedelta | None = None,
+        key: KeyFunction | None = None,
+        noself: bool = False,
+    ) -> Callable[[Callable[P, Awaitable[T]]], AsyncCachedFunction[P, T]]:
+        """Decorate a coroutine function so that its results are cached by arguments.
+
+        Args:
+            ttl: Freshness lifetime; default: the cache's.
+            key: Optional callable receiving the call's arguments and returning
+                the key body (a str).
+            noself: Leave out the first argument (``self`` or ``cls``).
+
+        Returns:
+            A decorator; the decorated function gains ``await invalidate(...)``
+            and ``await invalidate_all()``.
+
+        Raises:
+            ConfigurationError: If the function is not a coroutine function.
+        """
+        seconds = None if ttl is None else self._ttl_of(ttl)
+
+        def decorate(fn: Callable[P, Awaitable[T]]) -> AsyncCachedFunction[P, T]:
+            return make_async_cached(self, fn, ttl=seconds, key=key, noself=noself)
+
+        return decorate
+
+    async def close(self) -> None:
+        """Stop the invalidation bus this cache started and close every tier."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._bus is not None and self._owns_bus:
+            self._bus.close()
+        for tier in self._lower:
+            await tier.close()
+        if self._l1 is not None:
+            self._l1.close()

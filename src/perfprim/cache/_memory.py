@@ -1,0 +1,167 @@
+"""``MemoryTier``: the in-process L1, a dict read without a lock, sized by cachetools.
+
+Why not read through ``cachetools.TTLCache``: its ``__getitem__``/``get`` are
+written in Python (``__missing__``, timer links) and cost 0.6-2 us per hit,
+more than the whole budget of a cached call. So the records live in a plain
+dict that the hit path reads with one ``dict.get`` (atomic under the GIL and
+internally locked on free-threaded builds), and a ``cachetools.LRUCache`` of
+the same keys does the size bookkeeping on the write path, under a lock: when
+it evicts a key, the key leaves the dict too. Freshness is checked by the
+cache against each record's own deadline, so no timer list is needed.
+
+Eviction order is least recently *written* (back-fills and sets count as
+writes): the lock-free hit path does not reorder keys, which is what keeps it
+cheap. Expired records stay until they are overwritten, read through
+:meth:`MemoryTier.get`, or evicted by size: memory is bounded by ``maxsize``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+
+import cachetools
+
+from perfprim.cache._entry import Entry
+from perfprim.cache._policy import l1_fresh_until, l1_keep_until, to_seconds
+from perfprim.exceptions import ConfigurationError
+
+__all__ = ["MemoryTier"]
+
+Record = tuple[float, object, Entry, float]
+"""``(fresh_until, value, entry, keep_until)``: what the L1 dict holds per key."""
+
+
+class _KeyOrder(cachetools.LRUCache[str, None]):
+    """The keys of the L1 in LRU order; evicting one also removes its record."""
+
+    def __init__(self, maxsize: int, records: dict[str, Record]) -> None:
+        super().__init__(maxsize)
+        self._records = records
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._records.pop(key, None)
+
+
+class MemoryTier:
+    """An in-process cache tier (the L1), usable alone or in front of Redis.
+
+    Implements :class:`~perfprim.cache.Tier`. Thread-safe: writes take a lock,
+    reads do not.
+
+    Args:
+        maxsize: Most entries kept; the least recently written is evicted.
+        ttl: Optional cap on how long a copy is served from this tier, in
+            seconds (or a ``timedelta``): a copy back-filled from L2 lives
+            ``min(ttl, entry's remaining life)``. With an L2 shared by several
+            processes this bounds how long a missed invalidation can go unseen.
+        timer: Wall clock used by the :class:`~perfprim.cache.Tier` methods
+            (``get``, ``get_many``); the caches pass their own clock instead.
+
+    Raises:
+        ConfigurationError: If ``maxsize`` is not a positive int or ``ttl`` is
+            not a positive duration.
+    """
+
+    name: str = "memory"
+
+    def __init__(
+        self,
+        maxsize: int = 10_000,
+        *,
+        ttl: float | timedelta | None = None,
+        timer: Callable[[], float] = time.time,
+    ) -> None:
+        size: object = maxsize  # checked at runtime: callers may not be type-checked
+        if type(size) is not int or maxsize < 1:
+            raise ConfigurationError(f"maxsize must be a positive int, got {maxsize!r}")
+        self.maxsize = maxsize
+        self.ttl: float | None = None if ttl is None else to_seconds(ttl, name="ttl")
+        self.timer = timer
+        self._records: dict[str, Record] = {}
+        self._order = _KeyOrder(maxsize, self._records)
+        self._counters: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryTier(maxsize={self.maxsize}, ttl={self.ttl}, size={len(self._records)})"
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        """Return the entry under ``key`` while this tier keeps it, else ``None``."""
+        record = self._records.get(key)
+        if record is None:
+            return None
+        if self.timer() < record[3]:
+            return record[2]
+        self.delete([key])
+        return None
+
+    def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        """Return the entries for ``keys``, in order."""
+        return [self.get(key) for key in keys]
+
+    def lookup(self, key: str, now: float) -> Record | None:
+        """The raw record for ``key`` if still kept at ``now`` (the caches' read path)."""
+        record = self._records.get(key)
+        if record is not None and now < record[3]:
+            return record
+        return None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _record(self, entry: Entry, now: float) -> Record:
+        fresh_until = l1_fresh_until(entry, now, self.ttl)
+        return (fresh_until, entry.value, entry, l1_keep_until(entry, fresh_until))
+
+    def set(self, key: str, entry: Entry, *, now: float) -> None:
+        """Store ``entry``, served until ``min(now + ttl, entry.expires_at)``."""
+        record = self._record(entry, now)
+        with self._lock:
+            if record[3] <= now:
+                if key in self._order:
+                    del self._order[key]
+                return
+            self._order[key] = None
+            self._records[key] = record
+
+    def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
+        """Store several entries."""
+        for key, entry in entries.items():
+            self.set(key, entry, now=now)
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Remove ``keys``; missing keys are ignored."""
+        with self._lock:
+            for key in keys:
+                if key in self._order:
+                    del self._order[key]
+
+    def clear(self) -> None:
+        """Remove every entry (counters are kept)."""
+        with self._lock:
+            self._order.clear()
+            self._records.clear()
+
+    # -- counters --------------------------------------------------------------------------
+
+    def incr(self, key: str) -> int:
+        """Increment the counter ``key`` (never evicted) and return its new value."""
+        with self._lock:
+            value = self._counters.get(key, 0) + 1
+            self._counters[key] = value
+            return value
+
+    def read_counter(self, key: str) -> int:
+        """Return the counter ``key`` (0 if absent)."""
+        return self._counters.get(key, 0)
+
+    def close(self) -> None:
+        """Nothing to release; present for the :class:`~perfprim.cache.Tier` protocol."""

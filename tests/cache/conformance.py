@@ -1,0 +1,168 @@
+"""A tier conformance suite: subclass it once per tier and provide ``make_tier``.
+
+Like dogpile.cache's backend fixtures: every tier (``MemoryTier`` here,
+``RedisTier`` on a real server and on a real cluster after the merge) must
+pass the same tests. A subclass overrides the ``make_tier`` fixture; it
+receives ``clock`` (a :class:`FakeClock`) and should use it if the tier can
+take an injected clock, and set ``clock_driven_expiry = False`` otherwise
+(Redis expires keys on its own clock).
+
+Keys are complete tier keys (the caches build them); each test uses keys with
+a unique prefix so a shared server needs no flush.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from perfprim.cache import Entry, Tier
+
+
+class FakeClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def entry(value: object, now: float, ttl: float = 60.0, *, delta: float = 0.0) -> Entry:
+    """An entry fresh for ``ttl`` seconds from ``now``."""
+    return Entry(value, now + ttl, delta, now + ttl)
+
+
+class TierConformance:
+    """Tests every :class:`perfprim.cache.Tier` must pass."""
+
+    clock_driven_expiry = True
+    """Whether the tier's expiry follows the injected clock (MemoryTier) or its own (Redis)."""
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        """The injected clock."""
+        return FakeClock()
+
+    @pytest.fixture
+    def make_tier(self, clock: FakeClock) -> Callable[[], Tier]:
+        """Return a factory of fresh tiers; subclasses must override it."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def tier(self, make_tier: Callable[[], Tier]) -> Tier:
+        """A tier under test."""
+        return make_tier()
+
+    @pytest.fixture
+    def key(self) -> Callable[[str], str]:
+        """Build unique complete keys (namespace:generation:{body})."""
+        prefix = f"conf-{uuid.uuid4().hex[:10]}:0:"
+        return lambda body: f"{prefix}{{{body}}}"
+
+    def test_is_a_tier(self, tier: Tier) -> None:
+        """The tier implements the Tier protocol and has a name."""
+        assert isinstance(tier, Tier)
+        assert isinstance(tier.name, str)
+        assert tier.name
+
+    def test_get_missing_is_none(self, tier: Tier, key: Any) -> None:
+        """An absent key reads as None."""
+        assert None is tier.get(key("absent"))
+
+    def test_set_then_get_round_trips_the_entry(
+        self, tier: Tier, key: Any, clock: FakeClock
+    ) -> None:
+        """Get returns the value, expiry and delta that were set."""
+        stored = entry({"a": [1, 2]}, clock(), delta=0.25)
+        tier.set(key("k"), stored, now=clock())
+        got = tier.get(key("k"))
+        assert got is not None
+        assert {"a": [1, 2]} == got.value
+        assert stored.expires_at == pytest.approx(got.expires_at)
+        assert 0.25 == pytest.approx(got.delta)
+
+    def test_none_is_a_value(self, tier: Tier, key: Any, clock: FakeClock) -> None:
+        """A stored None comes back as an Entry holding None, not as a miss."""
+        tier.set(key("none"), entry(None, clock()), now=clock())
+        got = tier.get(key("none"))
+        assert got is not None
+        assert None is got.value
+
+    def test_overwrite_replaces_the_value(self, tier: Tier, key: Any, clock: FakeClock) -> None:
+        """A second set of the same key wins."""
+        tier.set(key("k"), entry(1, clock()), now=clock())
+        tier.set(key("k"), entry(2, clock()), now=clock())
+        got = tier.get(key("k"))
+        assert got is not None
+        assert 2 == got.value
+
+    def test_delete_removes_and_ignores_missing(
+        self, tier: Tier, key: Any, clock: FakeClock
+    ) -> None:
+        """Delete removes present keys and ignores absent ones."""
+        tier.set(key("a"), entry(1, clock()), now=clock())
+        tier.set(key("b"), entry(2, clock()), now=clock())
+        tier.delete([key("a"), key("never")])
+        assert None is tier.get(key("a"))
+        got = tier.get(key("b"))
+        assert got is not None
+        assert 2 == got.value
+
+    def test_get_many_preserves_order_with_gaps(
+        self, tier: Tier, key: Any, clock: FakeClock
+    ) -> None:
+        """get_many returns one slot per key, in order, None for misses."""
+        tier.set_many({key("x"): entry("X", clock()), key("z"): entry("Z", clock())}, now=clock())
+        got = tier.get_many([key("z"), key("y"), key("x")])
+        assert ["Z", None, "X"] == [e.value if e is not None else None for e in got]
+
+    def test_get_many_empty(self, tier: Tier) -> None:
+        """get_many of no keys is an empty list."""
+        assert [] == tier.get_many([])
+
+    def test_unicode_keys_and_values(self, tier: Tier, key: Any, clock: FakeClock) -> None:
+        """Non-ASCII keys and values round-trip."""
+        k = key("ключ-鍵-🔑")
+        tier.set(k, entry("значение-値", clock()), now=clock())
+        got = tier.get(k)
+        assert got is not None
+        assert "значение-値" == got.value
+
+    def test_incr_counts_from_zero(self, tier: Tier, key: Any) -> None:
+        """read_counter of an absent counter is 0; incr returns 1, 2, ..."""
+        counter = key("counter").replace("{", "").replace("}", "")
+        assert 0 == tier.read_counter(counter)
+        assert 1 == tier.incr(counter)
+        assert 2 == tier.incr(counter)
+        assert 2 == tier.read_counter(counter)
+
+    def test_entry_expires_at_stale_until(self, tier: Tier, key: Any, clock: FakeClock) -> None:
+        """The tier keeps an entry until stale_until and not after."""
+        if not self.clock_driven_expiry:
+            pytest.skip("this tier expires keys on its own clock")
+        now = clock()
+        tier.set(key("k"), Entry("v", now + 10.0, 0.0, now + 15.0), now=now)
+        clock.advance(12.0)
+        got = tier.get(key("k"))
+        assert got is not None
+        assert "v" == got.value
+        clock.advance(3.5)
+        assert None is tier.get(key("k"))
+
+    def test_already_expired_entry_is_not_stored(
+        self, tier: Tier, key: Any, clock: FakeClock
+    ) -> None:
+        """Setting an entry whose stale_until has passed stores nothing."""
+        if not self.clock_driven_expiry:
+            pytest.skip("this tier expires keys on its own clock")
+        now = clock()
+        tier.set(key("old"), Entry("v", now - 5.0, 0.0, now - 1.0), now=now)
+        assert None is tier.get(key("old"))
