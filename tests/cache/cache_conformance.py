@@ -3,8 +3,10 @@
 Each test runs against ``TieredCache`` and ``AsyncTieredCache`` (the ``kind``
 fixture), with a ``MemoryTier`` L1 (ttl 5 s) in front of the tier that
 ``make_lower`` returns (``None``: memory only). ``tests/cache/test_cache_tiered.py``
-runs it with no L2 and with a ``MemoryTier`` L2; the Redis tiers subclass it
-after the merge, returning ``RedisTier``/``AsyncRedisTier`` per ``kind``.
+runs :class:`CacheConformance` with no L2 and :class:`LowerTierConformance`
+(which adds the tests about an L2) with a ``MemoryTier`` L2; the Redis tiers
+subclass :class:`LowerTierConformance`, returning ``RedisTier`` or
+``AsyncRedisTier`` per ``kind``.
 """
 
 from __future__ import annotations
@@ -57,11 +59,6 @@ class CacheConformance:
         return build(
             kind, clock, l1=MemoryTier(maxsize=100, ttl=5.0), l2=make_lower(), namespace=namespace
         )
-
-    def needs_l2(self, cache: Driver) -> None:
-        """Skip a test that is about a lower tier when there is none."""
-        if cache.l2 is None:
-            pytest.skip("no lower tier in this configuration")
 
     async def test_miss_loads_once_then_hits(self, cache: Driver) -> None:
         """The first get_or_load runs the loader; the second is an L1 hit."""
@@ -128,33 +125,6 @@ class CacheConformance:
             await cache("set", key, i)
         assert list(range(len(keys))) == [await cache("get", k) for k in keys]
         assert all(len(k) < 260 for k in cache.l1._records)
-
-    async def test_l2_hit_backfills_l1_with_remaining_life(
-        self, cache: Driver, clock: FakeClock
-    ) -> None:
-        """An L2 hit back-fills L1 for min(L1 ttl, remaining life)."""
-        self.needs_l2(cache)
-        await cache("set", "short", "s", ttl=3.0)
-        await cache("set", "long", "l", ttl=100.0)
-        cache.l1.clear()
-        assert "s" == await cache("get", "short")
-        assert "l" == await cache("get", "long")
-        fresh = {k.split("{")[1]: r[0] - clock() for k, r in cache.l1._records.items()}
-        assert {"short}": pytest.approx(3.0), "long}": pytest.approx(5.0)} == fresh
-        stats = cache.cache.stats()
-        assert [(0, 2), (2, 0)] == [(t.hits, t.misses) for t in stats.tiers]
-
-    async def test_l1_expiry_falls_back_to_l2_not_the_loader(
-        self, cache: Driver, clock: FakeClock
-    ) -> None:
-        """Once the L1 copy's ttl passes, the value comes from L2 without a load."""
-        self.needs_l2(cache)
-        load = Loader("v")
-        await cache("get_or_load", "k", cache.loader(load))
-        clock.advance(6.0)
-        assert "v" == await cache("get_or_load", "k", cache.loader(load))
-        assert 1 == load.calls
-        assert 1 == cache.cache.stats().tiers[1].hits
 
     async def test_clear_is_one_incr_and_hides_everything(self, cache: Driver) -> None:
         """clear() bumps the namespace generation on the last tier; old keys become unreachable."""
@@ -275,3 +245,32 @@ class CacheConformance:
         clock.advance(2.5)
         await cache.call(fn, 1)
         assert [1, 1] == calls
+
+
+class LowerTierConformance(CacheConformance):
+    """The suite plus what needs a lower tier (L2): subclass it for every real L2."""
+
+    async def test_l2_hit_backfills_l1_with_remaining_life(
+        self, cache: Driver, clock: FakeClock
+    ) -> None:
+        """An L2 hit back-fills L1 for min(L1 ttl, remaining life)."""
+        await cache("set", "short", "s", ttl=3.0)
+        await cache("set", "long", "l", ttl=100.0)
+        cache.l1.clear()
+        assert "s" == await cache("get", "short")
+        assert "l" == await cache("get", "long")
+        fresh = {k.split("{")[1]: r[0] - clock() for k, r in cache.l1._records.items()}
+        assert {"short}": pytest.approx(3.0), "long}": pytest.approx(5.0)} == fresh
+        stats = cache.cache.stats()
+        assert [(0, 2), (2, 0)] == [(t.hits, t.misses) for t in stats.tiers]
+
+    async def test_l1_expiry_falls_back_to_l2_not_the_loader(
+        self, cache: Driver, clock: FakeClock
+    ) -> None:
+        """Once the L1 copy's ttl passes, the value comes from L2 without a load."""
+        load = Loader("v")
+        await cache("get_or_load", "k", cache.loader(load))
+        clock.advance(6.0)
+        assert "v" == await cache("get_or_load", "k", cache.loader(load))
+        assert 1 == load.calls
+        assert 1 == cache.cache.stats().tiers[1].hits

@@ -3,9 +3,10 @@
 Like dogpile.cache's backend fixtures: every tier (``MemoryTier`` here,
 ``RedisTier`` on a real server and on a real cluster after the merge) must
 pass the same tests. A subclass overrides the ``make_tier`` fixture; it
-receives ``clock`` (a :class:`FakeClock`) and should use it if the tier can
-take an injected clock, and set ``clock_driven_expiry = False`` otherwise
-(Redis expires keys on its own clock).
+receives ``clock`` (a :class:`FakeClock`). A tier that takes an injected clock
+(``MemoryTier``) subclasses :class:`ClockDrivenTierConformance`, which adds the
+expiry tests driven by that clock; Redis expires keys on its own clock and
+subclasses :class:`TierConformance`.
 
 Keys are complete tier keys (the caches build them); each test uses keys with
 a unique prefix so a shared server needs no flush.
@@ -42,9 +43,6 @@ def entry(value: object, now: float, ttl: float = 60.0, *, delta: float = 0.0) -
 
 class TierConformance:
     """Tests every :class:`perfprim.cache.Tier` must pass."""
-
-    clock_driven_expiry = True
-    """Whether the tier's expiry follows the injected clock (MemoryTier) or its own (Redis)."""
 
     @pytest.fixture
     def clock(self) -> FakeClock:
@@ -144,10 +142,12 @@ class TierConformance:
         assert 2 == tier.incr(counter)
         assert 2 == tier.read_counter(counter)
 
+
+class ClockDrivenTierConformance(TierConformance):
+    """The suite plus expiry driven by the injected clock, for tiers that take one."""
+
     def test_entry_expires_at_stale_until(self, tier: Tier, key: Any, clock: FakeClock) -> None:
         """The tier keeps an entry until stale_until and not after."""
-        if not self.clock_driven_expiry:
-            pytest.skip("this tier expires keys on its own clock")
         now = clock()
         tier.set(key("k"), Entry("v", now + 10.0, 0.0, now + 15.0), now=now)
         clock.advance(12.0)
@@ -161,8 +161,6 @@ class TierConformance:
         self, tier: Tier, key: Any, clock: FakeClock
     ) -> None:
         """Setting an entry whose stale_until has passed stores nothing."""
-        if not self.clock_driven_expiry:
-            pytest.skip("this tier expires keys on its own clock")
         now = clock()
         tier.set(key("old"), Entry("v", now - 5.0, 0.0, now - 1.0), now=now)
         assert None is tier.get(key("old"))

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from perfprim.cache import Entry, MemoryTier, Tier
 from perfprim.exceptions import ConfigurationError
-from tests.cache.conformance import FakeClock, TierConformance, entry
+from tests.cache.conformance import ClockDrivenTierConformance, FakeClock, entry
 
 
-class TestMemoryTierConformance(TierConformance):
+class TestMemoryTierConformance(ClockDrivenTierConformance):
     """MemoryTier passes the tier conformance suite."""
 
     @pytest.fixture

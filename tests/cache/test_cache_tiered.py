@@ -9,7 +9,7 @@ import pytest
 
 from perfprim.cache import MemoryTier
 from perfprim.exceptions import BackendError
-from tests.cache.cache_conformance import CacheConformance, Loader
+from tests.cache.cache_conformance import CacheConformance, Loader, LowerTierConformance
 from tests.cache.conformance import FakeClock
 from tests.cache.helpers import Driver, FailingTier, LoggingMemoryTier, build
 
@@ -35,7 +35,7 @@ class TestMemoryOnly(CacheConformance):
         return lambda: None
 
 
-class TestMemoryL2(CacheConformance):
+class TestMemoryL2(LowerTierConformance):
     """The cache conformance suite with a MemoryTier standing in as L2."""
 
     @pytest.fixture

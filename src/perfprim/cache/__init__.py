@@ -15,7 +15,9 @@ Stampede protection, early expiry and stale serving: ``docs/cache_stampede.md``.
 
 from __future__ import annotations
 
+from perfprim.cache._async_redis_tier import AsyncRedisTier
 from perfprim.cache._async_tiered import AsyncTieredCache
+from perfprim.cache._breaker import CircuitState
 from perfprim.cache._decorators import (
     AsyncBoundCachedMethod,
     AsyncCachedFunction,
@@ -23,9 +25,12 @@ from perfprim.cache._decorators import (
     CachedFunction,
 )
 from perfprim.cache._entry import Entry
+from perfprim.cache._invalidation import RedisInvalidationBus
 from perfprim.cache._lock import MISSING, AsyncRedisLock, Lease, LockStats, RedisLock
 from perfprim.cache._memory import MemoryTier
 from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
+from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache._serializers import JsonSerializer, PickleSerializer, Serializer
 from perfprim.cache._singleflight import AsyncSingleFlight, SingleFlight, SingleFlightStats
 from perfprim.cache._stats import CacheStats, TierStats
 from perfprim.cache._tiered import TieredCache
@@ -36,19 +41,26 @@ __all__ = [
     "AsyncBoundCachedMethod",
     "AsyncCachedFunction",
     "AsyncRedisLock",
+    "AsyncRedisTier",
     "AsyncSingleFlight",
     "AsyncTier",
     "AsyncTieredCache",
     "BoundCachedMethod",
     "CacheStats",
     "CachedFunction",
+    "CircuitState",
     "Decision",
     "Entry",
     "InvalidationBus",
+    "JsonSerializer",
     "Lease",
     "LockStats",
     "MemoryTier",
+    "PickleSerializer",
+    "RedisInvalidationBus",
     "RedisLock",
+    "RedisTier",
+    "Serializer",
     "SingleFlight",
     "SingleFlightStats",
     "Tier",

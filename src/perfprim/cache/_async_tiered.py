@@ -62,7 +62,7 @@ class AsyncTieredCache(CacheCore):
             to ask a lower tier for one when ``invalidate_l1`` is on.
         invalidate_l1: Start the lower tier's bus automatically (default: on
             when there is a lower tier, with or without an L1).
-        raise_on_backend_error: Re-raise tier ``BackendError``s instead of
+        raise_on_backend_error: Re-raise tier ``BackendError`` exceptions instead of
             degrading.
         generation_check_interval: Seconds between re-reads of the cached
             generation counters.

@@ -15,7 +15,7 @@ class TierStats:
         name: The tier's label (``"memory"``, ``"redis"``).
         hits: Reads that found a fresh entry in this tier.
         misses: Reads that found nothing usable in this tier.
-        errors: ``BackendError``s this tier raised (the cache degraded past them).
+        errors: ``BackendError`` exceptions this tier raised (the cache degraded past them).
         decode_errors: Payloads the tier refused to decode (its own counter, 0 if
             the tier keeps none).
         circuit_state: The tier's circuit breaker state (``"closed"``, ``"open"``,

@@ -1,0 +1,179 @@
+"""A circuit breaker: a pure state machine with an injected clock.
+
+Shared by :class:`~perfprim.cache._redis_tier.RedisTier` and its asyncio twin:
+the tiers call :meth:`CircuitBreaker.allow` before a backend call and
+:meth:`CircuitBreaker.record_success` / :meth:`CircuitBreaker.record_failure`
+after it. Nothing here does I/O or sleeps, so the transitions are tested with
+a fake clock.
+
+States (the classic pattern, Nygard, *Release It!*)::
+
+    closed --(failure_threshold consecutive failures)--> open
+    open --(cooldown elapsed; one caller becomes the probe)--> half_open
+    half_open --(probe succeeds)--> closed
+    half_open --(probe fails)--> open (a new cool-down starts)
+
+While half-open, callers other than the probe are refused. A probe that never
+reports (its task was cancelled) is replaced by a new one after another
+cool-down, so the breaker cannot stay half-open forever.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from enum import Enum
+
+from perfprim.exceptions import ConfigurationError
+
+__all__ = ["CircuitBreaker", "CircuitState", "to_seconds"]
+
+
+class CircuitState(str, Enum):
+    """The state of a :class:`CircuitBreaker`; its value is a short label for stats."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def to_seconds(value: object, *, name: str) -> float:
+    """Convert a duration option to float seconds, rejecting negative or non-numbers.
+
+    Args:
+        value: Seconds as a number, or a :class:`~datetime.timedelta`.
+        name: The option's name, for the error message.
+
+    Returns:
+        The duration in seconds.
+
+    Raises:
+        ConfigurationError: If ``value`` is not a non-negative duration.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigurationError(
+            f"{name} must be a duration in seconds (float) or a timedelta, got {value!r}"
+        )
+    if not seconds >= 0.0:  # also rejects NaN
+        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
+    return seconds
+
+
+class CircuitBreaker:
+    """Counts consecutive backend failures and sheds calls while the backend is down.
+
+    Args:
+        failure_threshold: Consecutive failures that open the circuit (>= 1).
+        cooldown: Seconds (or a ``timedelta``) the circuit stays open before
+            one probe call is let through.
+        clock: Monotonic clock in seconds; injectable for tests.
+
+    Raises:
+        ConfigurationError: If ``failure_threshold < 1`` or ``cooldown`` is
+            not a non-negative duration.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_failures",
+        "_lock",
+        "_opened_at",
+        "_probe_started",
+        "_state",
+        "cooldown",
+        "failure_threshold",
+    )
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 3,
+        cooldown: float | timedelta = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        threshold: object = failure_threshold  # checked at run time, whatever the annotation
+        if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+            raise ConfigurationError(
+                f"failure_threshold must be an int >= 1, got {failure_threshold!r}"
+            )
+        self.failure_threshold = failure_threshold
+        self.cooldown = to_seconds(cooldown, name="cooldown")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probe_started = 0.0
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (an open circuit past its cool-down still reads ``open``)."""
+        return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures recorded since the last success."""
+        return self._failures
+
+    def allow(self) -> bool:
+        """Return whether a call may go to the backend now.
+
+        Closed: always. Open: no, until the cool-down has elapsed; then this
+        caller becomes the single probe and the state is half-open.
+        Half-open: no, unless the probe has been silent for a whole cool-down.
+        """
+        state: CircuitState = self._state
+        if state is CircuitState.CLOSED:
+            return True
+        now = self._clock()
+        with self._lock:
+            state = self._state  # re-read: another thread may have moved it
+            if state is CircuitState.CLOSED:
+                return True
+            if state is CircuitState.OPEN:
+                if now - self._opened_at < self.cooldown:
+                    return False
+            elif now - self._probe_started < self.cooldown:
+                return False  # half-open and a probe is in flight
+            self._state = CircuitState.HALF_OPEN
+            self._probe_started = now
+            return True
+
+    def record_success(self) -> None:
+        """The backend answered: close the circuit and reset the failure count."""
+        if self._failures == 0 and self._state is CircuitState.CLOSED:
+            return  # the hot path: nothing to change
+        with self._lock:
+            self._failures = 0
+            self._state = CircuitState.CLOSED
+
+    def record_failure(self) -> None:
+        """The backend failed: count it; open the circuit at the threshold or on a failed probe."""
+        now = self._clock()
+        with self._lock:
+            self._failures += 1
+            if self._state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
+                self._state = CircuitState.OPEN
+                self._opened_at = now
+
+    def retry_after(self) -> float:
+        """Seconds until the next probe may run (``0.0`` when closed or due)."""
+        if self._state is CircuitState.CLOSED:
+            return 0.0
+        start = self._opened_at if self._state is CircuitState.OPEN else self._probe_started
+        return max(0.0, start + self.cooldown - self._clock())
+
+    def __repr__(self) -> str:
+        return (
+            f"CircuitBreaker(state={self._state.value!r}, failures={self._failures}, "
+            f"failure_threshold={self.failure_threshold}, cooldown={self.cooldown})"
+        )

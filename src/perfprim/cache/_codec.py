@@ -1,0 +1,93 @@
+"""The entry codec: an :class:`~perfprim.cache.Entry` in one Redis string.
+
+Layout (big-endian, 28-byte header, then the serializer's payload)::
+
+    offset  size  field
+    0       2     magic b"pP"
+    2       1     codec version (1)
+    3       1     serializer format_id (1 = JSON, 2 = signed pickle)
+    4       8     expires_at   (float64, wall-clock seconds)
+    12      8     delta        (float64, seconds)
+    20      8     stale_until  (float64, wall-clock seconds)
+    28      ...   payload
+
+Decoding never raises: foreign bytes, a truncated header, an unknown version,
+another serializer's payload or a payload the serializer does not trust all
+decode to ``None`` (a miss), and the caller counts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+from perfprim.cache._entry import Entry
+from perfprim.cache._serializers import Serializer
+
+__all__ = ["HEADER", "MAGIC", "VERSION", "EntryCodec"]
+
+MAGIC = b"pP"
+VERSION = 1
+HEADER = struct.Struct(">2sBBddd")
+
+_log = logging.getLogger("perfprim.cache")
+
+
+class EntryCodec:
+    """Encodes entries for one serializer and decodes them back, safely.
+
+    Args:
+        serializer: The value serializer.
+    """
+
+    __slots__ = ("_format_id", "_pack", "_prefix", "_unpack_from", "serializer")
+
+    def __init__(self, serializer: Serializer) -> None:
+        self.serializer = serializer
+        self._format_id = serializer.format_id
+        self._prefix = MAGIC + bytes((VERSION, serializer.format_id))
+        self._pack = HEADER.pack
+        self._unpack_from = HEADER.unpack_from
+
+    def encode(self, entry: Entry) -> bytes:
+        """Return the header and payload of ``entry`` as one bytes object.
+
+        Raises:
+            SerializationError: If the serializer cannot encode the value.
+        """
+        payload = self.serializer.dumps(entry.value)
+        return (
+            self._pack(
+                MAGIC, VERSION, self._format_id, entry.expires_at, entry.delta, entry.stale_until
+            )
+            + payload
+        )
+
+    def decode(self, data: bytes, key: str) -> Entry | None:
+        """Return the entry in ``data``, or ``None`` if it cannot be trusted.
+
+        Args:
+            data: The raw Redis string.
+            key: The key it was read from (for the log line only).
+        """
+        if data[:4] != self._prefix or len(data) < HEADER.size:
+            _log.warning(
+                "perfprim cache: ignoring a foreign or corrupted Redis value under %r "
+                "(bad header: %r); treated as a miss",
+                key,
+                bytes(data[:4]),
+            )
+            return None
+        _, _, _, expires_at, delta, stale_until = self._unpack_from(data)
+        try:
+            value = self.serializer.loads(data[HEADER.size :])
+        except Exception as exc:  # untrusted bytes must never raise to the caller
+            _log.warning(
+                "perfprim cache: ignoring an untrusted Redis value under %r (%s: %s); "
+                "treated as a miss",
+                key,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        return Entry(value, expires_at, delta, stale_until)

@@ -1,0 +1,277 @@
+"""What the sync and asyncio Redis tiers share: everything but the I/O.
+
+:class:`RedisTierBase` holds the codec, the circuit breaker, the counters and
+the single place where driver errors become perfprim exceptions
+(:meth:`RedisTierBase._failed`). ``RedisTier`` and ``AsyncRedisTier`` only
+issue the commands (httpx's ``BaseClient`` / ``Client`` / ``AsyncClient``
+split).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from types import ModuleType
+
+from perfprim._optional import require
+from perfprim.cache._breaker import CircuitBreaker, CircuitState, to_seconds
+from perfprim.cache._codec import EntryCodec
+from perfprim.cache._entry import Entry
+from perfprim.cache._serializers import JsonSerializer, Serializer
+from perfprim.exceptions import BackendError, CircuitOpenError, ConfigurationError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_COOLDOWN",
+    "DEFAULT_FAILURE_THRESHOLD",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "ConnectionSettings",
+    "RedisTierBase",
+    "redis_module",
+    "ttl_ms",
+]
+
+DEFAULT_SOCKET_TIMEOUT = 0.2
+DEFAULT_CONNECT_TIMEOUT = 0.2
+DEFAULT_FAILURE_THRESHOLD = 3
+DEFAULT_COOLDOWN = 3.0
+
+
+def redis_module(feature: str) -> ModuleType:
+    """Import redis-py lazily, or raise ``MissingDependencyError`` naming the extra."""
+    return require("redis", package="redis", extra="redis", feature=feature)
+
+
+def ttl_ms(entry: Entry, now: float) -> int | None:
+    """Milliseconds (for ``SET ... PX``) the tier keeps ``entry``: until ``stale_until``.
+
+    At least 1 ms (an already expired entry still gets a valid PX); ``None``
+    (no expiry) when ``stale_until`` is infinite.
+
+    >>> ttl_ms(Entry("v", expires_at=100.0, delta=0.0, stale_until=160.0), now=100.0)
+    60000
+    >>> ttl_ms(Entry("v", expires_at=1.0, delta=0.0, stale_until=1.0), now=5.0)
+    1
+    """
+    remaining = entry.stale_until - now
+    if remaining == math.inf:
+        return None
+    if not remaining > 0.0:  # negative, zero or NaN
+        return 1
+    return max(1, math.ceil(remaining * 1000.0))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """How a tier built by ``from_url`` connects; reused to build its invalidation bus.
+
+    Attributes:
+        url: The ``redis://`` / ``rediss://`` / ``unix://`` URL.
+        cluster: Whether the URL names a node of a Redis Cluster.
+        socket_timeout: Seconds to wait for a reply.
+        connect_timeout: Seconds to wait for a TCP connection.
+    """
+
+    url: str
+    cluster: bool
+    socket_timeout: float
+    connect_timeout: float
+
+    def client_kwargs(self, *, asyncio: bool = False) -> dict[str, object]:
+        """Keyword arguments for ``Redis.from_url``: short timeouts and no retries.
+
+        redis-py >= 6 retries three times with backoff by default; a tier
+        retries never (the breaker decides), so a hung server costs one
+        timeout, not four.
+        """
+        from redis.backoff import NoBackoff
+
+        if asyncio:
+            from redis.asyncio.retry import Retry as AsyncRetry
+
+            retry: object = AsyncRetry(NoBackoff(), 0)
+        else:
+            from redis.retry import Retry
+
+            retry = Retry(NoBackoff(), 0)
+        return {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            "retry": retry,
+        }
+
+    def build(self, factory: Callable[..., object], kwargs: dict[str, object]) -> object:
+        """Call ``factory(url, **kwargs)``, mapping its errors to perfprim exceptions.
+
+        Raises:
+            ConfigurationError: For a malformed URL.
+            BackendError: If the client connects eagerly (a Cluster learning its
+                slots) and fails.
+        """
+        redis = redis_module("RedisTier")
+        try:
+            return factory(self.url, **kwargs)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"cannot use Redis URL {self.url!r}: {exc}; expected redis://host:port/db"
+            ) from exc
+        except (
+            redis.exceptions.RedisError,
+            redis.exceptions.RedisClusterException,
+            OSError,
+        ) as exc:
+            raise BackendError(f"cannot reach Redis at {self.url!r}: {exc}") from exc
+
+
+class RedisTierBase:
+    """State and decisions shared by ``RedisTier`` and ``AsyncRedisTier``.
+
+    Args:
+        serializer: The value serializer (default :class:`JsonSerializer`).
+        failure_threshold: Consecutive failures that open the circuit.
+        cooldown: Seconds the circuit stays open before one probe.
+        clock: Monotonic clock for the breaker (injectable).
+        name: Label in stats.
+        settings: How ``from_url`` connected (``None`` for a given client).
+        cluster: Whether the client is a Cluster client.
+    """
+
+    def __init__(
+        self,
+        *,
+        serializer: Serializer | None,
+        failure_threshold: int,
+        cooldown: float | timedelta,
+        clock: Callable[[], float],
+        name: str,
+        settings: ConnectionSettings | None,
+        cluster: bool,
+    ) -> None:
+        if serializer is None:
+            serializer = JsonSerializer()
+        elif not isinstance(serializer, Serializer):
+            raise ConfigurationError(
+                "serializer must have format_id, dumps(value) -> bytes and "
+                f"loads(bytes) -> value, e.g. JsonSerializer(); got {serializer!r}"
+            )
+        self.name = name
+        self.serializer = serializer
+        self.breaker = CircuitBreaker(
+            failure_threshold=failure_threshold, cooldown=cooldown, clock=clock
+        )
+        self.errors = 0
+        """Backend failures (timeouts, refused connections, error replies, open circuit)."""
+        self.decode_errors = 0
+        """Values read from Redis that could not be trusted (foreign, unsigned, corrupted)."""
+        self._codec = EntryCodec(serializer)
+        self._settings = settings
+        self._cluster = cluster
+        redis = redis_module(type(self).__name__)
+        self._driver_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.RedisError,
+            redis.exceptions.RedisClusterException,
+            OSError,
+            asyncio.TimeoutError,
+        )
+        self._response_error: type[BaseException] = redis.exceptions.ResponseError
+        self._cluster_error: type[BaseException] = redis.exceptions.ClusterError
+
+    @property
+    def circuit_state(self) -> str:
+        """The circuit breaker's state: ``"closed"``, ``"open"`` or ``"half_open"``."""
+        return self.breaker.state.value
+
+    @property
+    def is_cluster(self) -> bool:
+        """Whether the client is a Redis Cluster client."""
+        return self._cluster
+
+    def _admit(self) -> None:
+        """Raise :class:`CircuitOpenError` unless the breaker lets this call through."""
+        if self.breaker.state is not CircuitState.CLOSED and not self.breaker.allow():
+            self.errors += 1
+            raise CircuitOpenError(
+                f"Redis tier {self.name!r}: circuit open after "
+                f"{self.breaker.consecutive_failures} consecutive failures; next probe in "
+                f"{self.breaker.retry_after():.2f} s"
+            )
+
+    def _failed(self, exc: BaseException) -> BackendError:
+        """The one place a driver error becomes a :class:`BackendError` (and is counted).
+
+        An error *reply* (``WRONGTYPE``, ``OOM``...) proves the server is
+        alive, so it does not count towards opening the circuit; ``CLUSTERDOWN``
+        (a reply too) does.
+        """
+        self.errors += 1
+        if isinstance(exc, self._response_error) and not isinstance(exc, self._cluster_error):
+            self.breaker.record_success()
+        else:
+            self.breaker.record_failure()
+        return BackendError(f"Redis tier {self.name!r}: {type(exc).__name__}: {exc}")
+
+    def _decode(self, raw: bytes | None, key: str) -> Entry | None:
+        if raw is None:
+            return None
+        entry = self._codec.decode(raw, key)
+        if entry is None:
+            self.decode_errors += 1
+        return entry
+
+    def _decode_many(self, raws: list[bytes | None], keys: list[str]) -> list[Entry | None]:
+        return [self._decode(raw, key) for raw, key in zip(raws, keys, strict=True)]
+
+    def _encode_one(self, entry: Entry, now: float) -> tuple[bytes, int | None]:
+        return self._codec.encode(entry), ttl_ms(entry, now)
+
+    def _encode_all(
+        self, entries: dict[str, Entry], now: float
+    ) -> list[tuple[str, bytes, int | None]]:
+        """Encode every entry first, so a value that cannot be encoded writes nothing."""
+        encode = self._codec.encode
+        return [(key, encode(entry), ttl_ms(entry, now)) for key, entry in entries.items()]
+
+    @staticmethod
+    def _counter(raw: bytes | int | None) -> int:
+        return 0 if raw is None else int(raw)
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self._cluster else "standalone"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, {kind}, serializer={self.serializer!r}, "
+            f"circuit={self.circuit_state!r}, errors={self.errors}, "
+            f"decode_errors={self.decode_errors})"
+        )
+
+
+def check_client(client: object, *, standalone: type, cluster: type, hint: str) -> bool:
+    """Check ``client``'s kind and return whether it is a Cluster client.
+
+    Raises:
+        ConfigurationError: If it is neither kind, or decodes responses to ``str``.
+    """
+    if isinstance(client, cluster):
+        is_cluster = True
+    elif isinstance(client, standalone):
+        is_cluster = False
+    else:
+        raise ConfigurationError(f"expected a {hint}, got {type(client).__name__}")
+    get_kwargs = getattr(client, "get_connection_kwargs", None)
+    kwargs = get_kwargs() if get_kwargs is not None else {}
+    if kwargs.get("decode_responses"):
+        raise ConfigurationError(
+            "the Redis client decodes responses to str, but cache entries are bytes: "
+            "build it with decode_responses=False (the default)"
+        )
+    return is_cluster
+
+
+def check_timeout(value: float | timedelta, name: str) -> float:
+    """Validate a socket timeout option (> 0 seconds)."""
+    seconds = to_seconds(value, name=name)
+    if seconds <= 0.0:
+        raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}")
+    return seconds
