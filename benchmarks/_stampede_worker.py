@@ -40,46 +40,12 @@ def slow_value(counter: Counter, loader_s: float) -> dict[str, Any]:
 # -- candidates: each returns a zero-argument "get" for threads (or an async one) --
 
 
-def perfprim_components(url: str, key: str, counter: Counter, loader_s: float, lock: bool) -> Any:
-    """Cache-aside from raw redis-py GET/SET + SingleFlight + RedisLock (before integration)."""
-    import redis
-
-    from perfprim.cache import MISSING, RedisLock, SingleFlight
-
-    client = redis.Redis.from_url(url, socket_timeout=1.0)
-    flight: SingleFlight[str] = SingleFlight()
-    rlock = RedisLock(client, wait_timeout=2.0) if lock else None
-
-    def read() -> Any:
-        raw = client.get(key)
-        return MISSING if raw is None else json.loads(raw)
-
-    def load() -> Any:
-        value = slow_value(counter, loader_s)
-        client.set(key, json.dumps(value), px=60_000)
-        return value
-
-    def miss() -> Any:
-        value = read()
-        if value is not MISSING:
-            return value
-        if rlock is None:
-            return load()
-        return rlock.run(key, read=read, load=load)
-
-    return lambda: flight.do(key, miss)
-
-
 def perfprim_cache(url: str, key: str, counter: Counter, loader_s: float, lock: bool) -> Any:
-    """The real TieredCache (MemoryTier L1 + RedisTier L2)."""
-    import redis
-
+    """The real TieredCache (MemoryTier L1 + RedisTier L2, default options)."""
     from perfprim.cache import MemoryTier, RedisTier, TieredCache
 
-    client = redis.Redis.from_url(url, socket_timeout=1.0)
-    cache = TieredCache(
-        MemoryTier(maxsize=1000), RedisTier(client), ttl=60.0, namespace="exp2", lock=lock
-    )
+    tier = RedisTier.from_url(url, socket_timeout=1.0)
+    cache = TieredCache(MemoryTier(maxsize=1000), tier, ttl=60.0, namespace="exp2", lock=lock)
     return lambda: cache.get_or_load(key, lambda: slow_value(counter, loader_s))
 
 
@@ -151,13 +117,7 @@ def main(argv: list[str]) -> None:
     start_at, callers, loader_s = float(start_at_s), int(callers_s), float(loader_s_s)
     counter = Counter()
     if candidate in ("perfprim", "perfprim-nolock"):
-        lock = candidate == "perfprim"
-        try:
-            from perfprim.cache import TieredCache  # noqa: F401
-
-            get = perfprim_cache(url, key, counter, loader_s, lock)
-        except ImportError:
-            get = perfprim_components(url, key, counter, loader_s, lock)
+        get = perfprim_cache(url, key, counter, loader_s, candidate == "perfprim")
         end, ok = run_threads(get, callers, start_at)
     elif candidate == "dogpile-distributed_lock":
         end, ok = run_threads(dogpile_distributed(url, key, counter, loader_s), callers, start_at)

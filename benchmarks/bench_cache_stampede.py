@@ -28,7 +28,7 @@ from typing import Any
 import cachetools
 import pytest
 
-from perfprim.cache import AsyncSingleFlight, SingleFlight
+from perfprim.cache import AsyncTieredCache, MemoryTier, TieredCache
 from perfprim.testing import RedisServer
 
 LOADER_S = 0.05
@@ -81,27 +81,14 @@ def stampede_tasks(get: Callable[[], Awaitable[Any]], n: int = N) -> list[Any]:
 
 
 def perfprim_threads(counter: Counter) -> Callable[[], Any]:
-    """Return perfprim's cache-aside on L1 only: the real TieredCache when present."""
+    """Return perfprim's TieredCache (L1 only) read through get_or_load."""
 
     def loader() -> str:
         counter.add()
         time.sleep(LOADER_S)
         return "v"
 
-    try:
-        from perfprim.cache import MemoryTier, TieredCache  # type: ignore[attr-defined]
-    except ImportError:
-        flight: SingleFlight[str] = SingleFlight()
-        store: dict[str, str] = {}
-
-        def miss() -> str:
-            value = store.get("k")
-            if value is None:
-                value = store["k"] = loader()
-            return value
-
-        return lambda: store.get("k") or flight.do("k", miss)
-    cache = TieredCache(MemoryTier(maxsize=100), ttl=60.0)
+    cache = TieredCache(MemoryTier(maxsize=100), ttl=60.0, namespace="exp1")
     return lambda: cache.get_or_load("k", loader)
 
 
@@ -178,28 +165,14 @@ def test_exp1_threads(candidate: str, record_metric: Callable[..., None]) -> Non
 
 
 def perfprim_tasks(counter: Counter) -> Callable[[], Awaitable[Any]]:
+    """Return perfprim's AsyncTieredCache (L1 only) read through get_or_load."""
+
     async def loader() -> str:
         counter.add()
         await asyncio.sleep(LOADER_S)
         return "v"
 
-    try:
-        from perfprim.cache import AsyncTieredCache, MemoryTier  # type: ignore[attr-defined]
-    except ImportError:
-        flight: AsyncSingleFlight[str] = AsyncSingleFlight()
-        store: dict[str, str] = {}
-
-        async def miss() -> str:
-            value = store.get("k")
-            if value is None:
-                value = store["k"] = await loader()
-            return value
-
-        async def get() -> str:
-            return store.get("k") or await flight.do("k", miss)
-
-        return get
-    cache = AsyncTieredCache(MemoryTier(maxsize=100), ttl=60.0)
+    cache = AsyncTieredCache(MemoryTier(maxsize=100), ttl=60.0, namespace="exp1")
     return lambda: cache.get_or_load("k", loader)
 
 

@@ -275,46 +275,46 @@ class AsyncTieredCache(CacheCore):
         ttl: Any,
     ) -> Any:
         """Everything after the L1 fast path: XFetch, stale serving, lower tiers, the loader."""
-        sp = self._sp
-        error = sp.remembered_error(fk, now)
+        error = self._sp.remembered_error(fk, now)
         if error is not None:
             raise error
         if record is not None and now < record[4]:
-            entry: Entry | None = record[2]
-            if now < record[2].expires_at:
-                self._counters.l1_hits += 1
-        else:
-            entry = await self._find(fk, now, record[2] if record is not None else None)
-        action = read_action(entry, now, self._opts, sp.rand)
+            # The L1 copy is valid: only XFetch's window sent us here, no lower tier to read.
+            self._counters.l1_hits += 1
+            entry = record[2]
+            if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
+                self._start_refresh(fk, loader, ttl, entry, early=True)
+            return entry.value
+        flight = self._flight
+        if flight is None:
+            return await self._resolve(fk, loader, ttl)
+        return await flight.do(
+            fk, lambda: self._resolve(fk, loader, ttl), timeout=self._opts.wait_timeout
+        )
+
+    async def _resolve(self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: Any) -> Any:
+        """Lower tiers, then the decision, then (on a miss) the locked load."""
+        now = self._clock()
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            return record[1]
+        entry = await self._find(fk, now, record[2] if record is not None else None)
+        action = read_action(entry, now, self._opts, self._sp.rand)
         if action is _FRESH:
             return entry.value  # type: ignore[union-attr]
         if action is _REFRESH_EARLY:
             self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value  # type: ignore[union-attr]
         if action is _STALE:
-            sp.count_stale(on_error=False)
+            self._sp.count_stale(on_error=False)
             self._start_refresh(fk, loader, ttl, entry, early=False)
             return entry.value  # type: ignore[union-attr]
-        return await self._load_guarded(fk, loader, self._ttl_of(ttl), entry)
+        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry)
 
-    async def _load_guarded(
+    async def _load_locked(
         self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
     ) -> Any:
-        """A foreground load, coalesced across tasks and locked across processes."""
-        flight = self._flight
-        if flight is None:
-            return await self._load_once(fk, loader, ttl, stale)
-        return await flight.do(
-            fk, lambda: self._load_once(fk, loader, ttl, stale), timeout=self._opts.wait_timeout
-        )
-
-    async def _load_once(
-        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
-    ) -> Any:
-        """Load under the Redis lock (if any), after a last look at L1."""
-        record = self._records.get(fk)
-        if record is not None and self._clock() < record[0]:
-            return record[1]
+        """Load under the Redis lock when there is one (one process loads a key at a time)."""
         lock = self._dlock
         if lock is None or not tier_usable(self._lock_tier):
             return await self._load_or_fallback(fk, loader, ttl, stale)
@@ -378,15 +378,8 @@ class AsyncTieredCache(CacheCore):
                 except BackendError:
                     pass  # fail open: refresh from this process
             self._sp.count_refresh(early=early)
-            seconds = self._ttl_of(ttl)
-
-            async def load() -> Any:
-                return await self._load_or_fallback(fk, loader, seconds, entry)
-
-            if self._flight is None:
-                await load()
-            else:
-                await self._flight.do(fk, load)
+            # Not through the single-flight: claim_refresh already made it one per process.
+            await self._load_or_fallback(fk, loader, self._ttl_of(ttl), entry)
         except Exception:  # counted in load_errors; nobody waits for a background refresh
             logger.debug("background refresh of %r failed", fk, exc_info=True)
         finally:

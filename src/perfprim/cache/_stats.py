@@ -43,15 +43,17 @@ class CacheStats:
         loads: Loader calls that returned a value.
         load_errors: Loader calls that raised (the exception propagated).
         backend_errors: Sum of ``errors`` over the tiers.
-        coalesced: Callers that joined another caller's load in this process
-            (single-flight) instead of running the loader.
+        coalesced: Callers that joined another caller's lookup of the same key
+            in this process (single-flight: one caller reads the lower tiers
+            and loads, the others get its outcome).
         wait_timeouts: Single-flight waiters whose ``wait_timeout`` ran out
             (they loaded by themselves).
         early_refreshes: Refreshes started before expiry by XFetch (run in
             the background; the caller got the still-fresh value).
         background_refreshes: Refreshes started by a stale read
             (stale-while-revalidate; the caller got the stale value).
-        stale_served: Reads answered with a stale value while it was refreshed.
+        stale_served: Lookups answered with a stale value while it was refreshed
+            (callers coalesced on such a lookup count in ``coalesced``).
         stale_on_error: Loader failures answered with a stale value (stale-if-error).
         errors_served: Calls answered by re-raising a remembered loader
             exception (negative caching, ``error_ttl``).

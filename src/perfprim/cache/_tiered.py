@@ -275,47 +275,47 @@ class TieredCache(CacheCore):
         self, fk: str, now: float, record: Record | None, loader: Callable[[], Any], ttl: Any
     ) -> Any:
         """Everything after the L1 fast path: XFetch, stale serving, lower tiers, the loader."""
-        sp = self._sp
-        error = sp.remembered_error(fk, now)
+        error = self._sp.remembered_error(fk, now)
         if error is not None:
             raise error
         if record is not None and now < record[4]:
-            # The L1 copy is valid; only XFetch sent us here (or its stale window).
-            entry: Entry | None = record[2]
-            if now < record[2].expires_at:
-                self._counters.l1_hits += 1
-        else:
-            entry = self._find(fk, now, record[2] if record is not None else None)
-        action = read_action(entry, now, self._opts, sp.rand)
+            # The L1 copy is valid: only XFetch's window sent us here, no lower tier to read.
+            self._counters.l1_hits += 1
+            entry = record[2]
+            if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
+                self._start_refresh(fk, loader, ttl, entry, early=True)
+            return entry.value
+        flight = self._flight
+        if flight is None:
+            return self._resolve(fk, loader, ttl)
+        # One caller per key reads the lower tiers and loads; the others wait for it.
+        return flight.do(
+            fk, lambda: self._resolve(fk, loader, ttl), timeout=self._opts.wait_timeout
+        )
+
+    def _resolve(self, fk: str, loader: Callable[[], Any], ttl: Any) -> Any:
+        """Lower tiers, then the decision, then (on a miss) the locked load."""
+        now = self._clock()
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            return record[1]  # a flight that just ended filled L1
+        entry = self._find(fk, now, record[2] if record is not None else None)
+        action = read_action(entry, now, self._opts, self._sp.rand)
         if action is _FRESH:
             return entry.value  # type: ignore[union-attr]
         if action is _REFRESH_EARLY:
             self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value  # type: ignore[union-attr]
         if action is _STALE:
-            sp.count_stale(on_error=False)
+            self._sp.count_stale(on_error=False)
             self._start_refresh(fk, loader, ttl, entry, early=False)
             return entry.value  # type: ignore[union-attr]
-        return self._load_guarded(fk, loader, self._ttl_of(ttl), entry)
+        return self._load_locked(fk, loader, self._ttl_of(ttl), entry)
 
-    def _load_guarded(
+    def _load_locked(
         self, fk: str, loader: Callable[[], Any], ttl: float, stale: Entry | None
     ) -> Any:
-        """A foreground load, coalesced in this process and locked across processes."""
-        flight = self._flight
-        if flight is None:
-            return self._load_once(fk, loader, ttl, stale)
-        return flight.do(
-            fk, lambda: self._load_once(fk, loader, ttl, stale), timeout=self._opts.wait_timeout
-        )
-
-    def _load_once(
-        self, fk: str, loader: Callable[[], Any], ttl: float, stale: Entry | None
-    ) -> Any:
-        """Load under the Redis lock (if any), after a last look at L1."""
-        record = self._records.get(fk)
-        if record is not None and self._clock() < record[0]:
-            return record[1]  # a load that just ended filled it
+        """Load under the Redis lock when there is one (one process loads a key at a time)."""
         lock = self._dlock
         if lock is None or not tier_usable(self._lock_tier):
             return self._load_or_fallback(fk, loader, ttl, stale)
@@ -379,11 +379,9 @@ class TieredCache(CacheCore):
                 except BackendError:
                     pass  # fail open: refresh from this process
             self._sp.count_refresh(early=early)
-            seconds = self._ttl_of(ttl)
-            if self._flight is None:
-                self._load_or_fallback(fk, loader, seconds, entry)
-            else:
-                self._flight.do(fk, lambda: self._load_or_fallback(fk, loader, seconds, entry))
+            # Not through the single-flight: claim_refresh already made it one per process,
+            # and the foreground readers are served the current value meanwhile.
+            self._load_or_fallback(fk, loader, self._ttl_of(ttl), entry)
         except Exception:  # counted in load_errors; nobody waits for a background refresh
             logger.debug("background refresh of %r failed", fk, exc_info=True)
         finally:
