@@ -1,11 +1,13 @@
 """One process of Experiment 2 (stampede across processes); run by bench_cache_stampede.py.
 
-Usage: python _stampede_worker.py CANDIDATE REDIS_URL KEY START_AT CALLERS LOADER_S
+Usage: python _stampede_worker.py CANDIDATE REDIS_URL KEY CALLERS LOADER_S
 
-Builds the candidate's cache, sleeps until ``START_AT`` (wall clock, shared by
-all processes), lets ``CALLERS`` threads (or tasks) read ``KEY`` at once and
-prints one JSON line: loads run in this process, the start time, the time the
-last caller got its value, and whether every caller got the right value.
+Builds the candidate's cache, warms its connection up (one read of another
+key), prints ``ready``, reads the start time (wall clock, shared by all
+processes) from stdin, sleeps until then, lets ``CALLERS`` threads (or tasks)
+read ``KEY`` at once and prints one JSON line: loads run in this process, the
+start time, the time the last caller got its value, and whether every caller
+got the right value.
 """
 
 from __future__ import annotations
@@ -46,7 +48,16 @@ def perfprim_cache(url: str, key: str, counter: Counter, loader_s: float, lock: 
 
     tier = RedisTier.from_url(url, socket_timeout=1.0)
     cache = TieredCache(MemoryTier(maxsize=1000), tier, ttl=60.0, namespace="exp2", lock=lock)
-    return lambda: cache.get_or_load(key, lambda: slow_value(counter, loader_s))
+    get = lambda: cache.get_or_load(key, lambda: slow_value(counter, loader_s))  # noqa: E731
+
+    def warm() -> None:
+        # The invalidation bus subscribes in its own thread and flushes once connected
+        # (generations are re-read after a flush): let that happen before the start.
+        cache.get("warm-up")
+        time.sleep(0.5)
+        cache.get("warm-up")
+
+    return get, warm
 
 
 def dogpile_distributed(url: str, key: str, counter: Counter, loader_s: float) -> Any:
@@ -57,7 +68,8 @@ def dogpile_distributed(url: str, key: str, counter: Counter, loader_s: float) -
         expiration_time=60,
         arguments={"url": url, "distributed_lock": True, "redis_expiration_time": 120},
     )
-    return lambda: region.get_or_create(key, lambda: slow_value(counter, loader_s))
+    get = lambda: region.get_or_create(key, lambda: slow_value(counter, loader_s))  # noqa: E731
+    return get, lambda: region.get("warm-up")
 
 
 def cashews_lock(url: str, key: str, counter: Counter, loader_s: float) -> Any:
@@ -72,32 +84,50 @@ def cashews_lock(url: str, key: str, counter: Counter, loader_s: float) -> Any:
         await asyncio.sleep(loader_s)
         return dict(VALUE)
 
-    return get
+    async def warm() -> None:
+        await cache.get("warm-up")
+
+    return get, warm
 
 
-def run_threads(get: Callable[[], Any], callers: int, start_at: float) -> tuple[float, bool]:
+def wait_start() -> float:
+    print("ready", flush=True)
+    return float(sys.stdin.readline())
+
+
+def run_threads(
+    get: Callable[[], Any], callers: int, warm: Callable[[], Any]
+) -> tuple[float, bool]:
+    warm()
     results: list[Any] = []
     ends: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        time.sleep(max(0.0, start_at - time.time()))  # threads exist before the start
+        go.wait(30)  # threads exist before the start
+        time.sleep(max(0.0, start_at - time.time()))
         value = get()
         end = time.time()
         with lock:
             results.append(value)
             ends.append(end)
 
+    go = threading.Event()
+    start_at = 0.0
     threads = [threading.Thread(target=worker) for _ in range(callers)]
     for t in threads:
         t.start()
+    start_at = wait_start()
+    go.set()
     for t in threads:
         t.join(30)
     return max(ends), len(results) == callers and all(r == VALUE for r in results)
 
 
-def run_tasks(get: Callable[[], Any], callers: int, start_at: float) -> tuple[float, bool]:
+def run_tasks(get: Callable[[], Any], callers: int, warm: Callable[[], Any]) -> tuple[float, bool]:
     async def main() -> tuple[float, bool]:
+        await warm()
+        start_at = await asyncio.get_running_loop().run_in_executor(None, wait_start)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         ends: list[float] = []
 
@@ -113,19 +143,19 @@ def run_tasks(get: Callable[[], Any], callers: int, start_at: float) -> tuple[fl
 
 
 def main(argv: list[str]) -> None:
-    candidate, url, key, start_at_s, callers_s, loader_s_s = argv
-    start_at, callers, loader_s = float(start_at_s), int(callers_s), float(loader_s_s)
+    candidate, url, key, callers_s, loader_s_s = argv
+    callers, loader_s = int(callers_s), float(loader_s_s)
     counter = Counter()
     if candidate in ("perfprim", "perfprim-nolock"):
-        get = perfprim_cache(url, key, counter, loader_s, candidate == "perfprim")
-        end, ok = run_threads(get, callers, start_at)
+        get, warm = perfprim_cache(url, key, counter, loader_s, candidate == "perfprim")
+        end, ok = run_threads(get, callers, warm)
     elif candidate == "dogpile-distributed_lock":
-        end, ok = run_threads(dogpile_distributed(url, key, counter, loader_s), callers, start_at)
+        end, ok = run_threads(*dogpile_distributed(url, key, counter, loader_s), callers)
     elif candidate == "cashews-lock":
-        end, ok = run_tasks(cashews_lock(url, key, counter, loader_s), callers, start_at)
+        end, ok = run_tasks(*cashews_lock(url, key, counter, loader_s), callers)
     else:
         raise SystemExit(f"unknown candidate {candidate}")
-    print(json.dumps({"loads": counter.n, "start": start_at, "end": end, "ok": ok}), flush=True)
+    print(json.dumps({"loads": counter.n, "end": end, "ok": ok}), flush=True)
 
 
 if __name__ == "__main__":
