@@ -151,3 +151,55 @@ def test_exp3_expiry_storm(mode: str, record_metric: Callable[..., None]) -> Non
         "us",
         "p50 of calls that started while a recomputation ran",
     )
+
+
+# -- Timed: the hit path of stampede-protected caches --------------------------------
+
+
+def _perfprim_hit(delta: float) -> Callable[[], Any]:
+    """A hit on an entry whose load took ``delta`` (on a fixed fake clock, ttl 100 s)."""
+    now = [1_000_000.0]
+    cache = TieredCache(MemoryTier(maxsize=100), ttl=100.0, namespace="hit", clock=lambda: now[0])
+
+    def load() -> int:
+        now[0] += delta  # the load "took" delta seconds; the clock then stands still
+        return 1
+
+    cache.get_or_load("hot", load)
+    return lambda: cache.get_or_load("hot", load)
+
+
+def test_hit_perfprim(compare: Callable[..., Any]) -> None:
+    """Time perfprim get_or_load hit with XFetch on (far from expiry: no draw), single-flight on."""
+    compare("cache: stampede-protected L1 hit", "perfprim", _perfprim_hit(0.0))
+
+
+def test_hit_perfprim_in_xfetch_window(compare: Callable[..., Any]) -> None:
+    """Time a perfprim hit when 36.7 * delta * beta exceeds the time left: every read draws (slow path)."""
+    # delta 10 s, 100 s left: 36.7 * 10 > 100, so each read draws (P(refresh) = e^-10).
+    compare("cache: stampede-protected L1 hit", "perfprim (XFetch window)", _perfprim_hit(10.0))
+
+
+def test_hit_cachetools_condition(compare: Callable[..., Any]) -> None:
+    """Anchor: cachetools.cached with condition= (its stampede answer), hit."""
+    cond = threading.Condition()
+
+    @cachetools.cached(cachetools.TTLCache(maxsize=100, ttl=3600), lock=cond, condition=cond)
+    def get() -> int:
+        return 1
+
+    get()
+    compare("cache: stampede-protected L1 hit", "cachetools.cached+condition", get)
+
+
+def test_hit_dogpile(compare: Callable[..., Any]) -> None:
+    """Anchor: dogpile.cache memory region get_or_create, hit."""
+    from dogpile.cache import make_region
+
+    region = make_region().configure("dogpile.cache.memory", expiration_time=3600)
+    region.get_or_create("hot", lambda: 1)
+    compare(
+        "cache: stampede-protected L1 hit",
+        "dogpile.cache",
+        lambda: region.get_or_create("hot", lambda: 1),
+    )
