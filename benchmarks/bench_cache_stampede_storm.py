@@ -175,7 +175,7 @@ def test_hit_perfprim(compare: Callable[..., Any]) -> None:
 
 
 def test_hit_perfprim_in_xfetch_window(compare: Callable[..., Any]) -> None:
-    """Time a perfprim hit when 36.7 * delta * beta exceeds the time left: every read draws (slow path)."""
+    """Time a perfprim hit inside the XFetch window (36.7 * delta * beta > time left): it draws."""
     # delta 10 s, 100 s left: 36.7 * 10 > 100, so each read draws (P(refresh) = e^-10).
     compare("cache: stampede-protected L1 hit", "perfprim (XFetch window)", _perfprim_hit(10.0))
 
