@@ -150,9 +150,11 @@ def main(argv: list[str]) -> None:
         get, warm = perfprim_cache(url, key, counter, loader_s, candidate == "perfprim")
         end, ok = run_threads(get, callers, warm)
     elif candidate == "dogpile-distributed_lock":
-        end, ok = run_threads(*dogpile_distributed(url, key, counter, loader_s), callers)
+        get, warm = dogpile_distributed(url, key, counter, loader_s)
+        end, ok = run_threads(get, callers, warm)
     elif candidate == "cashews-lock":
-        end, ok = run_tasks(*cashews_lock(url, key, counter, loader_s), callers)
+        aget, awarm = cashews_lock(url, key, counter, loader_s)
+        end, ok = run_tasks(aget, callers, awarm)
     else:
         raise SystemExit(f"unknown candidate {candidate}")
     print(json.dumps({"loads": counter.n, "end": end, "ok": ok}), flush=True)
