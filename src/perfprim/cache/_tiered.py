@@ -285,6 +285,13 @@ class TieredCache(CacheCore):
             if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
                 self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value
+        if record is not None and fk in self._sp.refreshing:
+            # This process is refreshing the key: serve the copy while it may be served.
+            entry = record[2]
+            if now < entry.stale_until and now < entry.expires_at + self._opts.stale_ttl:
+                if now >= entry.expires_at:
+                    self._sp.count_stale(on_error=False)
+                return entry.value
         flight = self._flight
         if flight is None:
             return self._resolve(fk, loader, ttl)
