@@ -376,3 +376,20 @@ def test_bad_stampede_options_fail_fast(option: str, value: object, match: str) 
         TieredCache(MemoryTier(), **{option: value})
     with pytest.raises(ConfigurationError, match=match):
         AsyncTieredCache(MemoryTier(), **{option: value})
+
+
+async def test_get_in_the_xfetch_window_reads_l1_only(kind: str) -> None:
+    """get() of an entry inside the XFetch window is an L1 hit: no lower-tier read, no refresh."""
+    from tests.cache.helpers import LoggingMemoryTier
+
+    clock = FakeClock(1000.0)
+    log: list[tuple[str, str, str]] = []
+    l2 = LoggingMemoryTier(log, "l2", maxsize=100, timer=clock)
+    d = build(kind, clock, l1=MemoryTier(maxsize=100), l2=l2, ttl=10.0, rand=lambda: 1e-9)
+    await d("get_or_load", "k", d.loader(Source(clock, delta=2.0)))
+    log.clear()
+    clock.now = 1011.0  # 1 s left, delta 2: inside 36.7 * delta * beta
+    assert "v1" == await d("get", "k")
+    assert {"k": "v1"} == await d("get_many", ["k"])
+    assert [] == [entry for entry in log if entry[1] != "set"]
+    assert 0 == d.cache.stats().early_refreshes

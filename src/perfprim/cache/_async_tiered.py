@@ -427,7 +427,7 @@ class AsyncTieredCache(CacheCore):
         now = self._clock()
         fk = await self._full_key(key, now)
         record = self._records.get(fk)
-        if record is not None and now < record[0]:
+        if record is not None and now < record[4]:
             self._counters.l1_hits += 1
             return record[1]
         entry = await self._find(fk, now, None)
@@ -499,7 +499,7 @@ class AsyncTieredCache(CacheCore):
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)
-            if record is not None and now < record[0]:
+            if record is not None and now < record[4]:
                 self._counters.l1_hits += 1
                 found[key] = record[1]
             else:

@@ -444,7 +444,7 @@ class TieredCache(CacheCore):
         now = self._clock()
         fk = self._full_key(key, now)
         record = self._records.get(fk)
-        if record is not None and now < record[0]:
+        if record is not None and now < record[4]:
             self._counters.l1_hits += 1
             return record[1]
         entry = self._find(fk, now, None)
@@ -524,7 +524,7 @@ class TieredCache(CacheCore):
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)
-            if record is not None and now < record[0]:
+            if record is not None and now < record[4]:
                 self._counters.l1_hits += 1
                 found[key] = record[1]
             else:
