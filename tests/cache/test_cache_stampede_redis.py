@@ -219,3 +219,36 @@ def test_dead_loader_process_lock_expires_through_the_cache(redis_url: str, name
     assert (1, 0, 1) == (stats.lock_waits, stats.lock_timeouts, stats.loads)
     client.close()
     cache.close()
+
+
+@pytest.mark.cluster
+async def test_async_cluster_stampede_loads_once(
+    redis_cluster: RedisCluster, namespace: str
+) -> None:
+    """Four AsyncTieredCaches on the real cluster x 5 tasks: exactly one load."""
+    calls: list[int] = []
+
+    async def load() -> str:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return "v"
+
+    caches = [
+        AsyncTieredCache(
+            MemoryTier(maxsize=100),
+            AsyncRedisTier.from_url(redis_cluster.url, cluster=True, socket_timeout=1.0),
+            ttl=60.0,
+            namespace=namespace,
+        )
+        for _ in range(4)
+    ]
+    # First use of each client one at a time: redis-py 8.1's asyncio cluster client races
+    # in its lazy initialize() when several tasks send its first commands at once
+    # (AttributeError 'NoneType' has no 'writelines', raised through AsyncRedisTier).
+    for cache in caches:
+        await cache.get("warm-up")
+    results = await asyncio.gather(*(c.get_or_load("hot", load) for c in caches for _ in range(5)))
+    assert ["v"] * 20 == results
+    assert 1 == len(calls)
+    for cache in caches:
+        await cache.close()
