@@ -362,3 +362,70 @@ def test_decide_cost_plain_ttl(compare: Callable[..., Any]) -> None:
         return time.time() < expires_at
 
     compare("cache: freshness check per hit", "plain TTL compare", check)
+
+
+# -- Timed: the price of the lock on a miss through L2 ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def miss_server() -> Iterator[RedisServer]:
+    """A throwaway Redis for the miss-path timings."""
+    if not RedisServer.available():
+        pytest.skip("redis-server is not on PATH")
+    with RedisServer() as srv:
+        yield srv
+
+
+def _miss_caller(server: RedisServer, **options: Any) -> Callable[[], Any]:
+    from perfprim.cache import RedisTier
+
+    cache = TieredCache(
+        MemoryTier(maxsize=1000),
+        RedisTier.from_url(server.url),
+        ttl=60.0,
+        namespace=f"miss-{uuid.uuid4().hex[:6]}",
+        invalidate_l1=False,
+        **options,
+    )
+    counter = iter(range(10**9))
+    value = {"id": 1, "name": "x" * 50}
+    return lambda: cache.get_or_load(f"k{next(counter)}", lambda: value)
+
+
+def test_miss_perfprim_lock(compare: Callable[..., Any], miss_server: RedisServer) -> None:
+    """A miss through L2 with the defaults: GET, SET NX (+ read back), SET, release."""
+    compare("cache: miss through L2 (sync)", "perfprim", _miss_caller(miss_server))
+
+
+def test_miss_perfprim_nolock(compare: Callable[..., Any], miss_server: RedisServer) -> None:
+    """A miss through L2 with lock=False: GET, SET."""
+    compare(
+        "cache: miss through L2 (sync)",
+        "perfprim lock=False",
+        _miss_caller(miss_server, lock=False),
+    )
+
+
+def test_miss_raw_redis(compare: Callable[..., Any], miss_server: RedisServer) -> None:
+    """Anchor: raw redis-py GET (a miss) then SET of the encoded value, fresh key each time."""
+    import redis
+
+    client = redis.Redis.from_url(miss_server.url)
+    counter = iter(range(10**9))
+    payload = json.dumps({"id": 1, "name": "x" * 50}).encode()
+
+    def miss() -> None:
+        key = f"raw:k{next(counter)}"
+        if client.get(key) is None:
+            client.set(key, payload, px=60_000)
+
+    compare("cache: miss through L2 (sync)", "redis-py GET+SET", miss)
+
+
+def test_miss_perfprim_bare(compare: Callable[..., Any], miss_server: RedisServer) -> None:
+    """A miss through L2 with lock=False and single_flight=False (issue 3's cache-aside alone)."""
+    compare(
+        "cache: miss through L2 (sync)",
+        "perfprim lock=False single_flight=False",
+        _miss_caller(miss_server, lock=False, single_flight=False),
+    )

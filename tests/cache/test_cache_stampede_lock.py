@@ -379,3 +379,47 @@ async def test_async_wait_bound_fails_open(aclient: Any, namespace: str) -> None
             key, read=read, load=load
         )
     assert await holder.release(lease)
+
+
+def test_acquire_reports_whether_the_value_exists(client: Any, namespace: str) -> None:
+    """The acquire script tells the winner if the value was just written (then it reads)."""
+    lock = RedisLock(client, watchdog=False)
+    key = key_for(namespace)
+    absent = lock.acquire(key)
+    assert absent is not None
+    assert absent.value_present is False
+    lock.release(absent)
+    client.set(key, "written", px=60_000)
+    present = lock.acquire(key)
+    assert present is not None
+    assert present.value_present is True
+    lock.release(present)
+    loads: list[int] = []
+    assert b"written" == lock.run(
+        key, read=lambda: client.get(key) or MISSING, load=lambda: loads.append(1) or b"x"
+    )
+    assert [] == loads
+
+
+def test_untagged_key_takes_the_plain_lock(client: Any, namespace: str) -> None:
+    """A key without a hash tag gets a plain SET NX lock (no value check: other slot)."""
+    lock = RedisLock(client, watchdog=False)
+    lease = lock.acquire(f"{namespace}-plain")
+    assert lease is not None
+    assert lease.value_present is None
+    assert lock.release(lease) is True
+
+
+def test_one_watchdog_extends_every_held_lock(client: Any, namespace: str) -> None:
+    """Three locks held at once by one RedisLock all outlive their ttl (one watchdog thread)."""
+    lock = RedisLock(client, ttl=0.3)
+    keys = [f"{namespace}:0:{{k{i}}}" for i in range(3)]
+    leases = [lock.acquire(k) for k in keys]
+    assert all(lease is not None for lease in leases)
+    time.sleep(1.0)  # > 3 ttls
+    assert [1, 1, 1] == [client.exists(lock_keys(k)[0]) for k in keys]
+    watchdogs = [t for t in threading.enumerate() if t.name == "perfprim-lock-watchdog"]
+    assert 1 <= len(watchdogs)
+    for lease in leases:
+        assert lease is not None
+        assert lock.release(lease) is True

@@ -3,11 +3,15 @@
 The protocol, for a full key ``K`` (which carries a Redis Cluster hash tag,
 so every key below lands on the value's slot):
 
-- **Acquire**: ``SET K:lock <token> NX PX <ttl>``, one command, never on the
-  hit path. The token (random, per acquisition) owns the lock.
+- **Acquire**: ``SET K:lock <token> NX PX <ttl>`` and ``EXISTS K`` in one
+  script (one round trip, never on the hit path): the winner learns whether a
+  previous holder has just written the value, and then reads it instead of
+  loading. The token (random, per acquisition) owns the lock.
 - **Watchdog**: while the load runs, the lock is extended every ``ttl / 3``
   by a compare-and-pexpire script, so a slow load never loses its lock; a
-  holder that dies stops extending and its lock expires after ``ttl``.
+  holder that dies stops extending and its lock expires after ``ttl``. One
+  daemon thread per :class:`RedisLock` serves every held lock (a task per
+  lock for :class:`AsyncRedisLock`).
 - **Release**: a compare-and-delete script deletes the lock only if the token
   still owns it, and pushes one wake-up per registered waiter onto ``K:lock:done``.
 - **Wait**: a loser registers itself with one script call (which also tells it
@@ -88,6 +92,10 @@ def _hash_tagged(key: str) -> str:
         if end > start + 1:
             return key
     return "{" + key + "}"
+
+
+def _has_hash_tag(key: str) -> bool:
+    return _hash_tagged(key) is key
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +189,16 @@ class Lease:
     Returned by ``acquire``; give it back to ``release``.
     """
 
-    __slots__ = ("_stop", "_watchdog", "key", "lost", "token")
+    __slots__ = ("_extended_at", "_watchdog", "key", "lost", "token", "value_present")
 
-    def __init__(self, key: str, token: str) -> None:
+    def __init__(self, key: str, token: str, value_present: bool | None = None) -> None:
         self.key = key
         self.token = token
         self.lost = False
-        self._stop: threading.Event | None = None
-        self._watchdog: threading.Thread | asyncio.Task[None] | None = None
+        self.value_present = value_present
+        """Whether the value existed when the lock was taken (``None``: not checked)."""
+        self._extended_at = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Lease(key={self.key!r}, lost={self.lost})"
@@ -233,6 +243,7 @@ class _LockBase:
         self._lost = 0
         self._refresh_won = 0
         self._refresh_lost = 0
+        self._acquire = client.register_script(_script_source("acquire"))
         self._release = client.register_script(_script_source("release"))
         self._extend = client.register_script(_script_source("extend"))
         self._register = client.register_script(_script_source("wait"))
@@ -307,6 +318,10 @@ class RedisLock(_LockBase):
             fail_open=fail_open,
         )
         self._error = _redis_error()
+        self._watch_lock = threading.Lock()
+        self._watch_stop = threading.Event()  # never set: the daemon thread lives with the lock
+        self._held: dict[int, Lease] = {}
+        self._watch_thread: threading.Thread | None = None
 
     def acquire(self, key: str) -> Lease | None:
         """Try once to take the lock of ``key`` (``SET NX PX``); never blocks.
@@ -324,31 +339,54 @@ class RedisLock(_LockBase):
         token = secrets.token_hex(12)
         keys = _keys(key)
         try:
-            won = self._client.set(keys.lock, token, nx=True, px=self._ttl_ms)
+            if _has_hash_tag(key):
+                state = int(self._acquire(keys=[keys.lock, key], args=[token, self._ttl_ms]))
+            else:  # the value may live on another slot: only take the lock
+                state = 1 if self._client.set(keys.lock, token, nx=True, px=self._ttl_ms) else 0
         except self._error as exc:
             raise BackendError(f"lock acquire on {keys.lock!r} failed: {exc}") from exc
-        if not won:
+        if not state:
             return None
         self._count("_acquired")
-        lease = Lease(key, token)
+        present = None if not _has_hash_tag(key) else state == 2
+        lease = Lease(key, token, present)
         if self.watchdog:
-            stop = threading.Event()
-            lease._stop = stop
-            thread = threading.Thread(
-                target=self._watch, args=(lease, stop), name="perfprim-lock-watchdog", daemon=True
-            )
-            lease._watchdog = thread
-            thread.start()
+            self._watch(lease)
         return lease
 
-    def _watch(self, lease: Lease, stop: threading.Event) -> None:
+    def _watch(self, lease: Lease) -> None:
+        """Hand ``lease`` to this lock's watchdog thread (started once, on first use)."""
+        lease._extended_at = time.monotonic()
+        with self._watch_lock:
+            self._held[id(lease)] = lease
+            if self._watch_thread is None:
+                self._watch_thread = threading.Thread(
+                    target=self._watch_loop, name="perfprim-lock-watchdog", daemon=True
+                )
+                self._watch_thread.start()
+
+    def _unwatch(self, lease: Lease) -> None:
+        with self._watch_lock:
+            self._held.pop(id(lease), None)
+
+    def _watch_loop(self) -> None:
+        # Never notified (a wake-up per acquire would cost a thread switch on every miss):
+        # it polls every ttl/6, so each held lock is extended between ttl/3 and ttl/2
+        # after its last extension, well before it could expire.
         interval = self.ttl / 3.0
-        while not stop.wait(interval):
-            try:
-                if not self.extend(lease):
-                    return
-            except BackendError:
-                continue  # transient: the lock lives on until its ttl; retry next tick
+        while not self._watch_stop.wait(interval / 2.0):
+            now = time.monotonic()
+            with self._watch_lock:
+                due = [
+                    lease for lease in self._held.values() if now - lease._extended_at >= interval
+                ]
+            for lease in due:
+                lease._extended_at = time.monotonic()
+                try:
+                    if not self.extend(lease):
+                        self._unwatch(lease)
+                except BackendError:
+                    pass  # transient: the lock lives on until its ttl; retry next round
 
     def extend(self, lease: Lease) -> bool:
         """Push the lock's expiry to ``ttl`` from now if ``lease`` still owns it.
@@ -384,8 +422,7 @@ class RedisLock(_LockBase):
         Raises:
             BackendError: Redis failed (the lock then expires after ``ttl``).
         """
-        if lease._stop is not None:
-            lease._stop.set()
+        self._unwatch(lease)
         keys = _keys(lease.key)
         try:
             ok = self._release(
@@ -453,9 +490,10 @@ class RedisLock(_LockBase):
     def run(self, key: str, *, read: Callable[[], T | Missing], load: Callable[[], T]) -> T:
         """Cache-aside under the lock: one process loads, the others read its value.
 
-        Takes the lock (if free, re-reads first: the previous holder may have
-        just written the value), else waits for the holder and reads; loads
-        without the lock (fails open) after ``wait_timeout`` or a Redis error.
+        Takes the lock if free (and reads instead of loading when the acquire
+        script saw the value: a previous holder has just written it), else
+        waits for the holder and reads; loads without the lock (fails open)
+        after ``wait_timeout`` or a Redis error.
 
         Args:
             key: The full cache key.
@@ -481,7 +519,9 @@ class RedisLock(_LockBase):
                 return load()
             if lease is not None:
                 try:
-                    value = read()
+                    if lease.value_present is False:
+                        return load()
+                    value = read()  # a previous holder may have just written it
                     return load() if value is MISSING else value
                 finally:
                     with contextlib.suppress(BackendError):
@@ -558,13 +598,17 @@ class AsyncRedisLock(_LockBase):
         token = secrets.token_hex(12)
         keys = _keys(key)
         try:
-            won = await self._client.set(keys.lock, token, nx=True, px=self._ttl_ms)
+            if _has_hash_tag(key):
+                state = int(await self._acquire(keys=[keys.lock, key], args=[token, self._ttl_ms]))
+            else:
+                won = await self._client.set(keys.lock, token, nx=True, px=self._ttl_ms)
+                state = 1 if won else 0
         except self._error as exc:
             raise BackendError(f"lock acquire on {keys.lock!r} failed: {exc}") from exc
-        if not won:
+        if not state:
             return None
         self._count("_acquired")
-        lease = Lease(key, token)
+        lease = Lease(key, token, None if not _has_hash_tag(key) else state == 2)
         if self.watchdog:
             lease._watchdog = asyncio.get_running_loop().create_task(self._watch(lease))
         return lease
@@ -711,7 +755,9 @@ class AsyncRedisLock(_LockBase):
                 return await load()
             if lease is not None:
                 try:
-                    value = await read()
+                    if lease.value_present is False:
+                        return await load()
+                    value = await read()  # a previous holder may have just written it
                     return await load() if value is MISSING else value
                 finally:
                     with contextlib.suppress(BackendError):
