@@ -393,3 +393,20 @@ async def test_get_in_the_xfetch_window_reads_l1_only(kind: str) -> None:
     assert {"k": "v1"} == await d("get_many", ["k"])
     assert [] == [entry for entry in log if entry[1] != "set"]
     assert 0 == d.cache.stats().early_refreshes
+
+
+async def test_remembered_error_traceback_does_not_grow(kind: str) -> None:
+    """Re-raising a remembered exception many times keeps its traceback bounded."""
+    import traceback
+
+    clock = FakeClock(1000.0)
+    d = build(kind, clock, l1=MemoryTier(maxsize=100), error_ttl=60.0)
+    src = Source(clock)
+    src.fail = RuntimeError("down")
+    load = d.loader(src)
+    lengths = []
+    for _ in range(20):
+        with pytest.raises(RuntimeError) as info:
+            await d("get_or_load", "k", load)
+        lengths.append(len(traceback.extract_tb(info.value.__traceback__)))
+    assert lengths[1] == lengths[-1]

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from types import TracebackType
 from typing import Any, Final
 
 from perfprim.cache._entry import Entry
@@ -179,7 +180,7 @@ class StampedeState:
         self.early_scale = opts.beta * MAX_NEG_LN_RAND
         self.lock = threading.Lock()
         self.refreshing: set[str] = set()
-        self.errors: dict[str, tuple[float, BaseException]] = {}
+        self.errors: dict[str, tuple[float, BaseException, TracebackType | None]] = {}
         self.early_refreshes = 0
         self.background_refreshes = 0
         self.stale_served = 0
@@ -221,7 +222,9 @@ class StampedeState:
         if now < item[0]:
             with self.lock:
                 self.errors_served += 1
-            return item[1]
+            # Reset to the loader's own traceback: re-raising the same object would
+            # otherwise grow its traceback by the caller's frames on every call.
+            return item[1].with_traceback(item[2])
         self.errors.pop(fk, None)
         return None
 
@@ -232,7 +235,7 @@ class StampedeState:
         with self.lock:
             if len(self.errors) >= _ERROR_MEMO_SIZE:
                 self.errors.clear()  # bounded: a burst of distinct failing keys
-            self.errors[fk] = (now + self.opts.error_ttl, exc)
+            self.errors[fk] = (now + self.opts.error_ttl, exc, exc.__traceback__)
 
     def forget_errors(self, fks: list[str] | None) -> None:
         """Drop remembered errors for ``fks`` (all of them for ``None``): a write or delete."""
