@@ -423,3 +423,16 @@ def test_one_watchdog_extends_every_held_lock(client: Any, namespace: str) -> No
     for lease in leases:
         assert lease is not None
         assert lock.release(lease) is True
+
+
+def test_close_stops_the_watchdog(client: Any, namespace: str) -> None:
+    """close() ends the lock's watchdog thread."""
+    lock = RedisLock(client, ttl=0.3)
+    lease = lock.acquire(key_for(namespace))
+    assert lease is not None
+    thread = lock._watch_thread
+    assert thread is not None
+    assert thread.is_alive()
+    lock.release(lease)
+    lock.close()
+    assert not thread.is_alive()

@@ -291,7 +291,8 @@ class RedisLock(_LockBase):
         wait_timeout: Longest wait for another process's load before failing open.
         refresh_ttl: Lifetime of the refresh token (one early or background
             refresh per key per ``refresh_ttl`` at most).
-        watchdog: Extend the lock while a load runs (a daemon thread per held lock).
+        watchdog: Extend held locks while their loads run (one daemon thread per
+            ``RedisLock``, started on first use; :meth:`close` stops it).
         fail_open: When the wait runs out or Redis fails, load anyway (``True``)
             or raise ``LockTimeoutError`` / ``BackendError``.
 
@@ -319,7 +320,7 @@ class RedisLock(_LockBase):
         )
         self._error = _redis_error()
         self._watch_lock = threading.Lock()
-        self._watch_stop = threading.Event()  # never set: the daemon thread lives with the lock
+        self._watch_stop = threading.Event()
         self._held: dict[int, Lease] = {}
         self._watch_thread: threading.Thread | None = None
 
@@ -368,6 +369,13 @@ class RedisLock(_LockBase):
     def _unwatch(self, lease: Lease) -> None:
         with self._watch_lock:
             self._held.pop(id(lease), None)
+
+    def close(self) -> None:
+        """Stop the watchdog thread (held locks then expire after ``ttl``)."""
+        self._watch_stop.set()
+        thread = self._watch_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
 
     def _watch_loop(self) -> None:
         # Never notified (a wake-up per acquire would cost a thread switch on every miss):

@@ -625,6 +625,8 @@ class TieredCache(CacheCore):
         self._closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._dlock is not None:
+            self._dlock.close()
         if self._bus is not None and self._owns_bus:
             self._bus.close()
         for tier in self._lower:
