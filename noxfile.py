@@ -74,6 +74,13 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo: a service behind a tiered cache, with latency, SLO and capacity."""
+    install(session)
+    session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks side by side, print ratios; ``-- --check`` enforces budgets."""
     install(session, "bench")

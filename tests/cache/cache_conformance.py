@@ -4,9 +4,10 @@ Each test runs against ``TieredCache`` and ``AsyncTieredCache`` (the ``kind``
 fixture), with a ``MemoryTier`` L1 (ttl 5 s) in front of the tier that
 ``make_lower`` returns (``None``: memory only). ``tests/cache/test_cache_tiered.py``
 runs :class:`CacheConformance` with no L2 and :class:`LowerTierConformance`
-(which adds the tests about an L2) with a ``MemoryTier`` L2; the Redis tiers
-subclass :class:`LowerTierConformance`, returning ``RedisTier`` or
-``AsyncRedisTier`` per ``kind``.
+(which adds the tests about an L2) with a ``MemoryTier`` L2;
+``tests/cache/test_cache_e2e_conformance.py`` runs :class:`LowerTierConformance`
+with ``RedisTier`` (sync) or ``AsyncRedisTier`` (async) as the L2, on a real
+server and on a real cluster, with a real invalidation bus attached.
 """
 
 from __future__ import annotations

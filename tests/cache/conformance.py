@@ -1,12 +1,14 @@
 """A tier conformance suite: subclass it once per tier and provide ``make_tier``.
 
-Like dogpile.cache's backend fixtures: every tier (``MemoryTier`` here,
-``RedisTier`` on a real server and on a real cluster after the merge) must
-pass the same tests. A subclass overrides the ``make_tier`` fixture; it
-receives ``clock`` (a :class:`FakeClock`). A tier that takes an injected clock
-(``MemoryTier``) subclasses :class:`ClockDrivenTierConformance`, which adds the
-expiry tests driven by that clock; Redis expires keys on its own clock and
-subclasses :class:`TierConformance`.
+Like dogpile.cache's backend fixtures: every tier must pass the same tests:
+``MemoryTier`` (``test_cache_memory.py``) and ``RedisTier`` / ``AsyncRedisTier``
+on a real server and on a real cluster (``test_cache_redis_tier.py``, whose
+``RedisTierContract`` subclasses :class:`TierConformance`). A subclass
+overrides the ``make_tier`` fixture; it receives ``clock`` (a
+:class:`FakeClock`). A tier that takes an injected clock (``MemoryTier``)
+subclasses :class:`ClockDrivenTierConformance`, which adds the expiry tests
+driven by that clock; Redis expires keys on its own clock and subclasses
+:class:`TierConformance`.
 
 Keys are complete tier keys (the caches build them); each test uses keys with
 a unique prefix so a shared server needs no flush.

@@ -1,10 +1,14 @@
 """RedisTier and AsyncRedisTier against real servers: round trips, untrusted bytes, faults.
 
-:class:`RedisTierContract` holds what every Redis tier must do; it asks only for a
-``make_tier`` fixture (a tier with a synchronous face) and a ``raw`` fixture (a
-plain redis-py client on the same server), so it can become a subclass of the
-cache's conformance suite. It runs four times: sync and asyncio, standalone and
-Cluster (the asyncio tier is driven through :class:`SyncFace`).
+:class:`RedisTierContract` is the tier conformance suite
+(:class:`tests.cache.conformance.TierConformance`, which ``MemoryTier`` passes
+too) plus what only a Redis tier must do; it asks for a ``make_tier`` fixture
+(a factory of tiers with a synchronous face) and a ``raw`` fixture (a plain
+redis-py client on the same server). It runs four times: sync and asyncio,
+standalone and Cluster (the asyncio tier is driven through :class:`SyncFace`).
+The conformance suite's fake clock starts at 1e6 s: the tiers write
+``SET ... PX`` relative to the ``now`` they are given, so Redis keeps each
+entry for its remaining life whatever the clock's origin.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from perfprim.exceptions import (
     SerializationError,
 )
 from perfprim.testing import RedisCluster, RedisServer
+from tests.cache.conformance import TierConformance
 
 pytestmark = pytest.mark.redis
 
@@ -121,42 +126,29 @@ def test_ttl_ms_is_the_remaining_life_until_stale_until() -> None:
     assert ttl_ms(Entry(1, math.inf, 0.0, math.inf), now=10.0) is None
 
 
-class RedisTierContract:
-    """What every Redis tier must do; subclasses provide ``make_tier`` and ``raw``."""
+class RedisTierContract(TierConformance):
+    """The tier conformance suite plus what every Redis tier must do.
 
-    @pytest.fixture
-    def tier(self, make_tier: Any) -> Any:
-        return make_tier
+    Subclasses provide ``make_tier`` (a factory) and ``raw``.
+    """
 
-    def key(self, namespace: str, name: str) -> str:
+    def rkey(self, namespace: str, name: str) -> str:
         return f"{namespace}:0:{{{name}}}"
-
-    def test_missing_key_is_none(self, tier: Any, namespace: str) -> None:
-        """A key never written reads as None."""
-        assert tier.get(self.key(namespace, "nope")) is None
 
     def test_round_trip_keeps_value_and_times(self, tier: Any, namespace: str) -> None:
         """What is set is what is read: value, expires_at, delta, stale_until."""
-        key, stored = self.key(namespace, "a"), entry({"id": 1, "tags": ["x"]}, stale=5.0)
+        key, stored = self.rkey(namespace, "a"), entry({"id": 1, "tags": ["x"]}, stale=5.0)
         tier.set(key, stored, now=time.time())
         assert stored == tier.get(key)
-
-    def test_none_is_cached_as_a_value(self, tier: Any, namespace: str) -> None:
-        """A cached None comes back as an Entry, distinct from a miss."""
-        key = self.key(namespace, "none")
-        tier.set(key, entry(None), now=time.time())
-        got = tier.get(key)
-        assert got is not None
-        assert got.value is None
 
     def test_ttl_is_the_remaining_life_until_stale_until(
         self, tier: Any, raw: Any, namespace: str
     ) -> None:
         """Redis drops the key at stale_until: PTTL is at most the remaining life."""
-        key, now = self.key(namespace, "ttl"), time.time()
+        key, now = self.rkey(namespace, "ttl"), time.time()
         tier.set(key, Entry(1, now + 10.0, 0.0, now + 30.0), now=now)
         assert 10_000 < raw.pttl(key) <= 30_000
-        endless = self.key(namespace, "endless")
+        endless = self.rkey(namespace, "endless")
         tier.set(endless, Entry(1, math.inf, 0.0, math.inf), now=now)
         assert -1 == raw.pttl(endless)
 
@@ -170,24 +162,24 @@ class RedisTierContract:
         assert [values.get(key) for key in asked] == got
         assert [] == tier.get_many([])
 
-    def test_delete_removes_and_ignores_missing(self, tier: Any, namespace: str) -> None:
+    def test_delete_across_slots(self, tier: Any, namespace: str) -> None:
         """``delete`` drops the given keys (on any slot) and ignores missing ones."""
-        keys = [self.key(namespace, f"d{i}") for i in range(5)]
+        keys = [self.rkey(namespace, f"d{i}") for i in range(5)]
         tier.set_many({key: entry(1) for key in keys}, now=time.time())
-        tier.delete([*keys[:3], self.key(namespace, "never")])
+        tier.delete([*keys[:3], self.rkey(namespace, "never")])
         assert [MISS, MISS, MISS, 1, 1] == values(tier.get_many(keys))
         tier.delete([])
 
     def test_counters(self, tier: Any, namespace: str) -> None:
         """``incr`` counts up from 0; read_counter reads it, 0 when absent."""
-        key = self.key(namespace, "gen")
+        key = self.rkey(namespace, "gen")
         assert 0 == tier.read_counter(key)
         assert [1, 2, 3] == [tier.incr(key) for _ in range(3)]
         assert 3 == tier.read_counter(key)
 
     def test_foreign_bytes_are_a_counted_miss(self, tier: Any, raw: Any, namespace: str) -> None:
         """Bytes another program wrote are a miss, counted in decode_errors, never raised."""
-        key, good = self.key(namespace, "foreign"), self.key(namespace, "good")
+        key, good = self.rkey(namespace, "foreign"), self.rkey(namespace, "good")
         raw.set(key, b"written by someone else")
         tier.set(good, entry(7), now=time.time())
         assert tier.get(key) is None
@@ -198,7 +190,7 @@ class RedisTierContract:
 
     def test_unencodable_value_raises_and_writes_nothing(self, tier: Any, namespace: str) -> None:
         """The default JSON serializer refuses a set at set time; set_many writes nothing."""
-        key, other = self.key(namespace, "set"), self.key(namespace, "other")
+        key, other = self.rkey(namespace, "set"), self.rkey(namespace, "other")
         with pytest.raises(SerializationError, match="PickleSerializer"):
             tier.set(key, entry({1, 2}), now=time.time())
         with pytest.raises(SerializationError):
@@ -230,10 +222,17 @@ class TestStandalone(RedisTierContract):
     """The contract on a real standalone server."""
 
     @pytest.fixture
-    def make_tier(self, kind: str, redis_url: str) -> Iterator[Any]:
-        tier = build(kind, redis_url, cluster=False)
-        yield tier
-        close(tier)
+    def make_tier(self, kind: str, redis_url: str) -> Iterator[Callable[[], Any]]:
+        """A factory of tiers on the session server; every tier made is closed after the test."""
+        made: list[Any] = []
+
+        def make() -> Any:
+            made.append(build(kind, redis_url, cluster=False))
+            return made[-1]
+
+        yield make
+        for tier in made:
+            close(tier)
 
     @pytest.fixture
     def raw(self, redis_url: str) -> Iterator[redis.Redis]:
@@ -251,10 +250,17 @@ class TestCluster(RedisTierContract):
     """The contract on a real three-master Redis Cluster."""
 
     @pytest.fixture
-    def make_tier(self, kind: str, redis_cluster: RedisCluster) -> Iterator[Any]:
-        tier = build(kind, redis_cluster.url, cluster=True)
-        yield tier
-        close(tier)
+    def make_tier(self, kind: str, redis_cluster: RedisCluster) -> Iterator[Callable[[], Any]]:
+        """A factory of cluster tiers; every tier made is closed after the test."""
+        made: list[Any] = []
+
+        def make() -> Any:
+            made.append(build(kind, redis_cluster.url, cluster=True))
+            return made[-1]
+
+        yield make
+        for tier in made:
+            close(tier)
 
     @pytest.fixture
     def raw(self, redis_cluster: RedisCluster) -> Iterator[redis.cluster.RedisCluster]:

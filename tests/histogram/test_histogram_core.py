@@ -426,3 +426,172 @@ def test_time_context_manager_and_decorator() -> None:
     assert 4 == h.count
     assert 1e-5 == pytest.approx(h.total, abs=1e-18)
     assert 4e-6 == h.max
+
+
+@pytest.mark.parametrize("bad", [1.5e6, "100", None, True])
+def test_record_ns_refuses_non_integers(bad: object) -> None:
+    """record_ns takes integer nanoseconds only; nothing else reaches the pending values."""
+    h = LatencyHistogram()
+    with pytest.raises(ConfigurationError, match="integer nanoseconds"):
+        h.record_ns(bad)  # type: ignore[arg-type]
+    h.record_ns(2_000)
+    assert (1, 2e-6) == (h.count, h.max)
+
+
+def test_record_ns_accepts_integer_likes() -> None:
+    """An int subclass or an object with __index__ is recorded as its integer value."""
+
+    class Ticks(int):
+        pass
+
+    class Index:
+        def __index__(self) -> int:
+            return 3_000
+
+    h = LatencyHistogram()
+    h.record_ns(Ticks(1_000))
+    h.record_ns(Index())  # type: ignore[arg-type]
+    assert (2, 1e-6, 3e-6) == (h.count, h.min, h.max)
+
+
+def test_pending_values_are_folded_before_every_read() -> None:
+    """Values below the fold threshold are visible to every query at once."""
+    h = LatencyHistogram()
+    for i in range(1, 11):
+        h.record(i * 1e-3)
+        assert i == h.count
+    assert 0.01 == h.max
+    assert 0.055 == pytest.approx(h.total, abs=1e-15)
+    for _ in range(3_000):  # crosses the fold threshold several times
+        h.record_ns(7_000)
+    assert 3_010 == h.count
+    assert [3_000, 3_010] == h.cumulative_counts([7e-6, 1.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    a=st.lists(st.integers(min_value=0, max_value=10**8), max_size=50),
+    b=st.lists(st.integers(min_value=0, max_value=10**8), max_size=50),
+    c=st.lists(st.integers(min_value=0, max_value=10**8), max_size=50),
+)
+def test_merge_is_associative_and_commutative(a: list[int], b: list[int], c: list[int]) -> None:
+    """(a + b) + c == a + (c + b): counts, count, sum, min and max."""
+
+    def hist(values: list[int]) -> LatencyHistogram:
+        h = LatencyHistogram()
+        for v in values:
+            h.record_ns(v * 1000)
+        return h
+
+    left = hist(a)
+    left.merge(hist(b))
+    left.merge(hist(c))
+    right_tail = hist(c)
+    right_tail.merge(hist(b))
+    right = hist(a)
+    right.merge(right_tail)
+    assert left._state() == right._state()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.floats(min_value=0, max_value=3600), min_size=1, max_size=100),
+    ps=st.lists(st.floats(min_value=0, max_value=100), min_size=2, max_size=8),
+)
+def test_percentiles_are_monotone_and_bracketed(values: list[float], ps: list[float]) -> None:
+    """Percentiles grow with p and lie within one bucket of [min, max]."""
+    h = LatencyHistogram()
+    for v in values:
+        h.record(v)
+    got = [h.percentile(p) for p in sorted(ps)]
+    assert got == sorted(got)
+    assert h.min * (1 - 1e-3) - 1e-6 <= got[0]
+    assert got[-1] <= h.max * (1 + 1e-3) + 1e-6
+
+
+def test_importing_the_module_is_cheap() -> None:
+    """Importing perfprim.histogram does not load the hdrhistogram package."""
+    import subprocess
+    import sys
+
+    code = "import sys, perfprim.histogram; print('hdrh' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert "False" == out
+
+
+def test_coarse_lowest_matches_the_package() -> None:
+    """With lowest above the unit (1 ms at 1 us), buckets still match the package's."""
+    rng = random.Random(21)
+    values = [rng.randrange(0, 10**9) for _ in range(3_000)] + [0, 1, 999, 1000, 2047 * 1024]
+    ours = LatencyHistogram(lowest=1e-3)
+    theirs = HdrHistogram(1000, 3_600_000_000, 3)
+    for v in values:
+        ours.record(v / 1e6)
+        theirs.record_value(v)
+    assert list(theirs.counts) == ours._state()[0]
+    ps = [0.0, 1.0, 50.0, 99.0, 100.0]
+    assert theirs.get_percentile_to_value_dict(ps) == {
+        p: round(v * 1e6) for p, v in ours.percentiles(ps).items()
+    }
+
+
+def test_record_corrected_clamps_infinity() -> None:
+    """A clamping histogram corrects an infinite value as a value at highest."""
+    h = LatencyHistogram(highest=1.0, clamp=True)
+    h.record_corrected(math.inf, expected_interval=0.25)
+    assert (4, 1) == (h.count, h.clamped)
+    assert 1.0 == h.max
+
+
+def test_readers_during_writes_see_consistent_growing_counts() -> None:
+    """Queries, copies and pickles while 4 threads write never fail, and the end is exact."""
+    h = LatencyHistogram()
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        for i in range(40_000):
+            h.record_ns(1_000 + i % 5_000)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set() and len(seen) < 100_000:
+                snapshot = pickle.loads(pickle.dumps(h))
+                seen.append(snapshot.count)
+                assert sum(snapshot._state()[0]) == snapshot.count
+                h.percentiles([50, 99])
+                h.cumulative_counts([0.001, 0.01])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    writers = [threading.Thread(target=writer) for _ in range(4)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=120)
+    stop.set()
+    for t in readers:
+        t.join(timeout=120)
+    assert [] == errors
+    assert 160_000 == h.count
+    assert 160_000 == sum(h._state()[0])
+
+
+def test_decorator_fast_path_still_checks_the_range() -> None:
+    """The callback used with perf_counter_ns records in range and refuses values above it."""
+    h = LatencyHistogram(highest=1.0)
+    h._record_elapsed(5_000)
+    with pytest.raises(HistogramRangeError):
+        h._record_elapsed(2 * 10**9)
+    assert (1, 5e-6) == (h.count, h.max)
+
+    @h.timed
+    def work() -> int:
+        return 7
+
+    assert 7 == work()
+    assert 2 == h.count

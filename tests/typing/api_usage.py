@@ -32,3 +32,81 @@ def use_capacity() -> None:
     ceiling: float = headroom(current_load=1000, current_utilization=0.55, ceiling=0.70)
     concurrency: float = littles_law(arrival_rate=50, latency=0.2)
     print(peak, queue, staff, ceiling, concurrency)
+
+
+def use_histogram() -> None:
+    """perfprim.histogram."""
+    from perfprim.histogram import IntervalRecorder, LatencyHistogram
+
+    h = LatencyHistogram(lowest=1e-6, highest=60.0, significant_figures=3)
+    h.record(0.0123)
+    h.record(0.002, count=5)
+
+    @h.timed
+    def work(x: int) -> int:
+        return x + 1
+
+    @h.timed
+    async def awork(x: int) -> str:
+        return str(x)
+
+    result: int = work(1)
+    coroutine_result = awork(2)
+    coroutine_result.close()
+    p99: float = h.percentile(99.0)
+    table: dict[float, float] = h.percentiles((50, 99))
+    text: str = h.encode()
+    copy: LatencyHistogram = LatencyHistogram.decode(text)
+    recorder = IntervalRecorder()
+    recorder.record(0.001)
+    snapshot: LatencyHistogram = recorder.interval()
+    print(result, p99, table, copy, snapshot)
+
+
+def use_slo() -> None:
+    """perfprim.slo."""
+    from perfprim.slo import SLO, AlertWindow, LatencySLO, SLOSnapshot, SLOTracker
+
+    slo = SLO(target=0.999, window=30 * 86400)
+    budget: float = slo.error_budget
+    windows: tuple[AlertWindow, ...] | list[AlertWindow] = slo.alert_windows()
+    latency = LatencySLO(threshold=0.3, target=0.99, window=30 * 86400)
+    tracker = SLOTracker(latency)
+    tracker.record_latency(0.12)
+    snapshot: SLOSnapshot = tracker.snapshot()
+    print(budget, windows, snapshot)
+
+
+def use_telemetry() -> None:
+    """perfprim.telemetry: decorators keep the function's type."""
+    from collections.abc import AsyncIterator, Iterator
+
+    from perfprim.histogram import LatencyHistogram
+    from perfprim.telemetry import TelemetryRegistry, instrument, timed, traced
+
+    registry = TelemetryRegistry()
+    histogram = LatencyHistogram()
+
+    @traced
+    def plain(x: int) -> int:
+        return x
+
+    @traced(name="db.load_user", attributes={"db.system": "postgresql"})
+    async def load_user(user_id: int) -> dict[str, int]:
+        return {"id": user_id}
+
+    @timed(name="work", histogram=histogram, registry=registry)
+    def numbers(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    @instrument(name="stream", registry=registry)
+    async def stream(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    value: int = plain(1)
+    total: int = sum(numbers(3))
+    coroutine = load_user(7)
+    coroutine.close()
+    agen: AsyncIterator[int] = stream(2)
+    print(value, total, agen)

@@ -255,9 +255,17 @@ class AsyncTieredCache(CacheCore):
                 stale = entry
         return stale
 
-    async def _fill(self, fk: str, entry: Entry, now: float, *, above: int) -> None:
-        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1."""
+    async def _fill(
+        self, fk: str, entry: Entry, now: float, *, above: int, after_read: bool = False
+    ) -> None:
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1.
+
+        ``after_read``: skip a tier whose read of this key just failed, so a hung
+        server costs a load one timeout, not two (the read's and the write's).
+        """
         for i in range(above - 1, -1, -1):
+            if after_read and self._failing[i + 1]:
+                continue
             try:
                 await self._lower[i].set(fk, entry, now=now)
             except BackendError as exc:
@@ -305,7 +313,10 @@ class AsyncTieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]
+        undecodable = self._decode_errors()
         entry = await self._find(fk, now, record[2] if record is not None else None)
+        # Bytes under the key that the tier could not decode: the lock must not re-read them.
+        undecodable = self._decode_errors() != undecodable
         action = read_action(entry, now, self._opts, self._sp.rand)
         if action is _FRESH:
             return entry.value  # type: ignore[union-attr]
@@ -316,14 +327,22 @@ class AsyncTieredCache(CacheCore):
             self._sp.count_stale(on_error=False)
             self._start_refresh(fk, loader, ttl, entry, early=False)
             return entry.value  # type: ignore[union-attr]
-        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry)
+        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=not undecodable)
 
     async def _load_locked(
-        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        reread: bool = True,
     ) -> Any:
         """Load under the Redis lock when there is one (one process loads a key at a time)."""
         lock = self._dlock
-        if lock is None or not tier_usable(self._lock_tier):
+        if lock is None or self._failing[self._lock_index] or not tier_usable(self._lock_tier):
+            # No lock while its server just failed a read: a hung Redis must cost a
+            # load one timeout, not one more for the lock.
             return await self._load_or_fallback(fk, loader, ttl, stale)
 
         async def read() -> Any:
@@ -334,7 +353,7 @@ class AsyncTieredCache(CacheCore):
         async def load() -> Any:
             return await self._load_or_fallback(fk, loader, ttl, stale)
 
-        return await lock.run(fk, read=read, load=load)
+        return await lock.run(fk, read=read, load=load, reread=reread)
 
     async def _load_or_fallback(
         self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
@@ -417,7 +436,7 @@ class AsyncTieredCache(CacheCore):
         entry = entry_from_load(
             value, now=now, ttl=ttl, delta=now - start, stale_ttl=self._opts.keep_stale
         )
-        await self._fill(fk, entry, now, above=len(self._lower))
+        await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
         return value
 
     # -- public API ------------------------------------------------------------------------

@@ -148,6 +148,7 @@ class CacheCore:
         self._flight: Any = None
         self._dlock: Any = None
         self._lock_tier: Any = find_lock_tier(lower) if opts.lock else None
+        self._lock_index = 1 + lower.index(self._lock_tier) if self._lock_tier is not None else 0
         self._setup_bus(invalidation, invalidate_l1)
 
     # -- invalidation bus ------------------------------------------------------------------
@@ -288,6 +289,11 @@ class CacheCore:
         if self._failing[index]:
             self._failing[index] = False
             logger.info("cache tier %d (%s) recovered", index, self._tier_name(index))
+
+    def _decode_errors(self) -> int:
+        """The lock tier's count of untrusted payloads (0 without a lock tier)."""
+        tier = self._lock_tier
+        return 0 if tier is None else int(getattr(tier, "decode_errors", 0))
 
     def _tier_name(self, index: int) -> str:
         if index == 0:

@@ -495,7 +495,14 @@ class RedisLock(_LockBase):
         self._count("_refresh_won" if won else "_refresh_lost")
         return won
 
-    def run(self, key: str, *, read: Callable[[], T | Missing], load: Callable[[], T]) -> T:
+    def run(
+        self,
+        key: str,
+        *,
+        read: Callable[[], T | Missing],
+        load: Callable[[], T],
+        reread: bool = True,
+    ) -> T:
         """Cache-aside under the lock: one process loads, the others read its value.
 
         Takes the lock if free (and reads instead of loading when the acquire
@@ -507,6 +514,9 @@ class RedisLock(_LockBase):
             key: The full cache key.
             read: Returns the stored value or :data:`MISSING`.
             load: Computes the value and stores it (so that waiters can read it).
+            reread: When the lock is taken and the value key exists, read it
+                before loading (``False``: the caller knows those bytes are
+                unusable, e.g. undecodable, and loads at once).
 
         Returns:
             The value read or loaded.
@@ -527,7 +537,7 @@ class RedisLock(_LockBase):
                 return load()
             if lease is not None:
                 try:
-                    if lease.value_present is False:
+                    if lease.value_present is False or not reread:
                         return load()
                     value = read()  # a previous holder may have just written it
                     return load() if value is MISSING else value
@@ -736,6 +746,7 @@ class AsyncRedisLock(_LockBase):
         *,
         read: Callable[[], Awaitable[T | Missing]],
         load: Callable[[], Awaitable[T]],
+        reread: bool = True,
     ) -> T:
         """Cache-aside under the lock; see :meth:`RedisLock.run`.
 
@@ -743,6 +754,7 @@ class AsyncRedisLock(_LockBase):
             key: The full cache key.
             read: Coroutine function returning the stored value or :data:`MISSING`.
             load: Coroutine function computing and storing the value.
+            reread: See :meth:`RedisLock.run`.
 
         Returns:
             The value read or loaded.
@@ -763,7 +775,7 @@ class AsyncRedisLock(_LockBase):
                 return await load()
             if lease is not None:
                 try:
-                    if lease.value_present is False:
+                    if lease.value_present is False or not reread:
                         return await load()
                     value = await read()  # a previous holder may have just written it
                     return await load() if value is MISSING else value

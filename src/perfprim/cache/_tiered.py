@@ -260,9 +260,17 @@ class TieredCache(CacheCore):
                 stale = entry
         return stale
 
-    def _fill(self, fk: str, entry: Entry, now: float, *, above: int) -> None:
-        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1."""
+    def _fill(
+        self, fk: str, entry: Entry, now: float, *, above: int, after_read: bool = False
+    ) -> None:
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1.
+
+        ``after_read``: skip a tier whose read of this key just failed, so a hung
+        server costs a load one timeout, not two (the read's and the write's).
+        """
         for i in range(above - 1, -1, -1):
+            if after_read and self._failing[i + 1]:
+                continue
             try:
                 self._lower[i].set(fk, entry, now=now)
             except BackendError as exc:
@@ -306,7 +314,10 @@ class TieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]  # a flight that just ended filled L1
+        undecodable = self._decode_errors()
         entry = self._find(fk, now, record[2] if record is not None else None)
+        # Bytes under the key that the tier could not decode: the lock must not re-read them.
+        undecodable = self._decode_errors() != undecodable
         action = read_action(entry, now, self._opts, self._sp.rand)
         if action is _FRESH:
             return entry.value  # type: ignore[union-attr]
@@ -317,14 +328,22 @@ class TieredCache(CacheCore):
             self._sp.count_stale(on_error=False)
             self._start_refresh(fk, loader, ttl, entry, early=False)
             return entry.value  # type: ignore[union-attr]
-        return self._load_locked(fk, loader, self._ttl_of(ttl), entry)
+        return self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=not undecodable)
 
     def _load_locked(
-        self, fk: str, loader: Callable[[], Any], ttl: float, stale: Entry | None
+        self,
+        fk: str,
+        loader: Callable[[], Any],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        reread: bool = True,
     ) -> Any:
         """Load under the Redis lock when there is one (one process loads a key at a time)."""
         lock = self._dlock
-        if lock is None or not tier_usable(self._lock_tier):
+        if lock is None or self._failing[self._lock_index] or not tier_usable(self._lock_tier):
+            # No lock while its server just failed a read: a hung Redis must cost a
+            # load one timeout, not one more for the lock.
             return self._load_or_fallback(fk, loader, ttl, stale)
 
         def read() -> Any:
@@ -332,7 +351,12 @@ class TieredCache(CacheCore):
             entry = self._find(fk, now, None)
             return entry.value if entry is not None and now < entry.expires_at else MISSING
 
-        return lock.run(fk, read=read, load=lambda: self._load_or_fallback(fk, loader, ttl, stale))
+        return lock.run(
+            fk,
+            read=read,
+            load=lambda: self._load_or_fallback(fk, loader, ttl, stale),
+            reread=reread,
+        )
 
     def _load_or_fallback(
         self, fk: str, loader: Callable[[], Any], ttl: float, stale: Entry | None
@@ -426,6 +450,7 @@ class TieredCache(CacheCore):
             ),
             now,
             above=len(self._lower),
+            after_read=True,
         )
         return value
 

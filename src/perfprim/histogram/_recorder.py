@@ -78,23 +78,16 @@ class IntervalRecorder:
         self._wall_clock = wall_clock
         self._start = wall_clock()
         # The hot paths are the histogram's own bound methods: no extra call.
+        #: :meth:`LatencyHistogram.record` of the current interval.
         self.record = self._histogram.record
+        #: :meth:`LatencyHistogram.record_ns` of the current interval.
         self.record_ns = self._histogram.record_ns
+        #: :meth:`LatencyHistogram.record_corrected` of the current interval.
         self.record_corrected = self._histogram.record_corrected
+        #: :meth:`LatencyHistogram.timed`: decorate a function to record its runs.
         self.timed = self._histogram.timed
+        #: :meth:`LatencyHistogram.time`: a timer context manager and decorator.
         self.time = self._histogram.time
-
-    @property
-    def histogram_settings(self) -> dict[str, object]:
-        """The settings every interval histogram shares (for building a total)."""
-        h = self._histogram
-        return {
-            "lowest": h.lowest,
-            "highest": h.highest,
-            "significant_figures": h.significant_figures,
-            "unit": h.unit,
-            "clamp": h.clamp,
-        }
 
     def interval(self) -> LatencyHistogram:
         """Return the values recorded since the last call (or creation) and start a new interval.
