@@ -298,7 +298,7 @@ async def test_tasks_stampede_through_the_cache_loads_once() -> None:
 
 
 async def test_cancelled_caller_does_not_cancel_the_load() -> None:
-    """Cancelling the task that started a load leaves it running for the others (and the cache)."""
+    """Cancelling the task that started a load hands the load to a waiter; the value is cached."""
     cache = AsyncTieredCache(MemoryTier(maxsize=100), ttl=60.0, namespace="t")
     release = asyncio.Event()
 

@@ -227,28 +227,53 @@ async def test_tasks_share_one_load() -> None:
 
 
 async def test_cancelled_waiter_never_cancels_the_load() -> None:
-    """Cancelling a waiter, and even the caller that started the load, leaves the load running."""
+    """Cancelling waiters leaves the leader's load running; the other callers get its result."""
     flight: AsyncSingleFlight[str] = AsyncSingleFlight()
     release = asyncio.Event()
-    finished = asyncio.Event()
+    calls: list[int] = []
 
     async def load() -> str:
+        calls.append(1)
         await release.wait()
-        finished.set()
         return "done"
 
-    first = asyncio.create_task(flight.do("k", load))
-    waiter = asyncio.create_task(flight.do("k", load))
-    survivor = asyncio.create_task(flight.do("k", load))
+    leader = asyncio.create_task(flight.do("k", load))
+    waiters = [asyncio.create_task(flight.do("k", load)) for _ in range(3)]
     for _ in range(5):
         await asyncio.sleep(0)
-    first.cancel()
-    waiter.cancel()
+    waiters[0].cancel()
+    waiters[1].cancel()
     release.set()
-    assert "done" == await survivor
-    assert finished.is_set()
-    assert first.cancelled()
-    assert waiter.cancelled()
+    assert "done" == await leader
+    assert "done" == await waiters[2]
+    assert waiters[0].cancelled()
+    assert waiters[1].cancelled()
+    assert [1] == calls
+
+
+async def test_cancelled_leader_hands_the_load_to_a_waiter() -> None:
+    """Cancelling the caller that started the load: one waiter reloads, all waiters get it."""
+    flight: AsyncSingleFlight[str] = AsyncSingleFlight()
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def load() -> str:
+        calls.append(1)
+        await release.wait()
+        return "done"
+
+    leader = asyncio.create_task(flight.do("k", load))
+    waiters = [asyncio.create_task(flight.do("k", load)) for _ in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    leader.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    release.set()
+    assert ["done"] * 3 == await asyncio.gather(*waiters)
+    assert leader.cancelled()
+    assert [1, 1] == calls
+    assert 0 == len(flight)
 
 
 async def test_tasks_get_the_same_exception() -> None:

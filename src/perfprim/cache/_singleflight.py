@@ -3,7 +3,9 @@
 :class:`SingleFlight` coalesces threads, :class:`AsyncSingleFlight` asyncio
 tasks. The first caller for a key (the *leader*) runs the function; callers
 arriving while it runs (*waiters*) block until it ends and get its result, or
-the very same exception. No lock is held while the function runs: the map
+the very same exception. An uncontended call allocates no ``Event`` or
+future (the first waiter makes one), so single-flight costs about 1 us on a
+miss path that nobody shares. No lock is held while the function runs: the map
 lock only guards the few dictionary operations around it, so different keys
 load in parallel. Per-key state is removed when the flight ends, so memory
 does not grow with the number of distinct keys ever loaded.
@@ -77,12 +79,16 @@ class SingleFlightStats:
 
 
 class _Call(Generic[T]):
-    """One running load: waiters block on ``done``; the leader fills the outcome."""
+    """One running load: waiters block on ``done``; the leader fills the outcome.
+
+    ``done`` is created by the first waiter, under the group's lock, so an
+    uncontended load (the common case) allocates no ``Event`` at all.
+    """
 
     __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done: threading.Event | None = None
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -137,6 +143,9 @@ class SingleFlight(Generic[K]):
             else:
                 self._coalesced += 1
                 leader = False
+                if call.done is None:
+                    call.done = threading.Event()
+                done = call.done
         if leader:
             try:
                 result = fn()
@@ -151,8 +160,11 @@ class SingleFlight(Generic[K]):
                     # Only our own flight: never remove a later one for the same key.
                     if self._calls.get(key) is call:
                         del self._calls[key]
-                call.done.set()
-        if not call.done.wait(timeout):
+                    # No waiter can join after this point; those that did made ``done``.
+                    waiters = call.done
+                if waiters is not None:
+                    waiters.set()
+        if not done.wait(timeout):
             with lock:
                 self._fail_open += 1
             if not self._fail_open_enabled:
@@ -186,14 +198,33 @@ class SingleFlight(Generic[K]):
         return len(self._calls)
 
 
+class _Retry:
+    """Sent to waiters when the leader's own caller was cancelled: one of them reloads."""
+
+
+_RETRY: Any = _Retry()
+
+
+class _AsyncCall:
+    """One running load in one event loop; ``future`` is made by the first waiter."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] | None = None
+
+
 class AsyncSingleFlight(Generic[K]):
     """Coalesce concurrent loads of one key across asyncio tasks.
 
-    The load runs in its own task, shielded from every caller: cancelling a
-    waiter (or the caller that started the load) never cancels the load, and
-    the other callers still get its result. The per-key task is dropped from
-    the map when it ends. A group may be used from several event loops: a key
-    already loading in another loop is loaded again in the caller's loop.
+    The first caller (the leader) awaits the load in its own task, so an
+    uncontended load costs no extra Task; callers arriving meanwhile wait on
+    a future through ``asyncio.shield``: cancelling a waiter never cancels the
+    load. If the leader's own caller is cancelled, the load stops with it and
+    one of the waiters runs it again (the others keep waiting). A group may be
+    used from several event loops: a key already loading in another loop is
+    loaded again in the caller's loop.
 
     Args:
         fail_open: What a waiter does when its bounded wait runs out: load by
@@ -203,7 +234,7 @@ class AsyncSingleFlight(Generic[K]):
     def __init__(self, *, fail_open: bool = True) -> None:
         self._fail_open_enabled = fail_open
         self._lock = threading.Lock()
-        self._calls: dict[K, asyncio.Task[Any]] = {}
+        self._calls: dict[K, _AsyncCall] = {}
         self._flights = 0
         self._coalesced = 0
         self._fail_open = 0
@@ -227,32 +258,34 @@ class AsyncSingleFlight(Generic[K]):
             BaseException: Whatever the load raised, the same object in every caller.
         """
         loop = asyncio.get_running_loop()
-        task: asyncio.Task[T] | None
-        with self._lock:
-            task = self._calls.get(key)
-            if task is None:
-                task = loop.create_task(_run(fn))
-                self._calls[key] = task
-                self._flights += 1
-                task.add_done_callback(lambda t: self._finish(key, t))
-                leader = True
-            elif task.get_loop() is loop:
-                self._coalesced += 1
-                leader = False
-            else:
-                task = None  # another loop's flight cannot be awaited from this loop
-                leader = False
-        if task is None:
-            return await fn()
-        if leader:
-            return await asyncio.shield(task)
-        try:
-            if timeout is None:
-                return await asyncio.shield(task)
-            return await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.TimeoutError:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                return task.result()
+        for _ in range(1000):  # bounded: a retry happens only when a leader was cancelled
+            with self._lock:
+                call = self._calls.get(key)
+                if call is None:
+                    call = self._calls[key] = _AsyncCall(loop)
+                    self._flights += 1
+                    future = None
+                elif call.loop is loop:
+                    self._coalesced += 1
+                    if call.future is None:
+                        call.future = loop.create_future()
+                    future = call.future
+                else:
+                    call = None  # another loop's flight cannot be awaited from this loop
+                    future = None
+            if call is None:
+                return await fn()
+            if future is None:
+                return await self._lead(key, call, fn)
+            try:
+                if timeout is None:
+                    result = await asyncio.shield(future)
+                else:
+                    result = await asyncio.wait_for(asyncio.shield(future), timeout)
+            except asyncio.TimeoutError:
+                break
+            if result is not _RETRY:
+                return result  # type: ignore[no-any-return]
         with self._lock:
             self._fail_open += 1
         if not self._fail_open_enabled:
@@ -262,13 +295,28 @@ class AsyncSingleFlight(Generic[K]):
             )
         return await fn()
 
-    def _finish(self, key: K, task: asyncio.Task[Any]) -> None:
-        with self._lock:
-            if self._calls.get(key) is task:
-                del self._calls[key]
-        if not task.cancelled():
-            # Mark the exception retrieved: every caller may have been cancelled.
-            task.exception()
+    async def _lead(self, key: K, call: _AsyncCall, fn: Callable[[], Awaitable[T]]) -> T:
+        outcome: Any = _RETRY
+        error: BaseException | None = None
+        try:
+            outcome = await fn()
+            return outcome  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            raise  # the waiters get _RETRY: one of them loads
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            with self._lock:
+                if self._calls.get(key) is call:
+                    del self._calls[key]
+                future = call.future  # no waiter can join after this point
+            if future is not None and not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                    future.exception()  # retrieved: every waiter may have gone
+                else:
+                    future.set_result(outcome)
 
     def in_flight(self, key: K) -> bool:
         """Return whether a load of ``key`` is running now."""
@@ -288,7 +336,3 @@ class AsyncSingleFlight(Generic[K]):
     def __len__(self) -> int:
         """Number of loads running now."""
         return len(self._calls)
-
-
-async def _run(fn: Callable[[], Awaitable[T]]) -> T:
-    return await fn()
