@@ -242,19 +242,22 @@ async def test_raise_on_backend_error(
 
 
 async def test_a_load_after_a_failed_read_does_not_write_that_tier(
-    cache: Driver, server: RedisServer
+    cache: Driver, server: RedisServer, breaker_clock: BreakerClock
 ) -> None:
     """Hung server: a miss costs one timeout (the GET), not two (GET and SET).
 
     The load's value goes to L1 only; the tier that just failed the read is
-    not written in the same call. Once reads succeed again, loads write it.
+    not written in the same call, and the timeout opened the circuit at once.
+    Once the probe succeeds, loads write the tier again.
     """
     loads = Loads(cache)
     await cache("get", "warm-up")  # reads the generation counter while the server answers
     server.pause()
     assert "a@1" == await cache("get_or_load", "a", loads("a"))
     assert 1 == cache.l2.errors  # the GET timed out; no SET was attempted
+    assert "open" == redis_stats(cache).circuit_state  # one timeout is enough to open
     server.resume()
+    breaker_clock.now += COOLDOWN
     assert "b@1" == await cache("get_or_load", "b", loads("b"))
     cache.l1.clear()
     assert "b@1" == await cache("get_or_load", "b", loads("b"))  # written to L2 this time

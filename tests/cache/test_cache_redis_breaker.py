@@ -46,6 +46,26 @@ def test_opens_after_threshold_consecutive_failures() -> None:
     assert not breaker.allow()
 
 
+def test_a_timeout_opens_at_once() -> None:
+    """One timeout opens the circuit below the threshold: it already cost the whole timeout."""
+    breaker, clock = make(threshold=3, cooldown=5.0)
+    breaker.record_failure(timeout=True)
+    assert CircuitState.OPEN is breaker.state
+    assert not breaker.allow()
+    clock.now += 5.0
+    assert breaker.allow()  # the probe
+    assert CircuitState.HALF_OPEN is breaker.state
+
+
+def test_a_timeout_only_counts_when_open_on_timeout_is_off() -> None:
+    """With open_on_timeout=False a timeout is one failure like any other."""
+    breaker = CircuitBreaker(failure_threshold=2, open_on_timeout=False, clock=FakeClock())
+    breaker.record_failure(timeout=True)
+    assert CircuitState.CLOSED is breaker.state
+    breaker.record_failure(timeout=True)
+    assert CircuitState.OPEN is breaker.state
+
+
 def test_success_resets_the_count() -> None:
     """Failures must be consecutive: a success in between starts the count again."""
     breaker, _ = make(threshold=2)

@@ -71,11 +71,19 @@ def to_seconds(value: object, *, name: str) -> float:
 class CircuitBreaker:
     """Counts consecutive backend failures and sheds calls while the backend is down.
 
+    A *timeout* opens the circuit at once (``open_on_timeout``): each one has
+    already cost its caller the whole timeout, so waiting for
+    ``failure_threshold`` of them would make a hung server cost several
+    callers the timeout, and one ``get_or_load`` (a generation re-read, then a
+    read) twice. Cheap failures (a refused connection, a reset) count towards
+    ``failure_threshold``.
+
     Args:
         failure_threshold: Consecutive failures that open the circuit (>= 1).
         cooldown: Seconds (or a ``timedelta``) the circuit stays open before
             one probe call is let through.
         clock: Monotonic clock in seconds; injectable for tests.
+        open_on_timeout: Open on the first timeout instead of counting it.
 
     Raises:
         ConfigurationError: If ``failure_threshold < 1`` or ``cooldown`` is
@@ -91,6 +99,7 @@ class CircuitBreaker:
         "_state",
         "cooldown",
         "failure_threshold",
+        "open_on_timeout",
     )
 
     def __init__(
@@ -99,6 +108,7 @@ class CircuitBreaker:
         failure_threshold: int = 3,
         cooldown: float | timedelta = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        open_on_timeout: bool = True,
     ) -> None:
         threshold: object = failure_threshold  # checked at run time, whatever the annotation
         if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
@@ -107,6 +117,7 @@ class CircuitBreaker:
             )
         self.failure_threshold = failure_threshold
         self.cooldown = to_seconds(cooldown, name="cooldown")
+        self.open_on_timeout = open_on_timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
@@ -156,12 +167,21 @@ class CircuitBreaker:
             self._failures = 0
             self._state = CircuitState.CLOSED
 
-    def record_failure(self) -> None:
-        """The backend failed: count it; open the circuit at the threshold or on a failed probe."""
+    def record_failure(self, *, timeout: bool = False) -> None:
+        """The backend failed: count it; open the circuit at the threshold or on a failed probe.
+
+        Args:
+            timeout: The failure was a timeout; with ``open_on_timeout`` it
+                opens the circuit at once.
+        """
         now = self._clock()
         with self._lock:
             self._failures += 1
-            if self._state is CircuitState.HALF_OPEN or self._failures >= self.failure_threshold:
+            if (
+                self._state is CircuitState.HALF_OPEN
+                or self._failures >= self.failure_threshold
+                or (timeout and self.open_on_timeout)
+            ):
                 self._state = CircuitState.OPEN
                 self._opened_at = now
 

@@ -176,6 +176,11 @@ class RedisTierBase:
             OSError,
             asyncio.TimeoutError,
         )
+        self._timeout_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.TimeoutError,
+            TimeoutError,  # also socket.timeout and, on 3.11+, asyncio.TimeoutError
+            asyncio.TimeoutError,
+        )
         self._response_error: type[BaseException] = redis.exceptions.ResponseError
         self._cluster_error: type[BaseException] = redis.exceptions.ClusterError
 
@@ -204,13 +209,14 @@ class RedisTierBase:
 
         An error *reply* (``WRONGTYPE``, ``OOM``...) proves the server is
         alive, so it does not count towards opening the circuit; ``CLUSTERDOWN``
-        (a reply too) does.
+        (a reply too) does. A timeout opens the circuit at once (see
+        :class:`CircuitBreaker`).
         """
         self.errors += 1
         if isinstance(exc, self._response_error) and not isinstance(exc, self._cluster_error):
             self.breaker.record_success()
         else:
-            self.breaker.record_failure()
+            self.breaker.record_failure(timeout=isinstance(exc, self._timeout_errors))
         return BackendError(f"Redis tier {self.name!r}: {type(exc).__name__}: {exc}")
 
     def _decode(self, raw: bytes | None, key: str) -> Entry | None:
