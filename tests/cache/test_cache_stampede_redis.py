@@ -252,3 +252,109 @@ async def test_async_cluster_stampede_loads_once(
     assert 1 == len(calls)
     for cache in caches:
         await cache.close()
+
+
+def _commands(server: RedisServer) -> dict[str, int]:
+    """Client commands by name from INFO commandstats (connection set-up left out)."""
+    raw = (server.command("INFO", "commandstats") or b"").decode()
+    counts: dict[str, int] = {}
+    for line in raw.splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line[len("cmdstat_") :].partition(":")
+            counts[name] = int(rest.split(",")[0].split("=")[1])
+    for name in ("config|resetstat", "info", "client|setinfo", "hello", "script|load"):
+        counts.pop(name, None)
+    return counts
+
+
+def test_a_locked_miss_costs_two_round_trips(
+    redis_server_factory: Callable[[], RedisServer], namespace: str
+) -> None:
+    """With one Redis tier and the lock, a miss is two scripts: read+lock, then write+unlock."""
+    server = redis_server_factory()
+    cache = TieredCache(
+        MemoryTier(maxsize=100),
+        RedisTier.from_url(server.url),
+        namespace=namespace,
+        invalidate_l1=False,
+    )
+    cache.get_or_load("warm-up", lambda: 0)  # generations read, scripts loaded
+    server.command("CONFIG", "RESETSTAT")
+    assert "v" == cache.get_or_load("k", lambda: "v")
+    counts = _commands(server)
+    assert 2 == counts.pop("evalsha")
+    # What remains ran inside the two scripts: GET value, SET lock NX, SET value, GET lock...
+    assert {"get", "set", "del"} >= set(counts) - {"incr", "pexpire", "rpush"}
+    assert 2 == cache.stats().loads  # the warm-up and this one
+    assert "v" == cache.get_or_load("k", lambda: "other")
+    cache.close()
+
+
+@pytest.mark.parametrize("failure", ["raises", "unencodable", "uncached-none"])
+def test_a_failed_locked_load_releases_the_lock(
+    redis_url: str, namespace: str, failure: str
+) -> None:
+    """A load that stores nothing (error, unencodable value, uncached None) releases its lock."""
+    import redis as redis_py
+
+    from perfprim.cache._lock import lock_keys
+    from perfprim.exceptions import SerializationError
+
+    cache = TieredCache(
+        MemoryTier(maxsize=100),
+        RedisTier.from_url(redis_url),
+        namespace=namespace,
+        cache_none=False,
+    )
+
+    def load() -> object:
+        if failure == "raises":
+            raise RuntimeError("db down")
+        if failure == "unencodable":
+            return object()
+        return None
+
+    expected: type[BaseException] | None = {
+        "raises": RuntimeError,
+        "unencodable": SerializationError,
+        "uncached-none": None,
+    }[failure]
+    if expected is None:
+        assert cache.get_or_load("k", load) is None
+    else:
+        with pytest.raises(expected):
+            cache.get_or_load("k", load)
+    fk = cache._full_key("k", cache._clock())
+    client: Any = redis_py.Redis.from_url(redis_url)
+    assert 0 == client.exists(lock_keys(fk)[0])
+    assert 1 == cache._dlock.stats().acquired
+    client.close()
+    cache.close()
+
+
+async def test_async_locked_miss_and_failure_release(redis_url: str, namespace: str) -> None:
+    """The asyncio fused path: a miss loads once and stores; a failing load frees the lock."""
+    import redis as redis_py
+
+    from perfprim.cache._lock import lock_keys
+
+    cache = AsyncTieredCache(
+        MemoryTier(maxsize=100), AsyncRedisTier.from_url(redis_url), namespace=namespace
+    )
+
+    async def ok() -> str:
+        return "v"
+
+    async def bad() -> str:
+        raise KeyError("gone")
+
+    assert "v" == await cache.get_or_load("k", ok)
+    with pytest.raises(KeyError):
+        await cache.get_or_load("other", bad)
+    fk = await cache._full_key("other", cache._clock())
+    client: Any = redis_py.Redis.from_url(redis_url)
+    assert 0 == client.exists(lock_keys(fk)[0])
+    cache._l1.clear()
+    assert "v" == await cache.get_or_load("k", bad)  # served from Redis, no load
+    client.close()
+    await cache.close()

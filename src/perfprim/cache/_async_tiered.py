@@ -10,6 +10,7 @@ methods are repeated here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -26,7 +27,7 @@ from perfprim.cache._core import (
 )
 from perfprim.cache._decorators import AsyncCachedFunction, KeyFunction, make_async_cached
 from perfprim.cache._entry import Entry
-from perfprim.cache._lock import MISSING, AsyncRedisLock
+from perfprim.cache._lock import MISSING, AsyncRedisLock, Lease
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
 from perfprim.cache._protocols import AsyncTier, InvalidationBus
@@ -175,6 +176,14 @@ class AsyncTieredCache(CacheCore):
                 wait_timeout=opts.lock_wait_timeout,
                 refresh_ttl=opts.refresh_ttl,
             )
+        # One Redis tier with the lock: the miss path fuses read + lock and write + unlock.
+        self._fused: Any = (
+            self._lock_tier
+            if self._dlock is not None
+            and len(self._lower) == 1
+            and all(hasattr(self._lock_tier, n) for n in ("_call", "_decode", "_encode_one"))
+            else None
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -313,10 +322,25 @@ class AsyncTieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]
+        if self._fused is not None and not self._failing[1] and tier_usable(self._fused):
+            return await self._resolve_fused(fk, now, record, loader, ttl)
         undecodable = self._decode_errors()
         entry = await self._find(fk, now, record[2] if record is not None else None)
         # Bytes under the key that the tier could not decode: the lock must not re-read them.
         undecodable = self._decode_errors() != undecodable
+        return await self._act(fk, now, entry, loader, ttl, reread=not undecodable)
+
+    async def _act(
+        self,
+        fk: str,
+        now: float,
+        entry: Entry | None,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+        *,
+        reread: bool = True,
+    ) -> Any:
+        """Serve, refresh in the background, or load under the lock, as the entry decides."""
         action = read_action(entry, now, self._opts, self._sp.rand)
         if action is _FRESH:
             return entry.value  # type: ignore[union-attr]
@@ -327,7 +351,44 @@ class AsyncTieredCache(CacheCore):
             self._sp.count_stale(on_error=False)
             self._start_refresh(fk, loader, ttl, entry, early=False)
             return entry.value  # type: ignore[union-attr]
-        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=not undecodable)
+        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=reread)
+
+    async def _resolve_fused(
+        self,
+        fk: str,
+        now: float,
+        record: Record | None,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+    ) -> Any:
+        """One Redis tier with the lock: read and (on a miss) lock in one round trip."""
+        tier, lock, counters = self._fused, self._dlock, self._counters
+        stale = record[2] if record is not None else None
+        if self._l1 is not None:
+            counters.l1_misses += 1
+        token = lock.new_token()
+        script, keys, args = lock.get_or_acquire_call(fk, token)
+        try:
+            reply = await tier._call(lambda: script(keys=keys, args=args))
+        except BackendError as exc:
+            self._tier_failed(1, exc, "get")
+            return await self._act(fk, now, stale, loader, ttl)
+        self._tier_ok(1)
+        state = int(reply[0])
+        if state == 1:
+            entry = tier._decode(reply[1], fk)
+            if entry is not None and now < entry.expires_at:
+                counters.hits[0] += 1
+                if self._l1 is not None:
+                    self._l1.set(fk, entry, now=now)
+                return await self._act(fk, now, entry, loader, ttl)
+            counters.misses[0] += 1
+            return await self._act(fk, now, entry or stale, loader, ttl, reread=entry is not None)
+        counters.misses[0] += 1
+        if state == 0:
+            return await self._act(fk, now, stale, loader, ttl)
+        lease = lock.adopt(fk, token)
+        return await self._load_or_fallback(fk, loader, self._ttl_of(ttl), stale, lease=lease)
 
     async def _load_locked(
         self,
@@ -356,11 +417,17 @@ class AsyncTieredCache(CacheCore):
         return await lock.run(fk, read=read, load=load, reread=reread)
 
     async def _load_or_fallback(
-        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
     ) -> Any:
         """Load; on a loader exception serve ``stale`` (stale-if-error) or remember it."""
         try:
-            return await self._load(fk, loader, ttl, stale)
+            return await self._load(fk, loader, ttl, stale, lease=lease)
         except Exception as exc:
             now = self._clock()
             if self._sp.stale_fallback(stale, now):
@@ -418,26 +485,68 @@ class AsyncTieredCache(CacheCore):
             await asyncio.wait(tasks, timeout=timeout)
 
     async def _load(
-        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
     ) -> Any:
-        """Await the loader and store its value in every tier (the single place loads happen)."""
+        """Await the loader and store its value in every tier (the single place loads happen).
+
+        With ``lease`` (one Redis tier, its lock held) one script stores the
+        value and releases the lock.
+        """
         start = self._clock()
         try:
             value = await loader()
         except Exception:  # a cancellation is not a load error
             self._counters.load_errors += 1
+            if lease is not None:
+                await self._release(lease)
+            raise
+        except BaseException:
+            if lease is not None:
+                await self._release(lease)
             raise
         now = self._clock()
         self._counters.loads += 1
         if value is None:
             if not self._opts.cache_none:
+                if lease is not None:
+                    await self._release(lease)
                 return value
             ttl = self._opts.none_ttl or ttl
         entry = entry_from_load(
             value, now=now, ttl=ttl, delta=now - start, stale_ttl=self._opts.keep_stale
         )
-        await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
+        if lease is None:
+            await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
+            return value
+        tier, lock = self._fused, self._dlock
+        try:
+            data, px = tier._encode_one(entry, now)
+        except BaseException:  # SerializationError: nothing is written
+            await self._release(lease)
+            raise
+        script, keys, args = lock.set_release_call(lease, data, px)
+        try:
+            released = bool(await tier._call(lambda: script(keys=keys, args=args)))
+        except BackendError as exc:
+            lock.settled(lease, True)  # unknown: the lock expires by itself
+            self._tier_failed(1, exc, "set")
+        else:
+            lock.settled(lease, released)
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now)
+        self._sp.forget_errors([fk])
         return value
+
+    async def _release(self, lease: Lease) -> None:
+        """Release a lock whose load produced nothing to store (error, uncached None)."""
+        with contextlib.suppress(BackendError):
+            await self._dlock.release(lease)
 
     # -- public API ------------------------------------------------------------------------
 

@@ -244,6 +244,8 @@ class _LockBase:
         self._refresh_won = 0
         self._refresh_lost = 0
         self._acquire = client.register_script(_script_source("acquire"))
+        self._get_or_acquire = client.register_script(_script_source("get_or_acquire"))
+        self._set_release = client.register_script(_script_source("set_release"))
         self._release = client.register_script(_script_source("release"))
         self._extend = client.register_script(_script_source("extend"))
         self._register = client.register_script(_script_source("wait"))
@@ -264,6 +266,33 @@ class _LockBase:
                 refresh_won=self._refresh_won,
                 refresh_lost=self._refresh_lost,
             )
+
+    @staticmethod
+    def new_token() -> str:
+        """A fresh random owner token."""
+        return secrets.token_hex(12)
+
+    def get_or_acquire_call(self, key: str, token: str) -> tuple[Any, list[str], list[object]]:
+        """The script, keys and args of a read that takes the lock on a miss.
+
+        Used by the cache through its tier's error handling (circuit breaker);
+        the reply is ``[1, value]``, ``[2]`` (absent, lock taken: call
+        :meth:`adopt`) or ``[0]`` (absent, lock busy). ``key`` must carry a
+        hash tag.
+        """
+        keys = _keys(key)
+        return self._get_or_acquire, [key, keys.lock], [token, self._ttl_ms]
+
+    def set_release_call(
+        self, lease: Lease, data: bytes, px: int | None
+    ) -> tuple[Any, list[str], list[object]]:
+        """The script, keys and args that store the value and release ``lease`` at once."""
+        keys = _keys(lease.key)
+        return (
+            self._set_release,
+            [lease.key, keys.lock, keys.waiters, keys.done],
+            [data, "" if px is None else px, lease.token, self._ttl_ms],
+        )
 
     def _timeout_error(self, key: str, waited: float) -> LockTimeoutError:
         self._count("_timeouts")
@@ -354,6 +383,21 @@ class RedisLock(_LockBase):
         if self.watchdog:
             self._watch(lease)
         return lease
+
+    def adopt(self, key: str, token: str) -> Lease:
+        """Own a lock taken by :meth:`get_or_acquire_call`'s script: count it, watch it."""
+        self._count("_acquired")
+        lease = Lease(key, token, False)
+        if self.watchdog:
+            self._watch(lease)
+        return lease
+
+    def settled(self, lease: Lease, released: bool) -> None:
+        """After :meth:`set_release_call`'s script (or its failure): stop watching ``lease``."""
+        self._unwatch(lease)
+        if not released and not lease.lost:
+            lease.lost = True
+            self._count("_lost")
 
     def _watch(self, lease: Lease) -> None:
         """Hand ``lease`` to this lock's watchdog thread (started once, on first use)."""
@@ -630,6 +674,22 @@ class AsyncRedisLock(_LockBase):
         if self.watchdog:
             lease._watchdog = asyncio.get_running_loop().create_task(self._watch(lease))
         return lease
+
+    def adopt(self, key: str, token: str) -> Lease:
+        """Own a lock taken by :meth:`get_or_acquire_call`'s script: count it, watch it."""
+        self._count("_acquired")
+        lease = Lease(key, token, False)
+        if self.watchdog:
+            lease._watchdog = asyncio.get_running_loop().create_task(self._watch(lease))
+        return lease
+
+    def settled(self, lease: Lease, released: bool) -> None:
+        """After :meth:`set_release_call`'s script (or its failure): stop the watchdog."""
+        if lease._watchdog is not None:
+            lease._watchdog.cancel()
+        if not released and not lease.lost:
+            lease.lost = True
+            self._count("_lost")
 
     async def _watch(self, lease: Lease) -> None:
         interval = self.ttl / 3.0
