@@ -244,7 +244,6 @@ class _LockBase:
         self._refresh_won = 0
         self._refresh_lost = 0
         self._acquire = client.register_script(_script_source("acquire"))
-        self._get_or_acquire = client.register_script(_script_source("get_or_acquire"))
         self._set_release = client.register_script(_script_source("set_release"))
         self._release = client.register_script(_script_source("release"))
         self._extend = client.register_script(_script_source("extend"))
@@ -266,22 +265,6 @@ class _LockBase:
                 refresh_won=self._refresh_won,
                 refresh_lost=self._refresh_lost,
             )
-
-    @staticmethod
-    def new_token() -> str:
-        """A fresh random owner token."""
-        return secrets.token_hex(12)
-
-    def get_or_acquire_call(self, key: str, token: str) -> tuple[Any, list[str], list[object]]:
-        """The script, keys and args of a read that takes the lock on a miss.
-
-        Used by the cache through its tier's error handling (circuit breaker);
-        the reply is ``[1, value]``, ``[2]`` (absent, lock taken: call
-        :meth:`adopt`) or ``[0]`` (absent, lock busy). ``key`` must carry a
-        hash tag.
-        """
-        keys = _keys(key)
-        return self._get_or_acquire, [key, keys.lock], [token, self._ttl_ms]
 
     def set_release_call(
         self, lease: Lease, data: bytes, px: int | None
@@ -380,14 +363,6 @@ class RedisLock(_LockBase):
         self._count("_acquired")
         present = None if not _has_hash_tag(key) else state == 2
         lease = Lease(key, token, present)
-        if self.watchdog:
-            self._watch(lease)
-        return lease
-
-    def adopt(self, key: str, token: str) -> Lease:
-        """Own a lock taken by :meth:`get_or_acquire_call`'s script: count it, watch it."""
-        self._count("_acquired")
-        lease = Lease(key, token, False)
         if self.watchdog:
             self._watch(lease)
         return lease
@@ -671,14 +646,6 @@ class AsyncRedisLock(_LockBase):
             return None
         self._count("_acquired")
         lease = Lease(key, token, None if not _has_hash_tag(key) else state == 2)
-        if self.watchdog:
-            lease._watchdog = asyncio.get_running_loop().create_task(self._watch(lease))
-        return lease
-
-    def adopt(self, key: str, token: str) -> Lease:
-        """Own a lock taken by :meth:`get_or_acquire_call`'s script: count it, watch it."""
-        self._count("_acquired")
-        lease = Lease(key, token, False)
         if self.watchdog:
             lease._watchdog = asyncio.get_running_loop().create_task(self._watch(lease))
         return lease

@@ -323,8 +323,6 @@ class TieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]  # a flight that just ended filled L1
-        if self._fused is not None and not self._failing[1] and tier_usable(self._fused):
-            return self._resolve_fused(fk, now, record, loader, ttl)
         undecodable = self._decode_errors()
         entry = self._find(fk, now, record[2] if record is not None else None)
         # Bytes under the key that the tier could not decode: the lock must not re-read them.
@@ -354,42 +352,6 @@ class TieredCache(CacheCore):
             return entry.value  # type: ignore[union-attr]
         return self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=reread)
 
-    def _resolve_fused(
-        self, fk: str, now: float, record: Record | None, loader: Callable[[], Any], ttl: Any
-    ) -> Any:
-        """One Redis tier with the lock: read and (on a miss) lock in one round trip.
-
-        A miss then costs two round trips, as a plain GET + SET would: this
-        script, and the one that stores the value and releases the lock.
-        """
-        tier, lock, counters = self._fused, self._dlock, self._counters
-        stale = record[2] if record is not None else None
-        if self._l1 is not None:
-            counters.l1_misses += 1
-        token = lock.new_token()
-        script, keys, args = lock.get_or_acquire_call(fk, token)
-        try:
-            reply = tier._call(lambda: script(keys=keys, args=args))
-        except BackendError as exc:
-            self._tier_failed(1, exc, "get")
-            return self._act(fk, now, stale, loader, ttl)
-        self._tier_ok(1)
-        state = int(reply[0])
-        if state == 1:
-            entry = tier._decode(reply[1], fk)
-            if entry is not None and now < entry.expires_at:
-                counters.hits[0] += 1
-                if self._l1 is not None:
-                    self._l1.set(fk, entry, now=now)
-                return self._act(fk, now, entry, loader, ttl)
-            counters.misses[0] += 1
-            return self._act(fk, now, entry or stale, loader, ttl, reread=entry is not None)
-        counters.misses[0] += 1
-        if state == 0:  # another process is loading it: wait for its value
-            return self._act(fk, now, stale, loader, ttl)
-        lease = lock.adopt(fk, token)
-        return self._load_or_fallback(fk, loader, self._ttl_of(ttl), stale, lease=lease)
-
     def _load_locked(
         self,
         fk: str,
@@ -405,6 +367,21 @@ class TieredCache(CacheCore):
             # No lock while its server just failed a read: a hung Redis must cost a
             # load one timeout, not one more for the lock.
             return self._load_or_fallback(fk, loader, ttl, stale)
+        if self._fused is not None:
+            # One Redis tier: take the lock here, so that the load can store the value
+            # and release the lock in one script (a miss: GET, acquire, store+release).
+            try:
+                lease = lock.acquire(fk)
+            except BackendError:
+                return self._load_or_fallback(fk, loader, ttl, stale)
+            if lease is not None:
+                if lease.value_present and reread:
+                    now = self._clock()
+                    entry = self._find(fk, now, None)
+                    if entry is not None and now < entry.expires_at:
+                        self._release(lease)
+                        return entry.value
+                return self._load_or_fallback(fk, loader, ttl, stale, lease=lease)
 
         def read() -> Any:
             now = self._clock()
