@@ -2,8 +2,8 @@
 
 Usage: python _stampede_worker.py CANDIDATE REDIS_URL KEY CALLERS LOADER_S
 
-Builds the candidate's cache, warms its connection up (one read of another
-key), prints ``ready``, reads the start time (wall clock, shared by all
+Builds the candidate's cache, warms it up (its connection, and for the sync
+caches a miss on another key), prints ``ready``, reads the start time (wall clock, shared by all
 processes) from stdin, sleeps until then, lets ``CALLERS`` threads (or tasks)
 read ``KEY`` at once and prints one JSON line: loads run in this process, the
 start time, the time the last caller got its value, and whether every caller
@@ -53,7 +53,7 @@ def perfprim_cache(url: str, key: str, counter: Counter, loader_s: float, lock: 
     def warm() -> None:
         # The invalidation bus subscribes in its own thread and flushes once connected
         # (generations are re-read after a flush): let that happen before the start.
-        cache.get("warm-up")
+        cache.get_or_load("warm-up", lambda: 0)  # a miss: connection and scripts ready
         time.sleep(0.5)
         cache.get("warm-up")
 
@@ -69,7 +69,7 @@ def dogpile_distributed(url: str, key: str, counter: Counter, loader_s: float) -
         arguments={"url": url, "distributed_lock": True, "redis_expiration_time": 120},
     )
     get = lambda: region.get_or_create(key, lambda: slow_value(counter, loader_s))  # noqa: E731
-    return get, lambda: region.get("warm-up")
+    return get, lambda: region.get_or_create("warm-up", lambda: 0)
 
 
 def cashews_lock(url: str, key: str, counter: Counter, loader_s: float) -> Any:
