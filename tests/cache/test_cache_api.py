@@ -16,26 +16,37 @@ from tests.cache.helpers import AsyncAdapter
 def test_exported_members() -> None:
     """The public names of perfprim.cache are pinned (B's names are added at merge)."""
     assert [
+        "MISSING",
         "AsyncBoundCachedMethod",
         "AsyncCachedFunction",
+        "AsyncRedisLock",
         "AsyncRedisTier",
+        "AsyncSingleFlight",
         "AsyncTier",
         "AsyncTieredCache",
         "BoundCachedMethod",
         "CacheStats",
         "CachedFunction",
         "CircuitState",
+        "Decision",
         "Entry",
         "InvalidationBus",
         "JsonSerializer",
+        "Lease",
+        "LockStats",
         "MemoryTier",
         "PickleSerializer",
         "RedisInvalidationBus",
+        "RedisLock",
         "RedisTier",
         "Serializer",
+        "SingleFlight",
+        "SingleFlightStats",
         "Tier",
         "TierStats",
         "TieredCache",
+        "decide",
+        "early_probability",
     ] == perfprim.cache.__all__
 
 

@@ -9,7 +9,10 @@ methods are repeated here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
@@ -24,14 +27,22 @@ from perfprim.cache._core import (
 )
 from perfprim.cache._decorators import AsyncCachedFunction, KeyFunction, make_async_cached
 from perfprim.cache._entry import Entry
+from perfprim.cache._lock import MISSING, AsyncRedisLock, Lease
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
 from perfprim.cache._protocols import AsyncTier, InvalidationBus
+from perfprim.cache._singleflight import AsyncSingleFlight
+from perfprim.cache._stampede import read_action, stampede_options, tier_usable
+from perfprim.cache._xfetch import Decision
 from perfprim.exceptions import BackendError, ConfigurationError
 
 __all__ = ["AsyncTieredCache"]
 
 T = TypeVar("T")
+logger = logging.getLogger("perfprim.cache")
+_FRESH = Decision.FRESH
+_REFRESH_EARLY = Decision.REFRESH_EARLY
+_STALE = Decision.STALE
 P = ParamSpec("P")
 
 
@@ -57,6 +68,22 @@ class AsyncTieredCache(CacheCore):
         generation_check_interval: Seconds between re-reads of the cached
             generation counters.
         max_key_length: Longest key body kept verbatim.
+        single_flight: Coalesce concurrent loads of one key across tasks.
+        lock: With a Redis tier, one process loads a key at a time.
+        beta: XFetch early refresh (``0`` disables).
+        stale_ttl: Stale-while-revalidate window in seconds (``None``: off).
+        stale_if_error: Grace period in which a stale value replaces a loader
+            exception (``None``: off).
+        cache_none: Cache a loader's ``None``.
+        none_ttl: Freshness of a cached ``None`` (default: ``ttl``).
+        error_ttl: Remember a loader exception for that long (``None``: off).
+        wait_timeout: Longest wait for another task's load of the same key.
+        lock_ttl: Lifetime of the Redis lock (extended while the load runs).
+        lock_wait_timeout: Longest wait for another process's load.
+        refresh_ttl: Lifetime of the Redis refresh token (default: ``lock_ttl``).
+        refresh_workers: Unused by the asyncio cache (refreshes are tasks);
+            accepted so that both caches take the same options.
+        rand: Random source in (0, 1] for XFetch; injectable for tests.
 
     Raises:
         ConfigurationError: On an invalid option or tier.
@@ -83,7 +110,36 @@ class AsyncTieredCache(CacheCore):
         raise_on_backend_error: bool = False,
         generation_check_interval: float | timedelta = DEFAULT_GENERATION_CHECK_INTERVAL,
         max_key_length: int = DEFAULT_MAX_BODY_LENGTH,
+        single_flight: bool = True,
+        lock: bool = True,
+        beta: float = 1.0,
+        stale_ttl: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        cache_none: bool = True,
+        none_ttl: float | timedelta | None = None,
+        error_ttl: float | timedelta | None = None,
+        wait_timeout: float | timedelta | None = None,
+        lock_ttl: float | timedelta = 10.0,
+        lock_wait_timeout: float | timedelta = 5.0,
+        refresh_ttl: float | timedelta | None = None,
+        refresh_workers: int = 4,
+        rand: Callable[[], float] | None = None,
     ) -> None:
+        opts = stampede_options(
+            single_flight=single_flight,
+            lock=lock,
+            beta=beta,
+            stale_ttl=stale_ttl,
+            stale_if_error=stale_if_error,
+            cache_none=cache_none,
+            none_ttl=none_ttl,
+            error_ttl=error_ttl,
+            wait_timeout=wait_timeout,
+            lock_ttl=lock_ttl,
+            lock_wait_timeout=lock_wait_timeout,
+            refresh_ttl=refresh_ttl,
+            refresh_workers=refresh_workers,
+        )
         if l1 is not None and not isinstance(l1, MemoryTier):
             raise ConfigurationError(
                 "the first argument of AsyncTieredCache is the L1: a MemoryTier or None"
@@ -108,7 +164,27 @@ class AsyncTieredCache(CacheCore):
             raise_on_backend_error=raise_on_backend_error,
             generation_check_interval=generation_check_interval,
             max_key_length=max_key_length,
+            stampede=opts,
+            rand=rand,
         )
+        if opts.single_flight:
+            self._flight = AsyncSingleFlight()
+        if self._lock_tier is not None:
+            self._dlock = AsyncRedisLock(
+                self._lock_tier.client,
+                ttl=opts.lock_ttl,
+                wait_timeout=opts.lock_wait_timeout,
+                refresh_ttl=opts.refresh_ttl,
+            )
+        # One Redis tier with the lock: the miss path fuses read + lock and write + unlock.
+        self._fused: Any = (
+            self._lock_tier
+            if self._dlock is not None
+            and len(self._lower) == 1
+            and all(hasattr(self._lock_tier, n) for n in ("_call", "_decode", "_encode_one"))
+            else None
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         tiers = ", ".join(map(repr, self._lower))
@@ -205,6 +281,7 @@ class AsyncTieredCache(CacheCore):
                 self._tier_failed(i + 1, exc, "set")
         if self._l1 is not None:
             self._l1.set(fk, entry, now=now)
+        self._sp.forget_errors([fk])
 
     async def _miss(
         self,
@@ -214,27 +291,238 @@ class AsyncTieredCache(CacheCore):
         loader: Callable[[], Awaitable[Any]],
         ttl: Any,
     ) -> Any:
-        """Everything after an L1 miss: lower tiers, then the loader."""
-        entry = await self._find(fk, now, record[2] if record is not None else None)
-        if entry is not None and is_fresh(entry, now):
+        """Everything after the L1 fast path: XFetch, stale serving, lower tiers, the loader."""
+        error = self._sp.remembered_error(fk, now)
+        if error is not None:
+            raise error
+        if record is not None and now < record[4]:
+            # The L1 copy is valid: only XFetch's window sent us here, no lower tier to read.
+            self._counters.l1_hits += 1
+            entry = record[2]
+            if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
+                self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value
-        return await self._load(fk, loader, self._ttl_of(ttl), entry)
+        if record is not None and fk in self._sp.refreshing:
+            # This process is refreshing the key: serve the copy while it may be served.
+            entry = record[2]
+            if now < entry.stale_until and now < entry.expires_at + self._opts.stale_ttl:
+                if now >= entry.expires_at:
+                    self._sp.count_stale(on_error=False)
+                return entry.value
+        flight = self._flight
+        if flight is None:
+            return await self._resolve(fk, loader, ttl)
+        return await flight.do(
+            fk, lambda: self._resolve(fk, loader, ttl), timeout=self._opts.wait_timeout
+        )
+
+    async def _resolve(self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: Any) -> Any:
+        """Lower tiers, then the decision, then (on a miss) the locked load."""
+        now = self._clock()
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            return record[1]
+        undecodable = self._decode_errors()
+        entry = await self._find(fk, now, record[2] if record is not None else None)
+        # Bytes under the key that the tier could not decode: the lock must not re-read them.
+        undecodable = self._decode_errors() != undecodable
+        return await self._act(fk, now, entry, loader, ttl, reread=not undecodable)
+
+    async def _act(
+        self,
+        fk: str,
+        now: float,
+        entry: Entry | None,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+        *,
+        reread: bool = True,
+    ) -> Any:
+        """Serve, refresh in the background, or load under the lock, as the entry decides."""
+        action = read_action(entry, now, self._opts, self._sp.rand)
+        if action is _FRESH:
+            return entry.value  # type: ignore[union-attr]
+        if action is _REFRESH_EARLY:
+            self._start_refresh(fk, loader, ttl, entry, early=True)
+            return entry.value  # type: ignore[union-attr]
+        if action is _STALE:
+            self._sp.count_stale(on_error=False)
+            self._start_refresh(fk, loader, ttl, entry, early=False)
+            return entry.value  # type: ignore[union-attr]
+        return await self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=reread)
+
+    async def _load_locked(
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        reread: bool = True,
+    ) -> Any:
+        """Load under the Redis lock when there is one (one process loads a key at a time)."""
+        lock = self._dlock
+        if lock is None or self._failing[self._lock_index] or not tier_usable(self._lock_tier):
+            # No lock while its server just failed a read: a hung Redis must cost a
+            # load one timeout, not one more for the lock.
+            return await self._load_or_fallback(fk, loader, ttl, stale)
+        if self._fused is not None:
+            # One Redis tier: take the lock here, so that the load can store the value
+            # and release the lock in one script (a miss: GET, acquire, store+release).
+            try:
+                lease = await lock.acquire(fk)
+            except BackendError:
+                return await self._load_or_fallback(fk, loader, ttl, stale)
+            if lease is not None:
+                if lease.value_present and reread:
+                    now = self._clock()
+                    entry = await self._find(fk, now, None)
+                    if entry is not None and now < entry.expires_at:
+                        await self._release(lease)
+                        return entry.value
+                return await self._load_or_fallback(fk, loader, ttl, stale, lease=lease)
+
+        async def read() -> Any:
+            now = self._clock()
+            entry = await self._find(fk, now, None)
+            return entry.value if entry is not None and now < entry.expires_at else MISSING
+
+        async def load() -> Any:
+            return await self._load_or_fallback(fk, loader, ttl, stale)
+
+        return await lock.run(fk, read=read, load=load, reread=reread)
+
+    async def _load_or_fallback(
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
+    ) -> Any:
+        """Load; on a loader exception serve ``stale`` (stale-if-error) or remember it."""
+        try:
+            return await self._load(fk, loader, ttl, stale, lease=lease)
+        except Exception as exc:
+            now = self._clock()
+            if self._sp.stale_fallback(stale, now):
+                self._sp.count_stale(on_error=True)
+                return stale.value  # type: ignore[union-attr]
+            self._sp.remember_error(fk, exc, now)
+            raise
+
+    def _start_refresh(
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+        entry: Entry | None,
+        *,
+        early: bool,
+    ) -> None:
+        """Refresh ``fk`` in a background task, once per process (and per cluster)."""
+        if self._closed or not self._sp.claim_refresh(fk):
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._refresh_job(fk, loader, ttl, entry, early)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_job(
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: Any,
+        entry: Entry | None,
+        early: bool,
+    ) -> None:
+        try:
+            lock = self._dlock
+            if lock is not None and tier_usable(self._lock_tier):
+                try:
+                    if not await lock.try_refresh(fk):
+                        return
+                except BackendError:
+                    pass  # fail open: refresh from this process
+            self._sp.count_refresh(early=early)
+            # Not through the single-flight: claim_refresh already made it one per process.
+            await self._load_or_fallback(fk, loader, self._ttl_of(ttl), entry)
+        except Exception:  # counted in load_errors; nobody waits for a background refresh
+            logger.debug("background refresh of %r failed", fk, exc_info=True)
+        finally:
+            self._sp.end_refresh(fk)
+
+    async def _drain(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) for the background refreshes running now (for tests and close)."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def _load(
-        self, fk: str, loader: Callable[[], Awaitable[Any]], ttl: float, stale: Entry | None
+        self,
+        fk: str,
+        loader: Callable[[], Awaitable[Any]],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
     ) -> Any:
-        """Await the loader and store its value in every tier (the single place loads happen)."""
+        """Await the loader and store its value in every tier (the single place loads happen).
+
+        With ``lease`` (one Redis tier, its lock held) one script stores the
+        value and releases the lock.
+        """
         start = self._clock()
         try:
             value = await loader()
         except Exception:  # a cancellation is not a load error
             self._counters.load_errors += 1
+            if lease is not None:
+                await self._release(lease)
+            raise
+        except BaseException:
+            if lease is not None:
+                await self._release(lease)
             raise
         now = self._clock()
         self._counters.loads += 1
-        entry = entry_from_load(value, now=now, ttl=ttl, delta=now - start)
-        await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
+        if value is None:
+            if not self._opts.cache_none:
+                if lease is not None:
+                    await self._release(lease)
+                return value
+            ttl = self._opts.none_ttl or ttl
+        entry = entry_from_load(
+            value, now=now, ttl=ttl, delta=now - start, stale_ttl=self._opts.keep_stale
+        )
+        if lease is None:
+            await self._fill(fk, entry, now, above=len(self._lower), after_read=True)
+            return value
+        tier, lock = self._fused, self._dlock
+        try:
+            data, px = tier._encode_one(entry, now)
+        except BaseException:  # SerializationError: nothing is written
+            await self._release(lease)
+            raise
+        script, keys, args = lock.set_release_call(lease, data, px)
+        try:
+            released = bool(await tier._call(lambda: script(keys=keys, args=args)))
+        except BackendError as exc:
+            lock.settled(lease, True)  # unknown: the lock expires by itself
+            self._tier_failed(1, exc, "set")
+        else:
+            lock.settled(lease, released)
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now)
+        self._sp.forget_errors([fk])
         return value
+
+    async def _release(self, lease: Lease) -> None:
+        """Release a lock whose load produced nothing to store (error, uncached None)."""
+        with contextlib.suppress(BackendError):
+            await self._dlock.release(lease)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -243,7 +531,7 @@ class AsyncTieredCache(CacheCore):
         now = self._clock()
         fk = await self._full_key(key, now)
         record = self._records.get(fk)
-        if record is not None and now < record[0]:
+        if record is not None and now < record[4]:
             self._counters.l1_hits += 1
             return record[1]
         entry = await self._find(fk, now, None)
@@ -288,9 +576,8 @@ class AsyncTieredCache(CacheCore):
         seconds = self._ttl_of(ttl)
         now = self._clock()
         fk = await self._full_key(key, now)
-        await self._fill(
-            fk, entry_from_set(value, now=now, ttl=seconds), now, above=len(self._lower)
-        )
+        entry = entry_from_set(value, now=now, ttl=seconds, stale_ttl=self._opts.keep_stale)
+        await self._fill(fk, entry, now, above=len(self._lower))
         self._publish([fk])
 
     async def delete(self, key: str) -> None:
@@ -305,6 +592,7 @@ class AsyncTieredCache(CacheCore):
                 self._tier_failed(i + 1, exc, "delete")
         if self._l1 is not None:
             self._l1.delete(fks)
+        self._sp.forget_errors(fks)
         self._publish(fks)
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, object]:
@@ -315,7 +603,7 @@ class AsyncTieredCache(CacheCore):
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)
-            if record is not None and now < record[0]:
+            if record is not None and now < record[4]:
                 self._counters.l1_hits += 1
                 found[key] = record[1]
             else:
@@ -362,7 +650,9 @@ class AsyncTieredCache(CacheCore):
         seconds = self._ttl_of(ttl)
         now = self._clock()
         entries = {
-            await self._full_key(key, now): entry_from_set(value, now=now, ttl=seconds)
+            await self._full_key(key, now): entry_from_set(
+                value, now=now, ttl=seconds, stale_ttl=self._opts.keep_stale
+            )
             for key, value in mapping.items()
         }
         await self._fill_many(entries, now, above=len(self._lower))
@@ -406,6 +696,10 @@ class AsyncTieredCache(CacheCore):
         if self._closed:
             return
         self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
         if self._bus is not None and self._owns_bus:
             self._bus.close()
         for tier in self._lower:

@@ -20,10 +20,15 @@ Extension points (stampede protection, XFetch, stale serving):
   entry met on the way, for stale-while-revalidate and stale-if-error.
 - Every freshness decision is in :mod:`._policy`; entries carry ``delta`` and
   ``stale_until`` already (``entry_from_load(..., stale_ttl=)``).
-- The L1 hit path only compares ``now < record[0]``. To add XFetch without
-  slowing it, store in ``record[0]`` the time after which a read must take the
-  slow path and draw (e.g. ``expires_at - k * delta * beta``), keeping the
-  entry in ``record[2]``; ``MemoryTier._record`` builds records in one place.
+- The L1 hit path only compares ``now < record[0]``. XFetch stores in
+  ``record[0]`` the time after which a read must take the slow path and draw
+  (``expires_at - 36.7 * delta * beta``), keeping the entry in ``record[2]``
+  and the L1 copy's own validity in ``record[4]``.
+
+Issue 4 fills these in: :mod:`._stampede` holds the options, the read
+decision and the counters; the caches' ``_miss`` / ``_load_guarded`` /
+``_start_refresh`` are the I/O glue (single-flight, the Redis lock,
+background refresh by thread or task).
 """
 
 from __future__ import annotations
@@ -43,6 +48,12 @@ from perfprim.cache._keys import (
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._policy import to_seconds
 from perfprim.cache._protocols import InvalidationBus
+from perfprim.cache._stampede import (
+    StampedeOptions,
+    StampedeState,
+    find_lock_tier,
+    stampede_options,
+)
 from perfprim.cache._stats import CacheStats, Counters, TierStats
 from perfprim.exceptions import BackendError, ConfigurationError
 
@@ -92,6 +103,8 @@ class CacheCore:
         raise_on_backend_error: bool,
         generation_check_interval: float | timedelta,
         max_key_length: int,
+        stampede: StampedeOptions | None = None,
+        rand: Callable[[], float] | None = None,
     ) -> None:
         if l1 is None and not lower:
             raise ConfigurationError(
@@ -126,6 +139,16 @@ class CacheCore:
         self._bus: InvalidationBus | None = None
         self._owns_bus = False
         self._closed = False
+        opts = stampede if stampede is not None else stampede_options()
+        self._sp = StampedeState(opts, rand)
+        self._opts = opts
+        if l1 is not None:
+            l1.early_scale = self._sp.early_scale
+        # Set by the subclass: its SingleFlight / AsyncSingleFlight and RedisLock / AsyncRedisLock.
+        self._flight: Any = None
+        self._dlock: Any = None
+        self._lock_tier: Any = find_lock_tier(lower) if opts.lock else None
+        self._lock_index = 1 + lower.index(self._lock_tier) if self._lock_tier is not None else 0
         self._setup_bus(invalidation, invalidate_l1)
 
     # -- invalidation bus ------------------------------------------------------------------
@@ -163,13 +186,16 @@ class CacheCore:
                 self._forget_generations()
             else:
                 state.check_at = _NEVER
-        if drop and self._l1 is not None:
-            self._l1.delete(drop)
+        if drop:
+            self._sp.forget_errors(drop)
+            if self._l1 is not None:
+                self._l1.delete(drop)
 
     def _on_flush(self) -> None:
         """Flush message or a reconnect after a gap: clear L1 and re-read every generation."""
         if self._l1 is not None:
             self._l1.clear()
+        self._sp.forget_errors(None)
         self._forget_generations()
 
     def _forget_generations(self) -> None:
@@ -237,6 +263,7 @@ class CacheCore:
                     other.check_at = _NEVER
             if self._l1 is not None:
                 self._l1.clear()
+            self._sp.forget_errors(None)
             self._publish([])
         else:
             self._publish([state.counter_key])
@@ -262,6 +289,11 @@ class CacheCore:
         if self._failing[index]:
             self._failing[index] = False
             logger.info("cache tier %d (%s) recovered", index, self._tier_name(index))
+
+    def _decode_errors(self) -> int:
+        """The lock tier's count of untrusted payloads (0 without a lock tier)."""
+        tier = self._lock_tier
+        return 0 if tier is None else int(getattr(tier, "decode_errors", 0))
 
     def _tier_name(self, index: int) -> str:
         if index == 0:
@@ -291,7 +323,22 @@ class CacheCore:
                     None if state is None else str(state),
                 )
             )
-        return CacheStats(tuple(tiers), c.loads, c.load_errors, sum(c.errors))
+        sp = self._sp.counts(self._flight, self._dlock)
+        return CacheStats(
+            tuple(tiers),
+            c.loads,
+            c.load_errors,
+            sum(c.errors),
+            coalesced=sp.coalesced,
+            wait_timeouts=sp.fail_open,
+            early_refreshes=sp.early_refreshes,
+            background_refreshes=sp.background_refreshes,
+            stale_served=sp.stale_served,
+            stale_on_error=sp.stale_on_error,
+            errors_served=sp.errors_served,
+            lock_waits=sp.lock_waits,
+            lock_timeouts=sp.lock_timeouts,
+        )
 
     @property
     def namespace(self) -> str:

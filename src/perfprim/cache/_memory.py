@@ -30,8 +30,14 @@ from perfprim.exceptions import ConfigurationError
 
 __all__ = ["MemoryTier"]
 
-Record = tuple[float, object, Entry, float]
-"""``(fresh_until, value, entry, keep_until)``: what the L1 dict holds per key."""
+Record = tuple[float, object, Entry, float, float]
+"""``(serve_until, value, entry, keep_until, fresh_until)``: what the L1 dict holds per key.
+
+``fresh_until`` is when this L1 copy stops being valid (``min(now + ttl,
+expires_at)``); ``serve_until`` is when the hit path stops serving it without
+a second look: ``fresh_until``, or earlier when XFetch may refresh the entry
+before it expires (``expires_at - delta * early_scale``).
+"""
 
 
 class _KeyOrder(cachetools.LRUCache[str, None]):
@@ -85,6 +91,8 @@ class MemoryTier:
         self._order = _KeyOrder(maxsize, self._records)
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.early_scale = 0.0
+        """``beta * 36.7`` of the cache that owns this tier (XFetch, set by the cache)."""
 
     def __repr__(self) -> str:
         return f"MemoryTier(maxsize={self.maxsize}, ttl={self.ttl}, size={len(self._records)})"
@@ -119,7 +127,12 @@ class MemoryTier:
 
     def _record(self, entry: Entry, now: float) -> Record:
         fresh_until = l1_fresh_until(entry, now, self.ttl)
-        return (fresh_until, entry.value, entry, l1_keep_until(entry, fresh_until))
+        serve_until = fresh_until
+        scale = entry.delta * self.early_scale
+        if scale > 0.0:
+            # Past this point a read may refresh early (XFetch): take the slow path and draw.
+            serve_until = min(fresh_until, entry.expires_at - scale)
+        return (serve_until, entry.value, entry, l1_keep_until(entry, fresh_until), fresh_until)
 
     def set(self, key: str, entry: Entry, *, now: float) -> None:
         """Store ``entry``, served until ``min(now + ttl, entry.expires_at)``."""

@@ -43,12 +43,37 @@ class CacheStats:
         loads: Loader calls that returned a value.
         load_errors: Loader calls that raised (the exception propagated).
         backend_errors: Sum of ``errors`` over the tiers.
+        coalesced: Callers that joined another caller's lookup of the same key
+            in this process (single-flight: one caller reads the lower tiers
+            and loads, the others get its outcome).
+        wait_timeouts: Single-flight waiters whose ``wait_timeout`` ran out
+            (they loaded by themselves).
+        early_refreshes: Refreshes started before expiry by XFetch (run in
+            the background; the caller got the still-fresh value).
+        background_refreshes: Refreshes started by a stale read
+            (stale-while-revalidate; the caller got the stale value).
+        stale_served: Lookups answered with a stale value while it was refreshed
+            (callers coalesced on such a lookup count in ``coalesced``).
+        stale_on_error: Loader failures answered with a stale value (stale-if-error).
+        errors_served: Calls answered by re-raising a remembered loader
+            exception (negative caching, ``error_ttl``).
+        lock_waits: Loads that waited for another process holding the Redis lock.
+        lock_timeouts: Lock waits that ran out (the caller loaded by itself).
     """
 
     tiers: tuple[TierStats, ...]
     loads: int
     load_errors: int
     backend_errors: int
+    coalesced: int = 0
+    wait_timeouts: int = 0
+    early_refreshes: int = 0
+    background_refreshes: int = 0
+    stale_served: int = 0
+    stale_on_error: int = 0
+    errors_served: int = 0
+    lock_waits: int = 0
+    lock_timeouts: int = 0
 
     @property
     def hits(self) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -17,14 +20,22 @@ from perfprim.cache._core import (
 )
 from perfprim.cache._decorators import CachedFunction, KeyFunction, make_sync_cached
 from perfprim.cache._entry import Entry
+from perfprim.cache._lock import MISSING, Lease, RedisLock
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
 from perfprim.cache._protocols import InvalidationBus, Tier
+from perfprim.cache._singleflight import SingleFlight
+from perfprim.cache._stampede import read_action, stampede_options, tier_usable
+from perfprim.cache._xfetch import Decision
 from perfprim.exceptions import BackendError, ConfigurationError
 
 __all__ = ["TieredCache"]
 
 T = TypeVar("T")
+logger = logging.getLogger("perfprim.cache")
+_FRESH = Decision.FRESH
+_REFRESH_EARLY = Decision.REFRESH_EARLY
+_STALE = Decision.STALE
 P = ParamSpec("P")
 _MISSING: Any = object()
 
@@ -62,6 +73,32 @@ class TieredCache(CacheCore):
             ``invalidate_all()`` in another process is seen when its bus
             message was lost.
         max_key_length: Longest key body kept verbatim; longer ones are hashed.
+        single_flight: Coalesce concurrent loads of one key in this process:
+            the loader runs once, every caller gets its value or exception.
+        lock: With a Redis tier, take a distributed lock around each load so
+            that one process loads a key at a time (the others wait for the
+            value, then fail open after ``lock_wait_timeout``).
+        beta: XFetch early refresh (Vattani et al., VLDB 2015): a read may
+            refresh a hot entry shortly before it expires, in the background;
+            ``0`` disables it, larger refreshes earlier.
+        stale_ttl: Seconds past expiry during which a read gets the stale value
+            at once while one background refresh runs (stale-while-revalidate);
+            ``None``: off.
+        stale_if_error: Seconds past expiry during which a stale value replaces
+            a loader exception (counted as ``stale_on_error``); ``None``: off.
+        cache_none: Cache a loader's ``None`` like any other value.
+        none_ttl: Freshness of a cached ``None`` (default: ``ttl``), for short
+            negative caching.
+        error_ttl: Remember a loader exception in this process for that many
+            seconds and re-raise it without calling the loader; ``None``: off.
+        wait_timeout: Longest wait for another thread's load of the same key;
+            past it the waiter loads by itself. ``None``: as long as the load.
+        lock_ttl: Lifetime of the Redis lock (extended while the load runs).
+        lock_wait_timeout: Longest wait for another process's load.
+        refresh_ttl: Lifetime of the Redis refresh token that elects one
+            process per early or stale refresh (default: ``lock_ttl``).
+        refresh_workers: Threads running background refreshes.
+        rand: Random source in (0, 1] for XFetch; injectable for tests.
 
     Raises:
         ConfigurationError: On an invalid option or a tier that is not a
@@ -87,7 +124,36 @@ class TieredCache(CacheCore):
         raise_on_backend_error: bool = False,
         generation_check_interval: float | timedelta = DEFAULT_GENERATION_CHECK_INTERVAL,
         max_key_length: int = DEFAULT_MAX_BODY_LENGTH,
+        single_flight: bool = True,
+        lock: bool = True,
+        beta: float = 1.0,
+        stale_ttl: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        cache_none: bool = True,
+        none_ttl: float | timedelta | None = None,
+        error_ttl: float | timedelta | None = None,
+        wait_timeout: float | timedelta | None = None,
+        lock_ttl: float | timedelta = 10.0,
+        lock_wait_timeout: float | timedelta = 5.0,
+        refresh_ttl: float | timedelta | None = None,
+        refresh_workers: int = 4,
+        rand: Callable[[], float] | None = None,
     ) -> None:
+        opts = stampede_options(
+            single_flight=single_flight,
+            lock=lock,
+            beta=beta,
+            stale_ttl=stale_ttl,
+            stale_if_error=stale_if_error,
+            cache_none=cache_none,
+            none_ttl=none_ttl,
+            error_ttl=error_ttl,
+            wait_timeout=wait_timeout,
+            lock_ttl=lock_ttl,
+            lock_wait_timeout=lock_wait_timeout,
+            refresh_ttl=refresh_ttl,
+            refresh_workers=refresh_workers,
+        )
         for tier in tiers:
             candidate: object = tier  # checked at runtime: callers may not be type-checked
             if not isinstance(candidate, Tier) or inspect.iscoroutinefunction(candidate.get):
@@ -108,7 +174,28 @@ class TieredCache(CacheCore):
             raise_on_backend_error=raise_on_backend_error,
             generation_check_interval=generation_check_interval,
             max_key_length=max_key_length,
+            stampede=opts,
+            rand=rand,
         )
+        if opts.single_flight:
+            self._flight = SingleFlight()
+        if self._lock_tier is not None:
+            self._dlock = RedisLock(
+                self._lock_tier.client,
+                ttl=opts.lock_ttl,
+                wait_timeout=opts.lock_wait_timeout,
+                refresh_ttl=opts.refresh_ttl,
+            )
+        # One Redis tier with the lock: the miss path fuses read + lock and write + unlock.
+        self._fused: Any = (
+            self._lock_tier
+            if self._dlock is not None
+            and len(self._lower) == 1
+            and all(hasattr(self._lock_tier, n) for n in ("_call", "_decode", "_encode_one"))
+            else None
+        )
+        self._executor: ThreadPoolExecutor | None = None
+        self._futures: set[Future[None]] = set()
 
     def __repr__(self) -> str:
         tiers = [self._l1, *self._lower] if self._l1 is not None else list(self._lower)
@@ -199,38 +286,253 @@ class TieredCache(CacheCore):
                 self._tier_failed(i + 1, exc, "set")
         if self._l1 is not None:
             self._l1.set(fk, entry, now=now)
+        self._sp.forget_errors([fk])
 
     def _miss(
         self, fk: str, now: float, record: Record | None, loader: Callable[[], Any], ttl: Any
     ) -> Any:
-        """Everything after an L1 miss: lower tiers, then the loader."""
-        entry = self._find(fk, now, record[2] if record is not None else None)
-        if entry is not None and is_fresh(entry, now):
+        """Everything after the L1 fast path: XFetch, stale serving, lower tiers, the loader."""
+        error = self._sp.remembered_error(fk, now)
+        if error is not None:
+            raise error
+        if record is not None and now < record[4]:
+            # The L1 copy is valid: only XFetch's window sent us here, no lower tier to read.
+            self._counters.l1_hits += 1
+            entry = record[2]
+            if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
+                self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value
-        return self._load(fk, loader, self._ttl_of(ttl), entry)
+        if record is not None and fk in self._sp.refreshing:
+            # This process is refreshing the key: serve the copy while it may be served.
+            entry = record[2]
+            if now < entry.stale_until and now < entry.expires_at + self._opts.stale_ttl:
+                if now >= entry.expires_at:
+                    self._sp.count_stale(on_error=False)
+                return entry.value
+        flight = self._flight
+        if flight is None:
+            return self._resolve(fk, loader, ttl)
+        # One caller per key reads the lower tiers and loads; the others wait for it.
+        return flight.do(
+            fk, lambda: self._resolve(fk, loader, ttl), timeout=self._opts.wait_timeout
+        )
 
-    def _load(self, fk: str, loader: Callable[[], Any], ttl: float, stale: Entry | None) -> Any:
+    def _resolve(self, fk: str, loader: Callable[[], Any], ttl: Any) -> Any:
+        """Lower tiers, then the decision, then (on a miss) the locked load."""
+        now = self._clock()
+        record = self._records.get(fk)
+        if record is not None and now < record[0]:
+            return record[1]  # a flight that just ended filled L1
+        undecodable = self._decode_errors()
+        entry = self._find(fk, now, record[2] if record is not None else None)
+        # Bytes under the key that the tier could not decode: the lock must not re-read them.
+        undecodable = self._decode_errors() != undecodable
+        return self._act(fk, now, entry, loader, ttl, reread=not undecodable)
+
+    def _act(
+        self,
+        fk: str,
+        now: float,
+        entry: Entry | None,
+        loader: Callable[[], Any],
+        ttl: Any,
+        *,
+        reread: bool = True,
+    ) -> Any:
+        """Serve, refresh in the background, or load under the lock, as the entry decides."""
+        action = read_action(entry, now, self._opts, self._sp.rand)
+        if action is _FRESH:
+            return entry.value  # type: ignore[union-attr]
+        if action is _REFRESH_EARLY:
+            self._start_refresh(fk, loader, ttl, entry, early=True)
+            return entry.value  # type: ignore[union-attr]
+        if action is _STALE:
+            self._sp.count_stale(on_error=False)
+            self._start_refresh(fk, loader, ttl, entry, early=False)
+            return entry.value  # type: ignore[union-attr]
+        return self._load_locked(fk, loader, self._ttl_of(ttl), entry, reread=reread)
+
+    def _load_locked(
+        self,
+        fk: str,
+        loader: Callable[[], Any],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        reread: bool = True,
+    ) -> Any:
+        """Load under the Redis lock when there is one (one process loads a key at a time)."""
+        lock = self._dlock
+        if lock is None or self._failing[self._lock_index] or not tier_usable(self._lock_tier):
+            # No lock while its server just failed a read: a hung Redis must cost a
+            # load one timeout, not one more for the lock.
+            return self._load_or_fallback(fk, loader, ttl, stale)
+        if self._fused is not None:
+            # One Redis tier: take the lock here, so that the load can store the value
+            # and release the lock in one script (a miss: GET, acquire, store+release).
+            try:
+                lease = lock.acquire(fk)
+            except BackendError:
+                return self._load_or_fallback(fk, loader, ttl, stale)
+            if lease is not None:
+                if lease.value_present and reread:
+                    now = self._clock()
+                    entry = self._find(fk, now, None)
+                    if entry is not None and now < entry.expires_at:
+                        self._release(lease)
+                        return entry.value
+                return self._load_or_fallback(fk, loader, ttl, stale, lease=lease)
+
+        def read() -> Any:
+            now = self._clock()
+            entry = self._find(fk, now, None)
+            return entry.value if entry is not None and now < entry.expires_at else MISSING
+
+        return lock.run(
+            fk,
+            read=read,
+            load=lambda: self._load_or_fallback(fk, loader, ttl, stale),
+            reread=reread,
+        )
+
+    def _load_or_fallback(
+        self,
+        fk: str,
+        loader: Callable[[], Any],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
+    ) -> Any:
+        """Load; on a loader exception serve ``stale`` (stale-if-error) or remember it."""
+        try:
+            return self._load(fk, loader, ttl, stale, lease=lease)
+        except Exception as exc:
+            now = self._clock()
+            if self._sp.stale_fallback(stale, now):
+                self._sp.count_stale(on_error=True)
+                return stale.value  # type: ignore[union-attr]
+            self._sp.remember_error(fk, exc, now)
+            raise
+
+    def _start_refresh(
+        self, fk: str, loader: Callable[[], Any], ttl: Any, entry: Entry | None, *, early: bool
+    ) -> None:
+        """Refresh ``fk`` in a background thread, once per process (and per cluster)."""
+        if not self._sp.claim_refresh(fk):
+            return
+        if self._executor is None:
+            with self._sp.lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self._opts.refresh_workers,
+                        thread_name_prefix="perfprim-refresh",
+                    )
+        try:
+            future = self._executor.submit(self._refresh_job, fk, loader, ttl, entry, early)
+        except RuntimeError:  # the cache was closed
+            self._sp.end_refresh(fk)
+            return
+        with self._sp.lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget_future)
+
+    def _forget_future(self, future: Future[None]) -> None:
+        with self._sp.lock:
+            self._futures.discard(future)
+
+    def _refresh_job(
+        self, fk: str, loader: Callable[[], Any], ttl: Any, entry: Entry | None, early: bool
+    ) -> None:
+        try:
+            lock = self._dlock
+            if lock is not None and tier_usable(self._lock_tier):
+                try:
+                    if not lock.try_refresh(fk):
+                        return  # another process refreshes it
+                except BackendError:
+                    pass  # fail open: refresh from this process
+            self._sp.count_refresh(early=early)
+            # Not through the single-flight: claim_refresh already made it one per process,
+            # and the foreground readers are served the current value meanwhile.
+            self._load_or_fallback(fk, loader, self._ttl_of(ttl), entry)
+        except Exception:  # counted in load_errors; nobody waits for a background refresh
+            logger.debug("background refresh of %r failed", fk, exc_info=True)
+        finally:
+            self._sp.end_refresh(fk)
+
+    def _drain(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) for the background refreshes running now (for tests and close)."""
+        with self._sp.lock:
+            futures = list(self._futures)
+        if futures:
+            wait(futures, timeout=timeout)
+
+    def _load(
+        self,
+        fk: str,
+        loader: Callable[[], Any],
+        ttl: float,
+        stale: Entry | None,
+        *,
+        lease: Lease | None = None,
+    ) -> Any:
         """Run the loader and store its value in every tier (the single place loads happen).
 
-        ``stale`` is the expired entry seen on the way, if any (for stale
-        serving and early refresh, issue 4).
+        ``stale`` is the expired entry seen on the way, if any (for
+        stale-if-error in the caller). With ``lease`` (the fused path: one
+        Redis tier, its lock held) the value is stored and the lock released
+        by one script.
         """
         start = self._clock()
         try:
             value = loader()
         except Exception:  # a cancellation is not a load error
             self._counters.load_errors += 1
+            if lease is not None:
+                self._release(lease)
+            raise
+        except BaseException:
+            if lease is not None:
+                self._release(lease)
             raise
         now = self._clock()
         self._counters.loads += 1
-        self._fill(
-            fk,
-            entry_from_load(value, now=now, ttl=ttl, delta=now - start),
-            now,
-            above=len(self._lower),
-            after_read=True,
+        if value is None:
+            if not self._opts.cache_none:
+                if lease is not None:
+                    self._release(lease)
+                return value
+            ttl = self._opts.none_ttl or ttl
+        entry = entry_from_load(
+            value, now=now, ttl=ttl, delta=now - start, stale_ttl=self._opts.keep_stale
         )
+        if lease is None:
+            self._fill(fk, entry, now, above=len(self._lower), after_read=True)
+            return value
+        tier, lock = self._fused, self._dlock
+        try:
+            data, px = tier._encode_one(entry, now)
+        except BaseException:  # SerializationError: nothing is written
+            self._release(lease)
+            raise
+        script, keys, args = lock.set_release_call(lease, data, px)
+        try:
+            released = bool(tier._call(lambda: script(keys=keys, args=args)))
+        except BackendError as exc:
+            lock.settled(lease, True)  # unknown: the lock expires by itself
+            self._tier_failed(1, exc, "set")
+        else:
+            lock.settled(lease, released)
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now)
+        self._sp.forget_errors([fk])
         return value
+
+    def _release(self, lease: Lease) -> None:
+        """Release a lock whose load produced nothing to store (error, uncached None)."""
+        with contextlib.suppress(BackendError):
+            self._dlock.release(lease)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -247,7 +549,7 @@ class TieredCache(CacheCore):
         now = self._clock()
         fk = self._full_key(key, now)
         record = self._records.get(fk)
-        if record is not None and now < record[0]:
+        if record is not None and now < record[4]:
             self._counters.l1_hits += 1
             return record[1]
         entry = self._find(fk, now, None)
@@ -296,7 +598,8 @@ class TieredCache(CacheCore):
         seconds = self._ttl_of(ttl)
         now = self._clock()
         fk = self._full_key(key, now)
-        self._fill(fk, entry_from_set(value, now=now, ttl=seconds), now, above=len(self._lower))
+        entry = entry_from_set(value, now=now, ttl=seconds, stale_ttl=self._opts.keep_stale)
+        self._fill(fk, entry, now, above=len(self._lower))
         self._publish([fk])
 
     def delete(self, key: str) -> None:
@@ -311,6 +614,7 @@ class TieredCache(CacheCore):
                 self._tier_failed(i + 1, exc, "delete")
         if self._l1 is not None:
             self._l1.delete(fks)
+        self._sp.forget_errors(fks)
         self._publish(fks)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, object]:
@@ -325,7 +629,7 @@ class TieredCache(CacheCore):
         missing: list[str] = []
         for fk, key in wanted.items():
             record = self._records.get(fk)
-            if record is not None and now < record[0]:
+            if record is not None and now < record[4]:
                 self._counters.l1_hits += 1
                 found[key] = record[1]
             else:
@@ -370,7 +674,9 @@ class TieredCache(CacheCore):
         seconds = self._ttl_of(ttl)
         now = self._clock()
         entries = {
-            self._full_key(key, now): entry_from_set(value, now=now, ttl=seconds)
+            self._full_key(key, now): entry_from_set(
+                value, now=now, ttl=seconds, stale_ttl=self._opts.keep_stale
+            )
             for key, value in mapping.items()
         }
         self._fill_many(entries, now, above=len(self._lower))
@@ -422,6 +728,10 @@ class TieredCache(CacheCore):
         if self._closed:
             return
         self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._dlock is not None:
+            self._dlock.close()
         if self._bus is not None and self._owns_bus:
             self._bus.close()
         for tier in self._lower:
