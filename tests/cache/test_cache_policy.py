@@ -48,11 +48,3 @@ def test_entry_from_load_carries_delta_and_stale_window() -> None:
         "v", now=100.0, ttl=30.0, delta=0.5, stale_ttl=10.0
     )
     assert 0.0 == entry_from_set("v", now=0.0, ttl=1.0).delta
-
-
-def test_to_seconds_is_the_shared_converter() -> None:
-    """_policy re-exports the one converter (the cache modules import it from here)."""
-    from perfprim import _durations
-    from perfprim.cache import _policy
-
-    assert _durations.to_seconds is _policy.to_seconds

@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from perfprim._durations import to_seconds
 from perfprim.cache._keys import (
     DEFAULT_MAX_BODY_LENGTH,
     counter_key,
@@ -46,7 +47,6 @@ from perfprim.cache._keys import (
     safe_body,
 )
 from perfprim.cache._memory import MemoryTier, Record
-from perfprim.cache._policy import to_seconds
 from perfprim.cache._protocols import InvalidationBus
 from perfprim.cache._stampede import (
     StampedeOptions,

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Literal, TypeVar
 
+from perfprim._durations import to_seconds
 from perfprim._optional import require
 from perfprim.exceptions import BackendError, ConfigurationError, LockTimeoutError
 
@@ -131,13 +132,6 @@ def _keys(key: str) -> _LockKeys:
     return _LockKeys(base + ":lock", base + ":lock:waiters", base + ":lock:done", base + ":refresh")
 
 
-def _seconds(value: float | timedelta, name: str) -> float:
-    raw: object = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0:
-        raise ConfigurationError(f"{name} must be seconds > 0 (float or timedelta), got {value!r}")
-    return float(raw)
-
-
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -223,9 +217,9 @@ class _LockBase:
                 "or their redis.asyncio twins"
             )
         self._client = client
-        self.ttl = _seconds(ttl, "ttl")
-        self.wait_timeout = _seconds(wait_timeout, "wait_timeout")
-        self.refresh_ttl = _seconds(refresh_ttl, "refresh_ttl")
+        self.ttl = to_seconds(ttl, name="ttl")
+        self.wait_timeout = to_seconds(wait_timeout, name="wait_timeout")
+        self.refresh_ttl = to_seconds(refresh_ttl, name="refresh_ttl")
         self.watchdog = watchdog
         self.fail_open = fail_open
         socket_timeout = _socket_timeout(client)

@@ -24,8 +24,9 @@ from datetime import timedelta
 
 import cachetools
 
+from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
-from perfprim.cache._policy import l1_fresh_until, l1_keep_until, to_seconds
+from perfprim.cache._policy import l1_fresh_until, l1_keep_until
 from perfprim.exceptions import ConfigurationError
 
 __all__ = ["MemoryTier"]

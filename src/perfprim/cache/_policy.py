@@ -8,7 +8,6 @@ here so that :class:`~perfprim.cache.TieredCache` and
 
 from __future__ import annotations
 
-from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
 
 __all__ = [
@@ -17,7 +16,6 @@ __all__ = [
     "is_fresh",
     "l1_fresh_until",
     "l1_keep_until",
-    "to_seconds",
 ]
 
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from perfprim.exceptions import ConfigurationError, LockTimeoutError
+from perfprim._durations import to_seconds
+from perfprim.exceptions import LockTimeoutError
 
 __all__ = ["AsyncSingleFlight", "SingleFlight", "SingleFlightStats", "check_wait_timeout"]
 
@@ -51,13 +52,7 @@ def check_wait_timeout(timeout: float | timedelta | None, *, name: str = "timeou
     """
     if timeout is None:
         return None
-    raw: object = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0:
-        raise ConfigurationError(
-            f"{name} must be None (wait for the whole load) or seconds > 0 "
-            f"(float or timedelta), got {timeout!r}"
-        )
-    return float(raw)
+    return to_seconds(timeout, name=name, example="None waits for the whole load")
 
 
 @dataclass(frozen=True, slots=True)

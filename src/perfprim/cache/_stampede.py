@@ -19,6 +19,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final
 
+from perfprim._durations import to_seconds
 from perfprim.cache._entry import Entry
 from perfprim.cache._lock import LockStats
 from perfprim.cache._singleflight import SingleFlightStats, check_wait_timeout
@@ -40,14 +41,7 @@ _ERROR_MEMO_SIZE: Final = 10_000
 
 def _duration(value: float | timedelta | None, name: str) -> float:
     """``None`` -> 0.0 (off); else seconds > 0."""
-    if value is None:
-        return 0.0
-    raw: object = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0:
-        raise ConfigurationError(
-            f"{name} must be None (off) or seconds > 0 (float or timedelta), got {value!r}"
-        )
-    return float(raw)
+    return 0.0 if value is None else to_seconds(value, name=name, example="None turns it off")
 
 
 @dataclass(frozen=True, slots=True)
