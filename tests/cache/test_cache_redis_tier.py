@@ -446,3 +446,24 @@ def test_paused_server_times_out_instead_of_hanging(
     finally:
         server.resume()
         close(tier)
+
+
+def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: RedisCluster) -> None:
+    """Many tasks hitting a fresh asyncio cluster tier at once all get answers.
+
+    redis-py's asyncio cluster client discovers the cluster lazily and its
+    concurrent first commands race in that discovery (connections closed under
+    each other); the tier discovers once, under a lock, before its first call.
+    """
+
+    async def scenario() -> list[object]:
+        tier = AsyncRedisTier.from_url(redis_cluster.url, cluster=True)
+        try:
+            return await asyncio.gather(
+                *(tier.get(f"fresh-client-{i}") for i in range(30)), return_exceptions=True
+            )
+        finally:
+            await tier.close()
+
+    for _ in range(3):
+        assert [None] * 30 == asyncio.run(scenario())

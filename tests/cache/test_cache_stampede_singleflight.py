@@ -190,7 +190,9 @@ def test_every_caller_gets_its_own_keys_value(keys: list[int]) -> None:
 @pytest.mark.parametrize("bad", [0, -1.0, "1", True])
 def test_wait_timeout_validation(bad: object) -> None:
     """A wait bound that is not None nor > 0 fails fast, naming the valid forms."""
-    with pytest.raises(ConfigurationError, match="positive, finite duration.*None waits for the whole load"):
+    with pytest.raises(
+        ConfigurationError, match=r"positive, finite duration.*None waits for the whole load"
+    ):
         check_wait_timeout(bad)  # type: ignore[arg-type]
 
 

@@ -6,6 +6,7 @@ Only the I/O differs; codec, breaker, counters and error mapping come from
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -91,6 +92,12 @@ class AsyncRedisTier(RedisTierBase):
         self._client = client
         self._mget = client.mget_nonatomic if cluster else client.mget  # type: ignore[attr-defined]
         self._get = client.get  # type: ignore[attr-defined]
+        # redis-py's asyncio cluster client discovers the cluster lazily, and
+        # concurrent first commands race inside that discovery (connections
+        # closed under each other, AttributeError). The tier runs the discovery
+        # once, under a lock, before its first command.
+        self._ready = not cluster
+        self._init_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_url(
@@ -155,8 +162,23 @@ class AsyncRedisTier(RedisTierBase):
         """The redis-py asyncio client."""
         return self._client
 
+    async def _initialize(self) -> None:
+        """Discover the cluster once, whatever the number of concurrent first callers."""
+        if self._init_lock is None:
+            self._init_lock = asyncio.Lock()
+        async with self._init_lock:
+            if self._ready:
+                return
+            try:
+                await self._client.initialize()  # type: ignore[attr-defined]
+            except self._driver_errors as exc:
+                raise self._failed(exc) from exc
+            self._ready = True
+
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
         self._admit()
+        if not self._ready:
+            await self._initialize()
         try:
             result = await fn(*args)
         except self._driver_errors as exc:
