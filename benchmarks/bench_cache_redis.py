@@ -245,7 +245,9 @@ def test_hung_server(record_metric: Callable[..., None]) -> None:
             srv.resume()
         assert "open" == tier.circuit_state
         tier.close()
-    note = "RedisTier defaults: socket_timeout 0.2 s, no driver retries, breaker opens after 3"
+    note = (
+        "RedisTier defaults: socket_timeout 0.2 s, no driver retries, a timeout opens the breaker"
+    )
     record_metric("cache_redis.hung.first_call_s", first, unit="s", note=note)
     record_metric("cache_redis.hung.open_call_median_s", later, unit="s", note="next 20 calls")
 

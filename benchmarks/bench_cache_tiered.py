@@ -443,7 +443,7 @@ def test_hung_redis_through_the_cache(record_metric: Callable[..., None]) -> Non
         cache.close()
     assert "open" == stats.tiers[1].circuit_state
     assert 21 + 1 == stats.loads
-    note = "TieredCache(MemoryTier, RedisTier.from_url) defaults: timeout 0.2 s, breaker at 3"
+    note = "TieredCache(MemoryTier, RedisTier.from_url) defaults: 0.2 s timeout opens the breaker"
     record_metric("cache_tiered.hung.first_call_s", first, unit="s", note=note)
     record_metric("cache_tiered.hung.later_median_s", later, unit="s", note="next 20 calls")
 
