@@ -124,17 +124,23 @@ class JsonSerializer:
         return "JsonSerializer()"
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
 def _check_keys(value: object) -> None:
     # The stdlib encoder turns int/float/bool/None keys into strings; the value
-    # would come back different, so refuse it at set time instead.
+    # would come back different, so refuse it at set time instead. Scalars are
+    # skipped before the call: most items of a cached value are scalars.
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"dict key {key!r} is not a str")
-            _check_keys(item)
+            if isinstance(item, _CONTAINERS):
+                _check_keys(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _check_keys(item)
+            if isinstance(item, _CONTAINERS):
+                _check_keys(item)
 
 
 class PickleSerializer:
