@@ -202,3 +202,22 @@ def test_never_opens_before_threshold(threshold: int) -> None:
         assert breaker.allow()
     breaker.record_failure()
     assert not breaker.allow()
+
+
+@given(st.lists(st.sampled_from(["fail", "timeout", "ok", "allow", "wait"]), max_size=40))
+def test_quiet_is_exactly_closed_without_failures(ops: list[str]) -> None:
+    """``quiet`` (the tiers' hot-path shortcut) holds iff closed with no failure counted."""
+    breaker, clock = make(threshold=3, cooldown=5.0)
+    for op in ops:
+        if op == "fail":
+            breaker.record_failure()
+        elif op == "timeout":
+            breaker.record_failure(timeout=True)
+        elif op == "ok":
+            breaker.record_success()
+        elif op == "allow":
+            breaker.allow()
+        else:
+            clock.now += 5.0
+        expected = breaker.state is CircuitState.CLOSED and breaker.consecutive_failures == 0
+        assert expected == breaker.quiet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import pickle
@@ -181,3 +182,33 @@ def test_pickle_rejects_unpicklable_values() -> None:
     """An unpicklable value (a lambda) raises SerializationError, not a pickle error."""
     with pytest.raises(SerializationError, match="picklable"):
         PickleSerializer(secret=SECRET).dumps(lambda: 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1}', ' {"a": 1} ', "[1, 2]\n", "  3", "NaN", '"x"', "", " ", "{", '{"a":1} x', "1 2"],
+)
+def test_json_loads_agrees_with_the_json_module(text: str) -> None:
+    """The scanner fast path gives json.loads' value, or raises where json.loads raises."""
+    data = text.encode()
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            JsonSerializer().loads(data)
+    else:
+        got = JsonSerializer().loads(data)
+        assert repr(expected) == repr(got)
+
+
+@given(st.text(alphabet=' \t\n{}[]",:0123456789.eEaNnulrtf-', max_size=30))
+def test_json_loads_agrees_with_the_json_module_on_any_text(text: str) -> None:
+    """Any text (mostly invalid JSON): same value or same refusal as json.loads."""
+    data = text.encode()
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            JsonSerializer().loads(data)
+    else:
+        assert repr(expected) == repr(JsonSerializer().loads(data))

@@ -410,3 +410,32 @@ async def test_remembered_error_traceback_does_not_grow(kind: str) -> None:
             await d("get_or_load", "k", load)
         lengths.append(len(traceback.extract_tb(info.value.__traceback__)))
     assert lengths[1] == lengths[-1]
+
+
+async def test_xfetch_on_a_lower_tier_hit_follows_the_formula(kind: str) -> None:
+    """A lower-tier hit (L1 copy gone) refreshes early exactly where an L1 hit would."""
+    clock = FakeClock(1000.0)
+    rand = [0.5]
+    d = build(
+        kind,
+        clock,
+        l1=MemoryTier(maxsize=100, ttl=0.5),  # the L1 copy ends long before the entry
+        l2=MemoryTier(maxsize=100, timer=clock),
+        ttl=10.0,
+        rand=lambda: rand[0],
+    )
+    src = Source(clock, delta=2.0)
+    load = d.loader(src)
+    assert "v1" == await d("get_or_load", "k", load)
+    expires = 1012.0
+    d.l1.clear()  # every read below goes to the lower tier
+    clock.now = expires - 2.0 * math.log(2) - 1e-6
+    assert "v1" == await d("get_or_load", "k", load)
+    await drain(d.cache)
+    assert 1 == src.calls
+    d.l1.clear()
+    clock.now = expires - 2.0 * math.log(2)
+    assert "v1" == await d("get_or_load", "k", load)
+    await drain(d.cache)
+    assert 2 == src.calls
+    assert 1 == d.cache.stats().early_refreshes

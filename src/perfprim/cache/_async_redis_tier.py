@@ -176,14 +176,17 @@ class AsyncRedisTier(RedisTierBase):
             self._ready = True
 
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
-        self._admit()
+        breaker = self.breaker
+        if not breaker.quiet:
+            self._admit()
         if not self._ready:
             await self._initialize()
         try:
             result = await fn(*args)
         except self._driver_errors as exc:
             raise self._failed(exc) from exc
-        self.breaker.record_success()
+        if not breaker.quiet:
+            breaker.record_success()
         return result
 
     async def get(self, key: str) -> Entry | None:
@@ -192,7 +195,24 @@ class AsyncRedisTier(RedisTierBase):
         Raises:
             BackendError: If Redis fails (``CircuitOpenError`` while open).
         """
-        return self._decode(await self._call(self._get, key), key)
+        # _call and _decode inlined: this is the L2 hit path.
+        breaker = self.breaker
+        if not breaker.quiet:
+            self._admit()
+        if not self._ready:
+            await self._initialize()
+        try:
+            raw = await self._get(key)
+        except self._driver_errors as exc:
+            raise self._failed(exc) from exc
+        if not breaker.quiet:
+            breaker.record_success()
+        if raw is None:
+            return None
+        entry = self._decode_one(raw, key)
+        if entry is None:
+            self.decode_errors += 1
+        return entry
 
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """Return the entries for ``keys`` in order (one round trip per slot group).

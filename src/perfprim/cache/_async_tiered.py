@@ -33,7 +33,7 @@ from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
 from perfprim.cache._protocols import AsyncTier, InvalidationBus
 from perfprim.cache._singleflight import AsyncSingleFlight
 from perfprim.cache._stampede import read_action, stampede_options, tier_usable
-from perfprim.cache._xfetch import Decision
+from perfprim.cache._xfetch import MAX_NEG_LN_RAND, Decision
 from perfprim.exceptions import BackendError, ConfigurationError
 
 __all__ = ["AsyncTieredCache"]
@@ -246,20 +246,27 @@ class AsyncTieredCache(CacheCore):
 
     async def _find(self, fk: str, now: float, stale: Entry | None) -> Entry | None:
         """Read the tiers below L1; back-fill above a fresh hit; else the first stale entry."""
-        if self._l1 is not None:
-            self._counters.l1_misses += 1
+        l1 = self._l1
+        counters = self._counters
+        if l1 is not None:
+            counters.l1_misses += 1
+        failing = self._failing
         for i, tier in enumerate(self._lower):
             try:
                 entry: Entry | None = await tier.get(fk)
             except BackendError as exc:
                 self._tier_failed(i + 1, exc, "get")
                 continue
-            self._tier_ok(i + 1)
-            if entry is not None and is_fresh(entry, now):
-                self._counters.hits[i] += 1
-                await self._fill(fk, entry, now, above=i)
+            if failing[i + 1]:
+                self._tier_ok(i + 1)
+            if entry is not None and now < entry.expires_at:  # is_fresh, inlined
+                counters.hits[i] += 1
+                if i or l1 is not None:
+                    await self._fill(fk, entry, now, above=i)
+                elif self._sp.errors:  # _fill's only work with nothing above this tier
+                    self._sp.forget_errors([fk])
                 return entry
-            self._counters.misses[i] += 1
+            counters.misses[i] += 1
             if stale is None:
                 stale = entry
         return stale
@@ -292,17 +299,20 @@ class AsyncTieredCache(CacheCore):
         ttl: Any,
     ) -> Any:
         """Everything after the L1 fast path: XFetch, stale serving, lower tiers, the loader."""
-        error = self._sp.remembered_error(fk, now)
-        if error is not None:
-            raise error
-        if record is not None and now < record[4]:
+        if self._sp.errors:
+            error = self._sp.remembered_error(fk, now)
+            if error is not None:
+                raise error
+        if record is None:
+            pass
+        elif now < record[4]:
             # The L1 copy is valid: only XFetch's window sent us here, no lower tier to read.
             self._counters.l1_hits += 1
             entry = record[2]
             if read_action(entry, now, self._opts, self._sp.rand) is _REFRESH_EARLY:
                 self._start_refresh(fk, loader, ttl, entry, early=True)
             return entry.value
-        if record is not None and fk in self._sp.refreshing:
+        elif fk in self._sp.refreshing:
             # This process is refreshing the key: serve the copy while it may be served.
             entry = record[2]
             if now < entry.stale_until and now < entry.expires_at + self._opts.stale_ttl:
@@ -322,11 +332,21 @@ class AsyncTieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]
-        undecodable = self._decode_errors()
-        entry = await self._find(fk, now, record[2] if record is not None else None)
-        # Bytes under the key that the tier could not decode: the lock must not re-read them.
-        undecodable = self._decode_errors() != undecodable
-        return await self._act(fk, now, entry, loader, ttl, reread=not undecodable)
+        counted = self._undecodable
+        if counted is None:
+            entry = await self._find(fk, now, record[2] if record is not None else None)
+            reread = True
+        else:
+            before = counted.decode_errors
+            entry = await self._find(fk, now, record[2] if record is not None else None)
+            # Bytes under the key that the tier could not decode: the lock must not re-read.
+            reread = counted.decode_errors == before
+        if entry is not None:
+            expires_at = entry.expires_at
+            # FRESH without a draw: decide_lazy's "not in the XFetch window yet", same terms.
+            if now < expires_at and now + entry.delta * self._beta * MAX_NEG_LN_RAND < expires_at:
+                return entry.value
+        return await self._act(fk, now, entry, loader, ttl, reread=reread)
 
     async def _act(
         self,

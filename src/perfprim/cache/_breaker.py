@@ -75,6 +75,7 @@ class CircuitBreaker:
         "cooldown",
         "failure_threshold",
         "open_on_timeout",
+        "quiet",
     )
 
     def __init__(
@@ -99,6 +100,9 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probe_started = 0.0
+        self.quiet = True
+        """Closed with no failure counted: :meth:`allow` is ``True`` and
+        :meth:`record_success` a no-op, so a hot path may skip both calls."""
 
     @property
     def state(self) -> CircuitState:
@@ -141,6 +145,7 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._state = CircuitState.CLOSED
+            self.quiet = True
 
     def record_failure(self, *, timeout: bool = False) -> None:
         """The backend failed: count it; open the circuit at the threshold or on a failed probe.
@@ -152,6 +157,7 @@ class CircuitBreaker:
         now = self._clock()
         with self._lock:
             self._failures += 1
+            self.quiet = False
             if (
                 self._state is CircuitState.HALF_OPEN
                 or self._failures >= self.failure_threshold

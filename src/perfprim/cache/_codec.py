@@ -29,6 +29,8 @@ __all__ = ["HEADER", "MAGIC", "VERSION", "EntryCodec"]
 MAGIC = b"pP"
 VERSION = 1
 HEADER = struct.Struct(">2sBBddd")
+_SIZE = HEADER.size
+_TIMES = struct.Struct(">ddd")  # the header's three times, at offset 4
 
 _log = logging.getLogger("perfprim.cache")
 
@@ -40,14 +42,15 @@ class EntryCodec:
         serializer: The value serializer.
     """
 
-    __slots__ = ("_format_id", "_pack", "_prefix", "_unpack_from", "serializer")
+    __slots__ = ("_format_id", "_loads", "_pack", "_prefix", "_times_from", "serializer")
 
     def __init__(self, serializer: Serializer) -> None:
         self.serializer = serializer
         self._format_id = serializer.format_id
         self._prefix = MAGIC + bytes((VERSION, serializer.format_id))
         self._pack = HEADER.pack
-        self._unpack_from = HEADER.unpack_from
+        self._times_from = _TIMES.unpack_from
+        self._loads = serializer.loads
 
     def encode(self, entry: Entry) -> bytes:
         """Return the header and payload of ``entry`` as one bytes object.
@@ -70,24 +73,24 @@ class EntryCodec:
             data: The raw Redis string.
             key: The key it was read from (for the log line only).
         """
-        if data[:4] != self._prefix or len(data) < HEADER.size:
-            _log.warning(
-                "perfprim cache: ignoring a foreign or corrupted Redis value under %r "
-                "(bad header: %r); treated as a miss",
-                key,
-                bytes(data[:4]),
-            )
-            return None
-        _, _, _, expires_at, delta, stale_until = self._unpack_from(data)
-        try:
-            value = self.serializer.loads(data[HEADER.size :])
-        except Exception as exc:  # untrusted bytes must never raise to the caller
-            _log.warning(
-                "perfprim cache: ignoring an untrusted Redis value under %r (%s: %s); "
-                "treated as a miss",
-                key,
-                type(exc).__name__,
-                exc,
-            )
-            return None
-        return Entry(value, expires_at, delta, stale_until)
+        if data[:4] == self._prefix and len(data) >= _SIZE:
+            try:
+                value = self._loads(data[_SIZE:])
+            except Exception as exc:  # untrusted bytes must never raise to the caller
+                _log.warning(
+                    "perfprim cache: ignoring an untrusted Redis value under %r (%s: %s); "
+                    "treated as a miss",
+                    key,
+                    type(exc).__name__,
+                    exc,
+                )
+                return None
+            expires_at, delta, stale_until = self._times_from(data, 4)
+            return Entry(value, expires_at, delta, stale_until)
+        _log.warning(
+            "perfprim cache: ignoring a foreign or corrupted Redis value under %r "
+            "(bad header: %r); treated as a miss",
+            key,
+            bytes(data[:4]),
+        )
+        return None

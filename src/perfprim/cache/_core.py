@@ -149,6 +149,13 @@ class CacheCore:
         self._dlock: Any = None
         self._lock_tier: Any = find_lock_tier(lower) if opts.lock else None
         self._lock_index = 1 + lower.index(self._lock_tier) if self._lock_tier is not None else 0
+        # The lock tier, if it counts undecodable payloads: a read that met one must not let
+        # the lock re-read the key. ``None`` skips that bookkeeping on the L2 path.
+        self._undecodable: Any = (
+            self._lock_tier if hasattr(self._lock_tier, "decode_errors") else None
+        )
+        # XFetch's beta, for the hit path's "no early-refresh window yet" test.
+        self._beta = opts.beta
         self._setup_bus(invalidation, invalidate_l1)
 
     # -- invalidation bus ------------------------------------------------------------------
@@ -289,11 +296,6 @@ class CacheCore:
         if self._failing[index]:
             self._failing[index] = False
             logger.info("cache tier %d (%s) recovered", index, self._tier_name(index))
-
-    def _decode_errors(self) -> int:
-        """The lock tier's count of untrusted payloads (0 without a lock tier)."""
-        tier = self._lock_tier
-        return 0 if tier is None else int(getattr(tier, "decode_errors", 0))
 
     def _tier_name(self, index: int) -> str:
         if index == 0:

@@ -167,6 +167,7 @@ class RedisTierBase:
         self.decode_errors = 0
         """Values read from Redis that could not be trusted (foreign, unsigned, corrupted)."""
         self._codec = EntryCodec(serializer)
+        self._decode_one = self._codec.decode
         self._settings = settings
         self._cluster = cluster
         redis = redis_module(type(self).__name__)
@@ -222,7 +223,7 @@ class RedisTierBase:
     def _decode(self, raw: bytes | None, key: str) -> Entry | None:
         if raw is None:
             return None
-        entry = self._codec.decode(raw, key)
+        entry = self._decode_one(raw, key)
         if entry is None:
             self.decode_errors += 1
         return entry

@@ -154,12 +154,15 @@ class RedisTier(RedisTierBase):
         return self._client
 
     def _call(self, fn: Callable[..., _T], *args: object) -> _T:
-        self._admit()
+        breaker = self.breaker
+        if not breaker.quiet:
+            self._admit()
         try:
             result = fn(*args)
         except self._driver_errors as exc:
             raise self._failed(exc) from exc
-        self.breaker.record_success()
+        if not breaker.quiet:
+            breaker.record_success()
         return result
 
     def get(self, key: str) -> Entry | None:
@@ -169,7 +172,22 @@ class RedisTier(RedisTierBase):
             BackendError: If Redis fails (``CircuitOpenError`` while the
                 circuit is open).
         """
-        return self._decode(self._call(self._get, key), key)
+        # _call and _decode inlined: this is the L2 hit path.
+        breaker = self.breaker
+        if not breaker.quiet:
+            self._admit()
+        try:
+            raw = self._get(key)
+        except self._driver_errors as exc:
+            raise self._failed(exc) from exc
+        if not breaker.quiet:
+            breaker.record_success()
+        if raw is None:
+            return None
+        entry = self._decode_one(raw, key)
+        if entry is None:
+            self.decode_errors += 1
+        return entry
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """Return the entries for ``keys`` in order (one round trip per slot group).

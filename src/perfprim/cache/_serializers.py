@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import pickle
+from json.scanner import make_scanner
 from typing import Protocol, runtime_checkable
 
 from perfprim.exceptions import ConfigurationError, SerializationError
@@ -62,13 +63,17 @@ class JsonSerializer:
 
     format_id = 1
 
-    __slots__ = ("_decoder", "_encoder")
+    __slots__ = ("_decode", "_encoder", "_scan")
 
     def __init__(self) -> None:
         self._encoder = json.JSONEncoder(
             ensure_ascii=False, separators=(",", ":"), check_circular=True, allow_nan=True
         )
-        self._decoder = json.JSONDecoder()
+        decoder = json.JSONDecoder()
+        self._decode = decoder.decode
+        # The decoder's own scanner: ``decode`` is this plus two whitespace regex matches,
+        # which the compact payloads we write never need (anything else takes ``decode``).
+        self._scan = make_scanner(decoder)  # type: ignore[arg-type]  # typeshed: the C type
 
     def dumps(self, value: object) -> bytes:
         """Encode ``value`` as compact UTF-8 JSON.
@@ -106,23 +111,36 @@ class JsonSerializer:
         Raises:
             ValueError: If ``data`` is not valid UTF-8 JSON.
         """
-        return self._decoder.decode(data.decode())
+        text = data.decode()
+        try:
+            value, end = self._scan(text, 0)
+        except StopIteration:  # leading whitespace or no JSON value: decode() says which
+            return self._decode(text)
+        if end != len(text):  # trailing whitespace (fine) or extra data (an error)
+            return self._decode(text)
+        return value
 
     def __repr__(self) -> str:
         return "JsonSerializer()"
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
 def _check_keys(value: object) -> None:
     # The stdlib encoder turns int/float/bool/None keys into strings; the value
-    # would come back different, so refuse it at set time instead.
+    # would come back different, so refuse it at set time instead. Scalars are
+    # skipped before the call: most items of a cached value are scalars.
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"dict key {key!r} is not a str")
-            _check_keys(item)
+            if isinstance(item, _CONTAINERS):
+                _check_keys(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _check_keys(item)
+            if isinstance(item, _CONTAINERS):
+                _check_keys(item)
 
 
 class PickleSerializer:

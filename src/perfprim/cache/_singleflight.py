@@ -129,10 +129,14 @@ class SingleFlight(Generic[K]):
             BaseException: Whatever ``fn`` raised, the same object in every caller.
         """
         lock = self._lock
-        with lock:
-            call = self._calls.get(key)
+        calls = self._calls
+        # acquire/release with try/finally rather than ``with``: the same guarantee, and
+        # about half the cost on the uncontended path (the common one).
+        lock.acquire()
+        try:
+            call = calls.get(key)
             if call is None:
-                call = self._calls[key] = _Call()
+                call = calls[key] = _Call()
                 self._flights += 1
                 leader = True
             else:
@@ -141,24 +145,26 @@ class SingleFlight(Generic[K]):
                 if call.done is None:
                     call.done = threading.Event()
                 done = call.done
+        finally:
+            lock.release()
         if leader:
             try:
                 result = fn()
             except BaseException as exc:
                 call.error = exc
+                self._land(key, call)
                 raise
-            else:
-                call.result = result
-                return result
+            call.result = result
+            lock.acquire()  # _land, inlined on the hot path
+            try:
+                if calls.get(key) is call:
+                    del calls[key]
+                waiters = call.done
             finally:
-                with lock:
-                    # Only our own flight: never remove a later one for the same key.
-                    if self._calls.get(key) is call:
-                        del self._calls[key]
-                    # No waiter can join after this point; those that did made ``done``.
-                    waiters = call.done
-                if waiters is not None:
-                    waiters.set()
+                lock.release()
+            if waiters is not None:
+                waiters.set()
+            return result
         if not done.wait(timeout):
             with lock:
                 self._fail_open += 1
@@ -172,6 +178,21 @@ class SingleFlight(Generic[K]):
         if error is not None:
             raise error
         return call.result  # type: ignore[return-value]
+
+    def _land(self, key: K, call: _Call[Any]) -> None:
+        """End the leader's flight (its outcome is set) and wake the waiters, if any."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            # Only our own flight: never remove a later one for the same key.
+            if self._calls.get(key) is call:
+                del self._calls[key]
+            # No waiter can join after this point; those that did made ``done``.
+            waiters = call.done
+        finally:
+            lock.release()
+        if waiters is not None:
+            waiters.set()
 
     def in_flight(self, key: K) -> bool:
         """Return whether a load of ``key`` is running now."""
@@ -253,11 +274,15 @@ class AsyncSingleFlight(Generic[K]):
             BaseException: Whatever the load raised, the same object in every caller.
         """
         loop = asyncio.get_running_loop()
+        lock = self._lock
+        calls = self._calls
         for _ in range(1000):  # bounded: a retry happens only when a leader was cancelled
-            with self._lock:
-                call = self._calls.get(key)
+            # acquire/release with try/finally rather than ``with``: same guarantee, cheaper.
+            lock.acquire()
+            try:
+                call = calls.get(key)
                 if call is None:
-                    call = self._calls[key] = _AsyncCall(loop)
+                    call = calls[key] = _AsyncCall(loop)
                     self._flights += 1
                     future = None
                 elif call.loop is loop:
@@ -268,10 +293,24 @@ class AsyncSingleFlight(Generic[K]):
                 else:
                     call = None  # another loop's flight cannot be awaited from this loop
                     future = None
+            finally:
+                lock.release()
             if call is None:
                 return await fn()
             if future is None:
-                return await self._lead(key, call, fn)
+                # The leader (_lead inlined: one coroutine less on the uncontended path).
+                outcome: Any = _RETRY
+                error: BaseException | None = None
+                try:
+                    outcome = await fn()
+                    return outcome  # type: ignore[no-any-return]
+                except asyncio.CancelledError:
+                    raise  # the waiters get _RETRY: one of them loads
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    self._land(key, call, outcome, error)
             try:
                 if timeout is None:
                     result = await asyncio.shield(future)
@@ -290,28 +329,22 @@ class AsyncSingleFlight(Generic[K]):
             )
         return await fn()
 
-    async def _lead(self, key: K, call: _AsyncCall, fn: Callable[[], Awaitable[T]]) -> T:
-        outcome: Any = _RETRY
-        error: BaseException | None = None
+    def _land(self, key: K, call: _AsyncCall, outcome: Any, error: BaseException | None) -> None:
+        """End the leader's flight and hand its outcome to the waiters, if any."""
+        lock = self._lock
+        lock.acquire()
         try:
-            outcome = await fn()
-            return outcome  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            raise  # the waiters get _RETRY: one of them loads
-        except BaseException as exc:
-            error = exc
-            raise
+            if self._calls.get(key) is call:
+                del self._calls[key]
+            future = call.future  # no waiter can join after this point
         finally:
-            with self._lock:
-                if self._calls.get(key) is call:
-                    del self._calls[key]
-                future = call.future  # no waiter can join after this point
-            if future is not None and not future.done():
-                if error is not None:
-                    future.set_exception(error)
-                    future.exception()  # retrieved: every waiter may have gone
-                else:
-                    future.set_result(outcome)
+            lock.release()
+        if future is not None and not future.done():
+            if error is not None:
+                future.set_exception(error)
+                future.exception()  # retrieved: every waiter may have gone
+            else:
+                future.set_result(outcome)
 
     def in_flight(self, key: K) -> bool:
         """Return whether a load of ``key`` is running now."""
