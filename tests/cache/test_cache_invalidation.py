@@ -117,12 +117,16 @@ async def test_tier_provided_bus_is_started_and_closed(kind: str, clock: FakeClo
     hub = LocalBus()
     endpoint = hub.endpoint()
 
+    channels = []
+
     class BusTier(MemoryTier):
-        def invalidation_bus(self) -> Any:
+        def invalidation_bus(self, *, channel: str) -> Any:
+            channels.append(channel)
             return endpoint
 
     drv = build(kind, clock, l1=MemoryTier(), l2=BusTier(timer=clock))
     assert endpoint.on_keys is not None
+    assert [f"perfprim:invalidate:{drv.cache.namespace}"] == channels
     await drv("set", "k", 1)
     assert 1 == len(endpoint.published)
     await drv("close")
@@ -134,8 +138,8 @@ async def test_invalidate_l1_false_starts_no_bus(kind: str, clock: FakeClock) ->
     started = []
 
     class BusTier(MemoryTier):
-        def invalidation_bus(self) -> Any:
-            started.append(True)
+        def invalidation_bus(self, *, channel: str) -> Any:
+            started.append(channel)
             return LocalBus().endpoint()
 
     build(kind, clock, l1=MemoryTier(), l2=BusTier(timer=clock), invalidate_l1=False)
@@ -151,7 +155,7 @@ async def test_cache_without_l1_publishes_and_follows_generations(
     shared = MemoryTier(timer=clock)
     l2 = FailingTier(shared)  # not a MemoryTier, so the sync cache does not take it as L1
     l2.down = False
-    l2.invalidation_bus = lambda: endpoint  # type: ignore[attr-defined]
+    l2.invalidation_bus = lambda *, channel: endpoint  # type: ignore[attr-defined]
     writer = build(kind, clock, l1=None, l2=l2)
     reader = build(kind, clock, l1=MemoryTier(), l2=shared, invalidation=hub.endpoint())
     await writer("set", "k", 1)

@@ -168,7 +168,9 @@ class CacheCore:
             for tier in self._lower:
                 factory = getattr(tier, "invalidation_bus", None)
                 if callable(factory):
-                    bus = factory()
+                    # One channel per namespace: a clear() in one namespace must not
+                    # flush the L1 of every other cache sharing the server.
+                    bus = factory(channel=f"perfprim:invalidate:{self._namespace}")
                     self._owns_bus = True
                     break
         if bus is None:
