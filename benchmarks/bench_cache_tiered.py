@@ -568,7 +568,7 @@ class Stamped:
         self.bus.close()
 
 tier = RedisTier.from_url(sys.argv[1])
-bus = Stamped(tier.invalidation_bus())
+bus = Stamped(tier.invalidation_bus(channel="perfprim:invalidate:delay"))  # the cache default
 cache = TieredCache(MemoryTier(maxsize=1000, ttl=300.0), tier, namespace="delay", invalidation=bus)
 bus.bus.wait_subscribed(10)
 print("ready", flush=True)
