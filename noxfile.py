@@ -73,6 +73,18 @@ def docs(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="bench-smoke")
+def bench_smoke(session: nox.Session) -> None:
+    """Run every benchmark once, untimed, so CI notices a broken benchmark."""
+    install(session, "bench")
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider",
+        "-o", "python_files=bench_*.py", "-o", "testpaths=",
+        "--benchmark-disable", "benchmarks",
+        env={"PERFPRIM_BENCH_RESULTS": str(ROOT / "benchmarks" / ".results-smoke")},
+    )  # fmt: skip
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo: a service behind a tiered cache, with latency, SLO and capacity."""
