@@ -10,6 +10,7 @@ def test_private_module_exports_are_pinned() -> None:
     """Each stampede module exports exactly these names, sorted."""
     assert [
         "Decision",
+        "before_window",
         "check_beta",
         "decide",
         "decide_lazy",

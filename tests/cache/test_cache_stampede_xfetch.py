@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from perfprim.cache import Decision, Entry, decide, early_probability
 from perfprim.cache._xfetch import (
     MAX_NEG_LN_RAND,
+    before_window,
     check_beta,
     decide_lazy,
     expected_extra_recomputations,
@@ -66,6 +67,25 @@ def test_lazy_decision_equals_the_exact_one(
     assert decide(entry, now, beta=beta, rand=rand) == decide_lazy(
         entry, now, beta=beta, source=lambda: rand
     )
+
+
+@given(
+    expires=times,
+    delta=spans,
+    offset=st.floats(-1e4, 1e4),
+    beta=betas,
+    rand=st.floats(min_value=2.0**-53, max_value=1.0),
+)
+def test_before_window_means_fresh_whatever_the_draw(
+    expires: float, delta: float, offset: float, beta: float, rand: float
+) -> None:
+    """before_window() is True only where the exact rule answers FRESH for every draw."""
+    entry = Entry("v", expires_at=expires, delta=delta, stale_until=expires)
+    now = expires + offset
+    if before_window(entry, now, beta):
+        assert Decision.FRESH == reference(entry, now, beta, rand)
+    else:
+        assert now >= expires or now + delta * beta * MAX_NEG_LN_RAND >= expires
 
 
 def test_lazy_decision_draws_only_near_expiry() -> None:

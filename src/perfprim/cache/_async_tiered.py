@@ -33,7 +33,7 @@ from perfprim.cache._policy import entry_from_load, entry_from_set, is_fresh
 from perfprim.cache._protocols import AsyncTier, InvalidationBus
 from perfprim.cache._singleflight import AsyncSingleFlight
 from perfprim.cache._stampede import read_action, stampede_options, tier_usable
-from perfprim.cache._xfetch import MAX_NEG_LN_RAND, Decision
+from perfprim.cache._xfetch import Decision, before_window
 from perfprim.exceptions import BackendError, ConfigurationError
 
 __all__ = ["AsyncTieredCache"]
@@ -341,11 +341,8 @@ class AsyncTieredCache(CacheCore):
             entry = await self._find(fk, now, record[2] if record is not None else None)
             # Bytes under the key that the tier could not decode: the lock must not re-read.
             reread = counted.decode_errors == before
-        if entry is not None:
-            expires_at = entry.expires_at
-            # FRESH without a draw: decide_lazy's "not in the XFetch window yet", same terms.
-            if now < expires_at and now + entry.delta * self._beta * MAX_NEG_LN_RAND < expires_at:
-                return entry.value
+        if entry is not None and before_window(entry, now, self._beta):
+            return entry.value  # FRESH without a draw
         return await self._act(fk, now, entry, loader, ttl, reread=reread)
 
     async def _act(

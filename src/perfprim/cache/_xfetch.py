@@ -24,6 +24,7 @@ from perfprim.exceptions import ConfigurationError
 
 __all__ = [
     "Decision",
+    "before_window",
     "check_beta",
     "decide",
     "decide_lazy",
@@ -140,6 +141,27 @@ def decide(entry: Entry | None, now: float, *, beta: float, rand: float) -> Deci
     return _FRESH
 
 
+def before_window(entry: Entry, now: float, beta: float) -> bool:
+    """Whether ``entry`` is fresh and no draw could refresh it early yet.
+
+    ``-ln(rand)`` is at most :data:`MAX_NEG_LN_RAND` for ``rand >= 2**-53``, so
+    before ``expires_at - delta * beta * MAX_NEG_LN_RAND`` XFetch answers
+    FRESH whatever the draw: two comparisons, no random number, no logarithm.
+    The caches call it on their lower-tier hit path; :func:`decide_lazy`
+    starts with it.
+
+    Args:
+        entry: A cached entry.
+        now: The current wall-clock time in seconds.
+        beta: XFetch's ``beta``; ``0`` means never early.
+
+    Returns:
+        ``True`` when the entry is fresh and outside the early-refresh window.
+    """
+    expires_at = entry.expires_at
+    return now < expires_at and now + entry.delta * beta * MAX_NEG_LN_RAND < expires_at
+
+
 def decide_lazy(entry: Entry | None, now: float, *, beta: float, source: RandomSource) -> Decision:
     """:func:`decide`, drawing ``rand`` from ``source`` only when it can matter.
 
@@ -159,15 +181,12 @@ def decide_lazy(entry: Entry | None, now: float, *, beta: float, source: RandomS
     """
     if entry is None:
         return _MISS
+    if before_window(entry, now, beta):
+        return _FRESH
     expires_at = entry.expires_at
     if now >= expires_at:
         return _STALE if now < entry.stale_until else _MISS
-    scale = entry.delta * beta
-    if (
-        scale > 0.0
-        and now + scale * MAX_NEG_LN_RAND >= expires_at
-        and now - scale * math.log(source()) >= expires_at
-    ):
+    if now - entry.delta * beta * math.log(source()) >= expires_at:
         return _REFRESH_EARLY
     return _FRESH
 
