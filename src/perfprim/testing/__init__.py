@@ -13,6 +13,12 @@ True
 
 from __future__ import annotations
 
-from perfprim.testing._redis import RedisCluster, RedisServer, RedisServerError, free_port
+from perfprim.testing._redis import (
+    ClusterNode,
+    RedisCluster,
+    RedisServer,
+    RedisServerError,
+    free_port,
+)
 
-__all__ = ["RedisCluster", "RedisServer", "RedisServerError", "free_port"]
+__all__ = ["ClusterNode", "RedisCluster", "RedisServer", "RedisServerError", "free_port"]

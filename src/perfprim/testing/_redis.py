@@ -14,12 +14,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from perfprim.exceptions import PerfprimError
 
-__all__ = ["RedisCluster", "RedisServer", "RedisServerError", "free_port"]
+__all__ = ["ClusterNode", "RedisCluster", "RedisServer", "RedisServerError", "free_port"]
 
 _HOST = "127.0.0.1"
 _START_TIMEOUT = 10.0
@@ -63,35 +64,59 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _command(port: int, *args: str, timeout: float = 1.0) -> bytes | None:
-    """Send one command and return the raw reply payload (``None`` for a nil reply)."""
+Reply = bytes | None | list[bytes | None]
+
+
+def _read_line(sock: socket.socket, buf: bytearray) -> bytes:
+    while True:
+        end = buf.find(b"\r\n")
+        if end >= 0:
+            line = bytes(buf[:end])
+            del buf[: end + 2]
+            return line
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+
+
+def _read_exact(sock: socket.socket, buf: bytearray, length: int) -> bytes:
+    while len(buf) < length + 2:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    data = bytes(buf[:length])
+    del buf[: length + 2]
+    return data
+
+
+def _read_scalar(sock: socket.socket, buf: bytearray, head: bytes) -> bytes | None:
+    kind, body = head[:1], head[1:]
+    if kind == b"-":
+        raise RedisServerError(body.decode(errors="replace"))
+    if kind != b"$":
+        return body  # simple string or integer, as text
+    length = int(body)
+    return None if length < 0 else _read_exact(sock, buf, length)
+
+
+def _command(port: int, *args: str, timeout: float = 1.0) -> Reply:
+    """Send one command; return a scalar reply, or a flat array reply as a list."""
     parts = [f"*{len(args)}\r\n".encode()]
     for arg in args:
-        data = arg.encode()
+        data = arg.encode("utf-8", "surrogateescape")
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     with socket.create_connection((_HOST, port), timeout=timeout) as sock:
         sock.sendall(b"".join(parts))
-        buf = b""
-        while b"\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed")
-            buf += chunk
-        head, _, rest = buf.partition(b"\r\n")
-        kind, body = head[:1], head[1:]
-        if kind == b"-":
-            raise RedisServerError(body.decode(errors="replace"))
-        if kind != b"$":
-            return body
-        length = int(body)
-        if length < 0:
+        buf = bytearray()
+        head = _read_line(sock, buf)
+        if head[:1] != b"*":
+            return _read_scalar(sock, buf, head)
+        count = int(head[1:])
+        if count < 0:
             return None
-        while len(rest) < length + 2:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("connection closed")
-            rest += chunk
-        return rest[:length]
+        return [_read_scalar(sock, buf, _read_line(sock, buf)) for _ in range(count)]
 
 
 class RedisServer:
@@ -147,6 +172,11 @@ class RedisServer:
     def pid(self) -> int | None:
         """The process id, or ``None`` when not running."""
         return self._process.pid if self._process is not None else None
+
+    @property
+    def paused(self) -> bool:
+        """Whether the process is stopped by :meth:`pause` (SIGSTOP)."""
+        return self._paused
 
     @property
     def running(self) -> bool:
@@ -224,7 +254,31 @@ class RedisServer:
             RedisServerError: If the server replies with an error.
             OSError: If the server cannot be reached in time.
         """
-        return _command(self.port, *args, timeout=timeout)
+        reply = _command(self.port, *args, timeout=timeout)
+        if isinstance(reply, list):
+            raise RedisServerError(f"{args[0]} replies with an array: use command_array()")
+        return reply
+
+    def command_array(self, *args: str, timeout: float = 1.0) -> list[bytes | None]:
+        """Send one command whose reply is a flat array (``CLUSTER GETKEYSINSLOT``...).
+
+        Args:
+            *args: The command and its arguments.
+            timeout: Socket timeout in seconds.
+
+        Returns:
+            The array's items (``None`` for nil items; empty for a nil array).
+
+        Raises:
+            RedisServerError: If the server replies with an error or a scalar.
+            OSError: If the server cannot be reached in time.
+        """
+        reply = _command(self.port, *args, timeout=timeout)
+        if reply is None:
+            return []
+        if not isinstance(reply, list):
+            raise RedisServerError(f"{args[0]} replies with a scalar: use command()")
+        return reply
 
     def kill(self) -> None:
         """SIGKILL the process (a crash: nothing is flushed) and reap it."""
@@ -285,19 +339,100 @@ class RedisServer:
         return f"RedisServer(port={self.port}, {state})"
 
 
+_SLOTS = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One line of ``CLUSTER NODES``: a node as the cluster sees it.
+
+    Attributes:
+        node_id: The node's cluster id.
+        port: Its client port.
+        role: ``"master"`` or ``"replica"``.
+        master_id: For a replica, the id of its master; else ``None``.
+        failed: Flagged ``fail`` (or ``fail?``) by the node that was asked.
+        connected: Its cluster-bus link is up.
+        slots: The slot ranges it serves, inclusive (masters only).
+    """
+
+    node_id: str
+    port: int
+    role: str
+    master_id: str | None
+    failed: bool
+    connected: bool
+    slots: tuple[tuple[int, int], ...]
+
+    @property
+    def slot_count(self) -> int:
+        """How many slots this node serves."""
+        return sum(end - start + 1 for start, end in self.slots)
+
+
+def _parse_nodes(raw: bytes) -> list[ClusterNode]:
+    nodes = []
+    for line in raw.decode().splitlines():
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        flags = set(fields[2].split(","))
+        slots = []
+        for item in fields[8:]:
+            if item.startswith("["):
+                continue  # a slot being migrated or imported: not served yet
+            start, _, end = item.partition("-")
+            slots.append((int(start), int(end or start)))
+        nodes.append(
+            ClusterNode(
+                node_id=fields[0],
+                port=int(fields[1].split("@")[0].rsplit(":", 1)[1]),
+                role="master" if "master" in flags else "replica",
+                master_id=None if fields[3] == "-" else fields[3],
+                failed=bool(flags & {"fail", "fail?"}),
+                connected=fields[7] == "connected",
+                slots=tuple(slots),
+            )
+        )
+    return nodes
+
+
 class RedisCluster:
-    """A real Redis Cluster of ``masters`` nodes (no replicas) on loopback ports.
+    """A real Redis Cluster on loopback ports: ``masters`` masters, ``replicas`` each.
 
     Nodes run with ``--cluster-enabled yes`` and are joined with
     ``redis-cli --cluster create``; :meth:`start` returns once every node
-    reports ``cluster_state:ok``.
+    reports ``cluster_state:ok`` and every replica is in sync with its master.
+
+    Fault injection for failover tests: :meth:`kill_master` (SIGKILL a master
+    that has a replica; the cluster promotes the replica after
+    ``node_timeout``), :meth:`wait_for_failover`, :meth:`failover` (a manual
+    ``CLUSTER FAILOVER`` on a replica, no data lost), :meth:`migrate_slot`
+    (moves a slot and its keys to another master: clients meet ``ASK`` while it
+    runs and ``MOVED`` after), :meth:`restart_node` (a killed node rejoins, as a
+    replica of whoever took its slots). :meth:`topology` reads
+    ``CLUSTER NODES``; :meth:`wait_healthy` waits until every slot is served.
+
+    Args:
+        masters: Number of masters (at least 3).
+        replicas: Replicas per master.
+        node_timeout: ``cluster-node-timeout`` in seconds: how long a master
+            may be unreachable before its replica takes over. Short values
+            fail over fast but may fire on a very busy machine.
     """
 
-    def __init__(self, *, masters: int = 3) -> None:
+    def __init__(self, *, masters: int = 3, replicas: int = 0, node_timeout: float = 5.0) -> None:
         if masters < 3:
             raise RedisServerError("a Redis Cluster needs at least 3 masters")
+        if replicas < 0:
+            raise RedisServerError(f"replicas must be >= 0, got {replicas}")
+        if not node_timeout > 0:
+            raise RedisServerError(f"node_timeout must be > 0 seconds, got {node_timeout}")
         self.nodes: list[RedisServer] = []
         self.masters = masters
+        self.replicas = replicas
+        self.node_timeout = node_timeout
+        self._lost_slots: dict[int, tuple[tuple[int, int], ...]] = {}
 
     @property
     def host(self) -> str:
@@ -306,7 +441,7 @@ class RedisCluster:
 
     @property
     def ports(self) -> list[int]:
-        """The client ports of the nodes."""
+        """The client ports of the nodes (masters and replicas, in start order)."""
         return [node.port for node in self.nodes]
 
     @property
@@ -315,13 +450,14 @@ class RedisCluster:
         return self.nodes[0].url
 
     def start(self) -> None:
-        """Start the nodes, create the cluster and wait for ``cluster_state:ok``.
+        """Start the nodes, create the cluster and wait until it is healthy.
 
         Raises:
             RedisServerError: If a node does not start or the cluster does not
-                become healthy within 20 seconds.
+                become healthy within 30 seconds.
         """
-        for _ in range(self.masters):
+        timeout_ms = str(max(1, round(self.node_timeout * 1000)))
+        for _ in range(self.masters * (1 + self.replicas)):
             node = RedisServer(
                 extra_args=(
                     "--cluster-enabled",
@@ -329,7 +465,11 @@ class RedisCluster:
                     "--cluster-config-file",
                     "nodes.conf",
                     "--cluster-node-timeout",
-                    "5000",
+                    timeout_ms,
+                    # A replica may always take over, however long it was cut off:
+                    # failover tests must not depend on how busy the machine was.
+                    "--cluster-replica-validity-factor",
+                    "0",
                 )
             )
             self.nodes.append(node)
@@ -344,7 +484,7 @@ class RedisCluster:
                 "create",
                 *(f"{_HOST}:{port}" for port in self.ports),
                 "--cluster-replicas",
-                "0",
+                str(self.replicas),
                 "--cluster-yes",
             ],
             capture_output=True,
@@ -355,13 +495,11 @@ class RedisCluster:
         if create.returncode != 0:
             self.stop()
             raise RedisServerError(f"redis-cli --cluster create failed: {create.stdout[-500:]!r}")
-        deadline = time.monotonic() + 20.0
-        while time.monotonic() < deadline:
-            if all(b"cluster_state:ok" in self.cluster_info(node) for node in self.nodes):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RedisServerError("the Redis Cluster did not reach cluster_state:ok in 20 s")
+        try:
+            self.wait_healthy(timeout=30.0)
+        except RedisServerError:
+            self.stop()
+            raise
 
     @staticmethod
     def cluster_info(node: RedisServer) -> bytes:
@@ -370,6 +508,241 @@ class RedisCluster:
             return node.command("CLUSTER", "INFO") or b""
         except (OSError, RedisServerError):
             return b""
+
+    # -- reading the cluster's state ---------------------------------------------------------
+
+    def node(self, port: int) -> RedisServer:
+        """Return the node listening on ``port``.
+
+        Raises:
+            RedisServerError: If no node of this cluster has that port.
+        """
+        for node in self.nodes:
+            if node.port == port:
+                return node
+        raise RedisServerError(f"no node of this cluster listens on port {port}")
+
+    def _live(self) -> list[RedisServer]:
+        return [node for node in self.nodes if node.running and not node.paused]
+
+    def topology(self, via: RedisServer | None = None) -> list[ClusterNode]:
+        """Return ``CLUSTER NODES`` as seen by ``via`` (default: the first live node).
+
+        Raises:
+            RedisServerError: If no live node answers.
+        """
+        for node in [via] if via is not None else self._live():
+            try:
+                raw = node.command("CLUSTER", "NODES")
+            except (OSError, RedisServerError):
+                continue
+            if raw:
+                return _parse_nodes(raw)
+        raise RedisServerError("no live node of the cluster answers CLUSTER NODES")
+
+    def _master_ports(self, via: RedisServer | None = None) -> list[int]:
+        return [n.port for n in self.topology(via) if n.role == "master" and n.slot_count]
+
+    def current_masters(self) -> list[RedisServer]:
+        """The nodes serving slots now (after failovers, not the start order)."""
+        return [self.node(port) for port in self._master_ports()]
+
+    def replicas_of(self, master: RedisServer) -> list[RedisServer]:
+        """The nodes replicating ``master`` now."""
+        view = self.topology()
+        ids = {n.node_id for n in view if n.port == master.port}
+        return [self.node(n.port) for n in view if n.role == "replica" and n.master_id in ids]
+
+    def slot_of(self, key: str) -> int:
+        """The hash slot of ``key`` (``CLUSTER KEYSLOT``, hash tags included)."""
+        for node in self._live():
+            try:
+                return int(node.command("CLUSTER", "KEYSLOT", key) or b"-1")
+            except (OSError, RedisServerError):
+                continue
+        raise RedisServerError("no live node of the cluster answers CLUSTER KEYSLOT")
+
+    def master_for_slot(self, slot: int) -> RedisServer:
+        """The master serving ``slot`` now.
+
+        Raises:
+            RedisServerError: If no master serves it (a failover is under way).
+        """
+        for n in self.topology():
+            if n.role == "master" and any(a <= slot <= b for a, b in n.slots):
+                return self.node(n.port)
+        raise RedisServerError(f"no master serves slot {slot} now")
+
+    def _healthy(self) -> bool:
+        live = self._live()
+        if not live:
+            return False
+        for node in live:
+            info = self.cluster_info(node)
+            if b"cluster_state:ok" not in info or b"cluster_slots_ok:16384" not in info:
+                return False
+        try:
+            views = [self.topology(node) for node in live]
+        except RedisServerError:
+            return False
+        live_ports = {node.port for node in live}
+        first = {n.port: n.slots for n in views[0] if n.role == "master" and n.slot_count}
+        if (
+            not set(first) <= live_ports
+            or sum(end - start + 1 for slots in first.values() for start, end in slots) != _SLOTS
+        ):
+            return False
+        for view in views[1:]:  # every live node agrees on who serves what
+            if first != {n.port: n.slots for n in view if n.role == "master" and n.slot_count}:
+                return False
+        for n in views[0]:
+            if n.port in live_ports and n.role == "master" and not n.slot_count:
+                return False  # a node still joining (replicas start as empty masters)
+            if n.role == "replica" and n.port in live_ports:
+                repl = self.node(n.port).command("INFO", "replication") or b""
+                if b"master_link_status:up" not in repl:
+                    return False
+        return True
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Wait until the cluster is whole: every slot served, every replica in sync.
+
+        Every live node reports ``cluster_state:ok`` and agrees on the slot
+        map, every slot is served by a live master, and every live replica's
+        link to its master is up.
+
+        Raises:
+            RedisServerError: If that does not happen within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._healthy():
+                return
+            time.sleep(0.05)
+        raise RedisServerError(f"the Redis Cluster did not become healthy in {timeout:g} s")
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def kill_master(self, master: RedisServer | None = None) -> RedisServer:
+        """SIGKILL a master that has a replica (default: the first such one).
+
+        Returns:
+            The killed node (:meth:`restart_node` brings it back as a replica).
+
+        Raises:
+            RedisServerError: If the cluster has no master with a replica.
+        """
+        candidates = [master] if master is not None else self.current_masters()
+        view = self.topology()
+        for node in candidates:
+            if self.replicas_of(node):
+                served = [n.slots for n in view if n.port == node.port]
+                self._lost_slots[node.port] = served[0] if served else ()
+                node.kill()
+                return node
+        raise RedisServerError("no master with a replica to fail over to (start with replicas=1)")
+
+    def wait_for_failover(self, dead: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """Wait until a replica of ``dead`` serves its slots and the cluster is healthy.
+
+        ``dead`` is a master killed by :meth:`kill_master`.
+
+        Returns:
+            The promoted node.
+
+        Raises:
+            RedisServerError: If ``dead`` was not killed by :meth:`kill_master`, or no
+                replica took over within ``timeout`` seconds.
+        """
+        slots = self._lost_slots.get(dead.port)
+        if not slots:
+            raise RedisServerError(f"port {dead.port} was not killed by kill_master()")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._healthy():
+                owner = self.master_for_slot(slots[0][0])
+                if owner.port != dead.port:
+                    del self._lost_slots[dead.port]
+                    return owner
+            time.sleep(0.05)
+        raise RedisServerError(f"no replica took over from port {dead.port} in {timeout:g} s")
+
+    def failover(self, replica: RedisServer, *, force: bool = False, timeout: float = 30.0) -> None:
+        """Promote ``replica`` with ``CLUSTER FAILOVER`` (its master becomes its replica).
+
+        A manual failover loses no acknowledged write: the replica catches up
+        with its master before they swap. ``force`` skips that handshake.
+
+        Raises:
+            RedisServerError: If ``replica`` is not a replica, or is not serving
+                slots as a master within ``timeout`` seconds.
+        """
+        if replica.port not in {n.port for n in self.topology() if n.role == "replica"}:
+            raise RedisServerError(f"port {replica.port} is not a replica")
+        replica.command("CLUSTER", "FAILOVER", *(["FORCE"] if force else []))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if replica.port in self._master_ports(replica) and self._healthy():
+                return
+            time.sleep(0.05)
+        raise RedisServerError(f"port {replica.port} did not become a master in {timeout:g} s")
+
+    def migrate_slot(
+        self, slot: int, target: RedisServer, *, batch: int = 100, timeout: float = 30.0
+    ) -> int:
+        """Move ``slot`` and its keys from its master to the master ``target``.
+
+        The steps of ``redis-cli --cluster reshard``: the target imports, the
+        source migrates, keys move in batches with ``MIGRATE`` (clients of a
+        moved key get ``ASK`` meanwhile), then every master learns the new
+        owner (clients get ``MOVED`` from then on).
+
+        Returns:
+            How many keys moved.
+
+        Raises:
+            RedisServerError: If ``target`` is not a master, or a step fails.
+        """
+        if not 0 <= slot < _SLOTS:
+            raise RedisServerError(f"slot must be in [0, {_SLOTS}), got {slot}")
+        source = self.master_for_slot(slot)
+        if target.port not in self._master_ports():
+            raise RedisServerError(f"port {target.port} is not a master")
+        if source.port == target.port:
+            return 0
+        ids = {n.port: n.node_id for n in self.topology()}
+        target.command("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ids[source.port])
+        source.command("CLUSTER", "SETSLOT", str(slot), "MIGRATING", ids[target.port])
+        moved = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            keys = source.command_array("CLUSTER", "GETKEYSINSLOT", str(slot), str(batch))
+            names = [k.decode("utf-8", "surrogateescape") for k in keys if k is not None]
+            if not names:
+                break
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"slot {slot} did not finish migrating in {timeout:g} s")
+            source.command(
+                "MIGRATE", _HOST, str(target.port), "", "0", "5000", "REPLACE", "KEYS", *names,
+                timeout=10.0,
+            )  # fmt: skip
+            moved += len(names)
+        for node in [
+            target,
+            source,
+            *(m for m in self.current_masters() if m not in (source, target)),
+        ]:
+            node.command("CLUSTER", "SETSLOT", str(slot), "NODE", ids[target.port])
+        self.wait_healthy(timeout=timeout)
+        return moved
+
+    def restart_node(self, node: RedisServer, timeout: float = 30.0) -> None:
+        """Start a killed node again on its port; it rejoins with its cluster config.
+
+        A former master whose slots were taken over comes back as a replica.
+        """
+        node.restart()
+        self.wait_healthy(timeout=timeout)
 
     def stop(self) -> None:
         """Stop every node and remove their directories."""
@@ -390,4 +763,4 @@ class RedisCluster:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"RedisCluster(ports={self.ports})"
+        return f"RedisCluster(ports={self.ports}, replicas={self.replicas})"
