@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+from perfprim.testing._proxy import TcpProxy
 from perfprim.testing._redis import (
     ClusterNode,
     RedisCluster,
@@ -21,4 +22,11 @@ from perfprim.testing._redis import (
     free_port,
 )
 
-__all__ = ["ClusterNode", "RedisCluster", "RedisServer", "RedisServerError", "free_port"]
+__all__ = [
+    "ClusterNode",
+    "RedisCluster",
+    "RedisServer",
+    "RedisServerError",
+    "TcpProxy",
+    "free_port",
+]
