@@ -160,7 +160,8 @@ class Table:
         from rich import box
         from rich.table import Table as RichTable
 
-        table = RichTable(title=self.title, box=box.SIMPLE_HEAD, title_justify="left")
+        out.print(self.title, markup=False, highlight=False)
+        table = RichTable(box=box.SIMPLE_HEAD)
         for column in self.columns:
             table.add_column(column, justify="left" if column in self.left else "right")
         for row in self.rows:
