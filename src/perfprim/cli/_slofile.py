@@ -151,11 +151,11 @@ def _objective(value: object, where: str, problems: list[str]) -> float | None:
 def _window(value: object, where: str, problems: list[str]) -> float | None:
     if value is None:
         return 30 * 86400.0
-    if not isinstance(value, str):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         problems.append(f"{where}: expected a duration with a unit such as 30d, got {value!r}")
         return None
     try:
-        return parse_duration(value)
+        return parse_duration(str(value))
     except ValueError as exc:
         problems.append(f"{where}: {exc}")
         return None
@@ -205,17 +205,8 @@ def _perfprim_entry(
                     "known: histogram, threshold, unit"
                 )
             histogram = _text(latency.get("histogram"), f"{where}.latency.histogram", problems)
-            raw_threshold = latency.get("threshold")
-            if not isinstance(raw_threshold, str):
-                problems.append(
-                    f"{where}.latency.threshold: expected a duration with a unit such as "
-                    f"300ms, got {raw_threshold!r}"
-                )
-            else:
-                try:
-                    threshold = parse_duration(raw_threshold)
-                except ValueError as exc:
-                    problems.append(f"{where}.latency.threshold: {exc}")
+            threshold = _window(latency.get("threshold", ""), f"{where}.latency.threshold",
+                                problems)  # fmt: skip
             if histogram is not None:
                 metric, matchers = split_selector(histogram)
                 metric = metric.removesuffix("_bucket")
