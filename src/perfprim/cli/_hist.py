@@ -143,7 +143,7 @@ def merge(files: tuple[str, ...], output: str, unit: str | None, as_json: bool) 
     epilog="""\b
 Examples:
   perfprim hist diff base.hlog new.hlog
-  perfprim hist diff base.hlog new.hlog --tolerance 5% --percentiles 50,99,99.9 --json
+  perfprim hist diff base.hlog new.hlog --tolerance 25% --percentiles 50,99,99.9 --json
 """
 )
 @click.argument("base", type=FILE)

@@ -194,14 +194,15 @@ def _check_latency(
     epilog="""\b
 Examples:
   perfprim slo check slo.yaml
-  perfprim slo check slo.yaml --buckets http://127.0.0.1:8000/metrics
+  perfprim slo check slo.yaml --buckets metrics.prom
 """
 )
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--buckets",
     metavar="FILE|URL",
-    help="A Prometheus exposition to check latency thresholds against its real bucket bounds.",
+    help="A Prometheus exposition (file or http:// URL) to check latency thresholds against "
+    "its real bucket bounds.",
 )
 @JSON_OPTION
 def check(file: str, buckets: str | None, as_json: bool) -> None:
@@ -279,9 +280,10 @@ def _selectors_for(
     epilog="""\b
 Examples:
   perfprim slo rules slo.yaml -o rules.yaml
-  perfprim slo rules slo.yaml --buckets http://127.0.0.1:8000/metrics
-  perfprim slo rules openslo.yaml --total 'http_requests_total{job="api"}' \\
-      --errors 'http_requests_total{job="api",code=~"5.."}'
+  perfprim slo rules slo.yaml --buckets metrics.prom
+  perfprim slo rules openslo.yaml --total 'http_requests_total{job="api"}' --errors 'http_requests_total{job="api",code=~"5.."}'
+
+--buckets also takes a URL: --buckets http://127.0.0.1:8000/metrics
 """
 )
 @click.argument("file", type=click.Path(dir_okay=False))
