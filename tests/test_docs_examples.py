@@ -149,8 +149,8 @@ def test_page_examples_run(page: Path, tmp_path: Path, redis_url: str) -> None:
 
 def test_every_page_is_checked() -> None:
     """The docs folder has pages, and the runner sees the python blocks of this convention."""
-    assert len(PAGES) >= 10  # noqa: PLR2004
-    assert sum(len(runnable(extract_blocks(p.read_text(), p.name))) for p in PAGES) >= 10  # noqa: PLR2004
+    assert len(PAGES) >= 10
+    assert sum(len(runnable(extract_blocks(p.read_text(), p.name))) for p in PAGES) >= 10
 
 
 SAMPLE = """\
@@ -191,7 +191,7 @@ y = x + 1
 
 
 def test_extraction_follows_the_convention() -> None:
-    """python blocks run; a not-run one, pycon, sh and nested markdown examples do not."""
+    """Python blocks run; a not-run one, pycon, sh and nested markdown examples do not."""
     blocks = extract_blocks(SAMPLE, "sample.md")
     assert ["python", "python", "pycon", "markdown", "sh", "python", "python"] == [
         b.language for b in blocks
@@ -203,7 +203,7 @@ def test_extraction_follows_the_convention() -> None:
 
 def test_not_run_needs_a_reason() -> None:
     """``<!-- not-run: -->`` without a reason fails the page."""
-    with pytest.raises(DocsConventionError, match="sample.md:2: .* needs a reason"):
+    with pytest.raises(DocsConventionError, match=r"sample\.md:2: .* needs a reason"):
         extract_blocks("text\n<!-- not-run:   -->\n```python\nx\n```\n", "sample.md")
 
 
@@ -218,11 +218,10 @@ def test_a_failing_block_fails_the_page_with_its_line(tmp_path: Path) -> None:
 
 
 def test_blocks_run_in_the_temp_dir_with_redis_url(tmp_path: Path) -> None:
-    """cwd is the temp dir (files land there) and REDIS_URL is what the runner was given."""
+    """Cwd is the temp dir (files land there) and REDIS_URL is what the runner was given."""
     page = tmp_path / "env.md"
-    page.write_text(
-        "```python\nimport os, pathlib\npathlib.Path('out.txt').write_text(os.environ['REDIS_URL'])\n```\n"
-    )
+    code = "import os, pathlib\npathlib.Path('out.txt').write_text(os.environ['REDIS_URL'])\n"
+    page.write_text(f"```python\n{code}```\n")
     done = run_page(page, cwd=tmp_path, redis_url="redis://127.0.0.1:7/0")
     assert 0 == done.returncode, done.stderr
     assert "redis://127.0.0.1:7/0" == (tmp_path / "out.txt").read_text()

@@ -324,5 +324,5 @@ def test_knee_concurrency_maximises_power(sigma: float, kappa: float) -> None:
 
 
 def test_knee_of_linear_scaling_is_infinite() -> None:
-    """sigma = kappa = 0: power grows without bound, no knee."""
+    """Sigma = kappa = 0: power grows without bound, no knee."""
     assert math.inf == USLModel(sigma=0.0, kappa=0.0, lambda_=1.0).knee_concurrency

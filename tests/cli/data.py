@@ -11,7 +11,9 @@ from perfprim.histogram import HistogramLogWriter, LatencyHistogram
 START = 1_700_000_000.0
 
 
-def lognormal_run(mu: float, *, n: int = 20_000, seed: int = 1, intervals: int = 4) -> list[LatencyHistogram]:
+def lognormal_run(
+    mu: float, *, n: int = 20_000, seed: int = 1, intervals: int = 4
+) -> list[LatencyHistogram]:
     """``intervals`` histograms of lognormal latencies (median ``exp(mu)`` seconds)."""
     rng = random.Random(seed)
     out = []

@@ -50,7 +50,7 @@ def test_help_everywhere_with_an_example(path: tuple[str, ...]) -> None:
 def test_every_command_takes_json() -> None:
     """Every leaf command has a --json flag (the documented schema)."""
     ctx = click.Context(cli)
-    leaves = [p for p in _all_commands() if len(p) == 2]  # noqa: PLR2004
+    leaves = [p for p in _all_commands() if len(p) == 2]
     assert 10 <= len(leaves)
     for group_name, name in leaves:
         group = cli.get_command(ctx, group_name)
@@ -76,13 +76,15 @@ def test_no_arguments_shows_the_commands() -> None:
 
 
 def test_import_perfprim_stays_light() -> None:
-    """``import perfprim``, ``perfprim.cli`` and ``perfprim.plot`` import no click, rich or matplotlib."""
+    """``import perfprim``, ``perfprim.cli``, ``perfprim.plot``: no click, rich or matplotlib."""
     code = (
         "import sys, json, perfprim, perfprim.cli, perfprim.plot;"
         "print(json.dumps(sorted(sys.modules)))"
     )
     modules = json.loads(
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
     )
     heavy = [m for m in modules if m.split(".")[0] in {"click", "rich", "matplotlib", "numpy"}]
     assert [] == heavy
@@ -101,8 +103,11 @@ def test_help_imports_no_heavy_module() -> None:
     modules = json.loads(out.stdout.splitlines()[-1])
     heavy = {"rich", "matplotlib", "numpy", "yaml", "hdrh", "prometheus_client"}
     assert [] == [m for m in modules if m.split(".")[0] in heavy]
-    assert [] == [m for m in modules if m.startswith(("perfprim.histogram", "perfprim.slo",
-                                                       "perfprim.capacity"))]  # fmt: skip
+    assert [] == [
+        m
+        for m in modules
+        if m.startswith(("perfprim.histogram", "perfprim.slo", "perfprim.capacity"))
+    ]
 
 
 def _files(tmp_path: Path) -> dict[str, str]:
@@ -161,16 +166,64 @@ BAD_INPUTS: list[tuple[list[str], int, str]] = [
     (["capacity", "usl", "binary.bin"], 2, "not a CSV text file"),
     (["capacity", "usl", "few.csv", "--predict", "x"], 2, "not a number"),
     (["capacity", "erlang", "--rate", "100/s"], 2, "Missing option"),
-    (["capacity", "erlang", "--rate", "fast", "--aht", "1s", "--target-wait", "1s",
-      "--service-level", "80%"], 2, "not a rate"),  # fmt: skip
-    (["capacity", "erlang", "--rate", "10/fortnight", "--aht", "1s", "--target-wait", "1s",
-      "--service-level", "80%"], 2, "unit after /"),  # fmt: skip
-    (["capacity", "erlang", "--rate", "10/s", "--aht", "1s", "--target-wait", "1s",
-      "--service-level", "100%"], 2, "below 100%"),  # fmt: skip
-    (["capacity", "project", "--now", "10", "--growth", "fast", "--capacity", "100"], 2,
-     "not a growth"),  # fmt: skip
-    (["capacity", "project", "--now", "-1", "--growth", "5%/month", "--capacity", "100"], 2,
-     "--now"),  # fmt: skip
+    (
+        [
+            "capacity",
+            "erlang",
+            "--rate",
+            "fast",
+            "--aht",
+            "1s",
+            "--target-wait",
+            "1s",
+            "--service-level",
+            "80%",
+        ],
+        2,
+        "not a rate",
+    ),
+    (
+        [
+            "capacity",
+            "erlang",
+            "--rate",
+            "10/fortnight",
+            "--aht",
+            "1s",
+            "--target-wait",
+            "1s",
+            "--service-level",
+            "80%",
+        ],
+        2,
+        "unit after /",
+    ),
+    (
+        [
+            "capacity",
+            "erlang",
+            "--rate",
+            "10/s",
+            "--aht",
+            "1s",
+            "--target-wait",
+            "1s",
+            "--service-level",
+            "100%",
+        ],
+        2,
+        "below 100%",
+    ),
+    (
+        ["capacity", "project", "--now", "10", "--growth", "fast", "--capacity", "100"],
+        2,
+        "not a growth",
+    ),
+    (
+        ["capacity", "project", "--now", "-1", "--growth", "5%/month", "--capacity", "100"],
+        2,
+        "--now",
+    ),
 ]
 
 
@@ -187,7 +240,7 @@ def test_bad_input_is_one_line_with_the_exit_code(
     assert lines[0].startswith("perfprim: error: ")
     assert message in lines[0]
     assert "Traceback" not in result.err
-    if code == 2:  # noqa: PLR2004 - nothing on stdout for bad input
+    if code == 2:
         assert "" == result.out
 
 
@@ -221,8 +274,7 @@ def test_internal_error_is_one_line_and_exit_3(tmp_path: Path) -> None:
         "from perfprim.cli._app import run\n"
         "run(['slo', 'budget', '--target', '99.9%'])\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert 3 == done.returncode
     assert 1 == len(done.stderr.splitlines())
     assert "internal error: RuntimeError: boom" in done.stderr
@@ -233,7 +285,7 @@ def test_schema_is_published_and_versioned() -> None:
     """The schema file pins version 1 and describes every command's result."""
     assert 1 == SCHEMA["properties"]["schema"]["const"]
     described = {rule["if"]["properties"]["command"]["const"] for rule in SCHEMA["allOf"]}
-    leaves = {" ".join(p) for p in _all_commands() if len(p) == 2}  # noqa: PLR2004
+    leaves = {" ".join(p) for p in _all_commands() if len(p) == 2}
     assert leaves == described
 
 

@@ -20,8 +20,17 @@ def test_usl_recovers_a_known_model(tmp_path: Path) -> None:
     (tmp_path / "steps.csv").write_text(
         "users,rps\n" + "".join(f"{n},{_usl(n):.6f}\n" for n in levels)
     )
-    result = run_cli("capacity", "usl", "steps.csv", "--predict", "128", "--plot", "usl.svg",
-                     "--json", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "capacity",
+        "usl",
+        "steps.csv",
+        "--predict",
+        "128",
+        "--plot",
+        "usl.svg",
+        "--json",
+        cwd=tmp_path,
+    )
     assert 0 == result.code, result.err
     data = result.json()["result"]
     assert 0.05 == pytest.approx(data["sigma"], rel=1e-4)
@@ -54,8 +63,19 @@ def _erlang_c(servers: int, load: float) -> float:
 
 def test_erlang_staffing_matches_the_closed_form() -> None:
     """100/s x 180 ms = 18 Erlangs; 80% within 20 ms needs the first c meeting 1 - C e^-(c-A)t/S."""
-    result = run_cli("capacity", "erlang", "--rate", "6000/min", "--aht", "180ms",
-                     "--target-wait", "20ms", "--service-level", "80%", "--json")  # fmt: skip
+    result = run_cli(
+        "capacity",
+        "erlang",
+        "--rate",
+        "6000/min",
+        "--aht",
+        "180ms",
+        "--target-wait",
+        "20ms",
+        "--service-level",
+        "80%",
+        "--json",
+    )
     assert 0 == result.code, result.err
     data = result.json()["result"]
     assert 18.0 == pytest.approx(data["offered_load"])
@@ -68,21 +88,45 @@ def test_erlang_staffing_matches_the_closed_form() -> None:
     by_servers = {o["servers"]: o for o in data["options"]}
     assert level(needed) == pytest.approx(by_servers[needed]["service_level"])
     assert _erlang_c(needed, 18.0) == pytest.approx(by_servers[needed]["probability_of_waiting"])
-    assert [False, True] == [by_servers[needed - 1]["meets_target"], by_servers[needed]["meets_target"]]
+    assert [False, True] == [
+        by_servers[needed - 1]["meets_target"],
+        by_servers[needed]["meets_target"],
+    ]
 
 
 def test_project_compound_and_linear() -> None:
     """15%/month from 1200 to 5000: ln(5000/1200)/ln(1.15) months; +150/month: 3800/150."""
-    compound = run_cli("capacity", "project", "--now", "1200", "--growth", "15%/month",
-                       "--capacity", "5000", "--json").json()["result"]  # fmt: skip
+    compound = run_cli(
+        "capacity",
+        "project",
+        "--now",
+        "1200",
+        "--growth",
+        "15%/month",
+        "--capacity",
+        "5000",
+        "--json",
+    ).json()["result"]
     assert math.log(5000 / 1200) / math.log(1.15) == pytest.approx(
         compound["periods_until_exhausted"]
     )
     assert 1200 * 1.15**3 == pytest.approx(compound["schedule"][3]["load"])
-    linear = run_cli("capacity", "project", "--now", "1200", "--growth", "+150/month",
-                     "--capacity", "5000", "--periods", "3", "--json").json()["result"]  # fmt: skip
+    linear = run_cli(
+        "capacity",
+        "project",
+        "--now",
+        "1200",
+        "--growth",
+        "+150/month",
+        "--capacity",
+        "5000",
+        "--periods",
+        "3",
+        "--json",
+    ).json()["result"]
     assert 3800 / 150 == pytest.approx(linear["periods_until_exhausted"])
     assert [0, 1, 2, 3] == [row["period"] for row in linear["schedule"]]
-    human = run_cli("capacity", "project", "--now", "1200", "--growth", "15%/month",
-                    "--capacity", "5000")  # fmt: skip
+    human = run_cli(
+        "capacity", "project", "--now", "1200", "--growth", "15%/month", "--capacity", "5000"
+    )
     assert "reached after 10.2 months" in human.out

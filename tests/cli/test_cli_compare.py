@@ -34,7 +34,7 @@ def test_median_ranks_match_le_boudec_table(n: int, ranks: tuple[int, int]) -> N
     alpha=st.sampled_from([0.01, 0.05, 0.2]),
 )
 def test_ranks_are_the_tightest_with_alpha_over_2_each_side(n: int, q: float, alpha: float) -> None:
-    """Against the exact binomial CDF in fractions: F(l-1) <= a/2 < F(l), F(u-2) < 1-a/2 <= F(u-1)."""
+    """Against the exact binomial CDF: F(l-1) <= a/2 < F(l), F(u-2) < 1-a/2 <= F(u-1)."""
     lower, upper = binomial_ranks(n, q, alpha)
     exact_q = Fraction(q)
     half = Fraction(alpha) / 2
@@ -43,12 +43,12 @@ def test_ranks_are_the_tightest_with_alpha_over_2_each_side(n: int, q: float, al
     assert _exact_cdf(n, exact_q, lower) > half * (1 - Fraction(1, 10**9))
     if upper <= n:
         assert _exact_cdf(n, exact_q, upper - 1) >= (1 - half) * (1 - Fraction(1, 10**9))
-        if upper >= 2:  # noqa: PLR2004
+        if upper >= 2:
             assert _exact_cdf(n, exact_q, upper - 2) < (1 - half) * (1 + Fraction(1, 10**9))
 
 
 def test_ranks_for_a_billion_values_are_fast_and_centred() -> None:
-    """n = 1e9 at p99: the ranks sit about 1.96 sd either side of n q."""
+    """N = 1e9 at p99: the ranks sit about 1.96 sd either side of n q."""
     n, q = 10**9, 0.99
     lower, upper = binomial_ranks(n, q, 0.05)
     sd = (n * q * (1 - q)) ** 0.5
@@ -57,7 +57,7 @@ def test_ranks_for_a_billion_values_are_fast_and_centred() -> None:
 
 
 def test_interval_covers_the_true_quantile_at_its_level() -> None:
-    """Uniform(0, 1) samples of 300: the 90% interval of the median covers 0.5 in ~>= 90% of runs."""
+    """Uniform(0, 1), 300 values: the 90% interval of the median covers 0.5 in >= ~90% of runs."""
     rng = random.Random(7)
     covered = 0
     trials = 300

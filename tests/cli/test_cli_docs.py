@@ -74,8 +74,15 @@ def test_page_command_runs(example_dir: Path, line: str) -> None:
     match = _EXIT.search(line)
     expected = int(match.group(1)) if match else 0
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-c", line], cwd=example_dir, capture_output=True, text=True,
-                          env=env, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", line],
+        cwd=example_dir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert expected == done.returncode, done.stderr
     assert "Traceback" not in done.stderr
     if "--json" in line:

@@ -34,12 +34,14 @@ def test_show_reads_a_log_a_histoblob_and_a_table(
     (tmp_path / "base.hgrm").write_text(whole.percentile_distribution(output_unit=1e-3))
     expected = whole.percentiles([50.0, 99.0])
     for name, fmt in (("base.hlog", "hlog"), ("base.txt", "histoblob")):
-        data = run_cli("hist", "show", name, "--percentiles", "50,99", "--json",
-                       cwd=tmp_path).json()["result"]  # fmt: skip
+        data = run_cli(
+            "hist", "show", name, "--percentiles", "50,99", "--json", cwd=tmp_path
+        ).json()["result"]
         assert (fmt, 20_000, False) == (data["format"], data["count"], data["lossy"])
         assert [expected[50.0], expected[99.0]] == [p["seconds"] for p in data["percentiles"]]
-    table = run_cli("hist", "show", "base.hgrm", "--percentiles", "50,99", "--json",
-                    cwd=tmp_path).json()["result"]  # fmt: skip
+    table = run_cli(
+        "hist", "show", "base.hgrm", "--percentiles", "50,99", "--json", cwd=tmp_path
+    ).json()["result"]
     assert ("hgrm", 20_000, True) == (table["format"], table["count"], table["lossy"])
     # a table is read at its rows: the first row holding the rank's value (the table's own value)
     rows = [line.split() for line in (tmp_path / "base.hgrm").read_text().splitlines()[2:]]
@@ -66,8 +68,9 @@ def test_unit_option_reads_nanosecond_histoblobs(tmp_path: Path) -> None:
 def test_merge_is_lossless(tmp_path: Path, runs: dict[str, list[LatencyHistogram]]) -> None:
     """Merging two logs equals recording everything in one histogram: same V2 encoding."""
     expected = merged(runs["base"] + runs["same"])
-    result = run_cli("hist", "merge", "base.hlog", "same.hlog", "-o", "all.txt", "--json",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "hist", "merge", "base.hlog", "same.hlog", "-o", "all.txt", "--json", cwd=tmp_path
+    )
     assert 0 == result.code
     assert 40_000 == result.json()["result"]["count"]
     written = LatencyHistogram.decode((tmp_path / "all.txt").read_text().strip())
@@ -99,7 +102,9 @@ def test_merge_refuses_what_would_lose_values(tmp_path: Path) -> None:
     assert not (tmp_path / "m.txt").exists()
 
 
-def test_diff_flags_a_real_regression(tmp_path: Path, runs: dict[str, list[LatencyHistogram]]) -> None:
+def test_diff_flags_a_real_regression(
+    tmp_path: Path, runs: dict[str, list[LatencyHistogram]]
+) -> None:
     """+22% at every percentile: exit 1, each interval of the change excludes 0."""
     result = run_cli("hist", "diff", "base.hlog", "slow.hlog", "--json", cwd=tmp_path)
     assert 1 == result.code
@@ -131,8 +136,18 @@ def test_diff_tolerance_and_too_few_values(
     tmp_path: Path, runs: dict[str, list[LatencyHistogram]]
 ) -> None:
     """A 25% tolerance hides a +22% move; p99.999 of 20,000 values cannot be bounded."""
-    tolerant = run_cli("hist", "diff", "base.hlog", "slow.hlog", "--tolerance", "25%",
-                       "--percentiles", "50,99.999", "--json", cwd=tmp_path)  # fmt: skip
+    tolerant = run_cli(
+        "hist",
+        "diff",
+        "base.hlog",
+        "slow.hlog",
+        "--tolerance",
+        "25%",
+        "--percentiles",
+        "50,99.999",
+        "--json",
+        cwd=tmp_path,
+    )
     assert 0 == tolerant.code
     verdicts = [r["verdict"] for r in tolerant.json()["result"]["percentiles"]]
     assert ["no change detected", "too few values"] == verdicts
@@ -145,8 +160,18 @@ def test_plot_writes_the_image_and_reports_breaches(
     tmp_path: Path, runs: dict[str, list[LatencyHistogram]], suffix: str
 ) -> None:
     """The image is written (PNG or SVG signature); runs over a limit are reported."""
-    result = run_cli("hist", "plot", "base.hlog", "slow.hlog", "-o", f"p.{suffix}",
-                     "--slo", "60ms@99", "--json", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "hist",
+        "plot",
+        "base.hlog",
+        "slow.hlog",
+        "-o",
+        f"p.{suffix}",
+        "--slo",
+        "60ms@99",
+        "--json",
+        cwd=tmp_path,
+    )
     assert 0 == result.code, result.err
     data = result.json()["result"]
     assert suffix == data["format"]

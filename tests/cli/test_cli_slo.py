@@ -40,8 +40,9 @@ def test_budget_30_days_is_the_workbook_table() -> None:
 
 def test_budget_7_days_shows_the_scaled_policy() -> None:
     """``--window 7d`` (issue 15): windows x 7/28, the 28-day burn rates, 60.48 s of downtime."""
-    result = run_cli("slo", "budget", "--target", "99.99%", "--window", "7d", "--total", "5e6",
-                     "--json")  # fmt: skip
+    result = run_cli(
+        "slo", "budget", "--target", "99.99%", "--window", "7d", "--total", "5e6", "--json"
+    )
     data = result.json()["result"]
     assert "scaled" == data["policy_source"]
     assert 60.48 == pytest.approx(data["allowed_downtime_seconds"])
@@ -86,13 +87,19 @@ def test_check_reports_every_problem(tmp_path: Path) -> None:
     assert False is document["ok"]
     problems = document["result"]["problems"]
     assert [
-        "slos[0] (availability).objective: '99.9' looks like a percentage: write 99.9% (or the "
-        "ratio 0.999)",
+        (
+            "slos[0] (availability).objective: '99.9' looks like a percentage: write 99.9% (or the "
+            "ratio 0.999)"
+        ),
         "slos[0] (availability).window: '30' has no unit: write e.g. 30s, 30ms or 30d",
-        "slos[0] (availability): give total with exactly one of errors or good (counter "
-        "selectors), or a latency: block",
-        "slos[1] (latency): unknown field(s) colour; known: description, errors, good, latency, "
-        "name, objective, total, window",
+        (
+            "slos[0] (availability): give total with exactly one of errors or good (counter "
+            "selectors), or a latency: block"
+        ),
+        (
+            "slos[1] (latency): unknown field(s) colour; known: description, errors, good, "
+            "latency, name, objective, total, window"
+        ),
         "slos[1] (latency).objective: '150%' must be above 0% and at most 100%",
         "slos[1] (latency).latency.threshold: '300' has no unit: write e.g. 300s, 300ms or 300d",
     ] == problems
@@ -164,8 +171,9 @@ def _free_port() -> int:
 def metrics_url() -> Iterator[str]:
     """A real prometheus_client exposition on loopback, in a subprocess (Python writes le="1.0")."""
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", EXPOSITION_SERVER, str(port)],
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", EXPOSITION_SERVER, str(port)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         assert "ready" in process.stdout.readline()
@@ -222,14 +230,17 @@ def test_rules_with_buckets_from_a_go_style_file(tmp_path: Path) -> None:
     (tmp_path / "slo.yaml").write_text(
         SLO_FILE.replace("http_request_duration_seconds", "istio_request_duration_milliseconds")
     )
-    result = run_cli("slo", "rules", "slo.yaml", "--buckets", "go.prom", "-o", "rules.yaml",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "slo", "rules", "slo.yaml", "--buckets", "go.prom", "-o", "rules.yaml", cwd=tmp_path
+    )
     assert (0, "") == (result.code, result.out), result.err
     written = (tmp_path / "rules.yaml").read_text()
     assert 'istio_request_duration_milliseconds_bucket{job="checkout",le="1000"}' in written
     assert 'istio_request_duration_milliseconds_count{job="checkout"}' in written
-    other = SLO_FILE.replace('http_request_duration_seconds{job="checkout"}',
-                             'istio_request_duration_milliseconds{job="billing"}')  # fmt: skip
+    other = SLO_FILE.replace(
+        'http_request_duration_seconds{job="checkout"}',
+        'istio_request_duration_milliseconds{job="billing"}',
+    )
     (tmp_path / "other.yaml").write_text(other)
     missing = run_cli("slo", "check", "other.yaml", "--buckets", "go.prom", cwd=tmp_path)
     assert 2 == missing.code
@@ -243,11 +254,15 @@ def test_rules_for_openslo_take_the_selectors_from_options(tmp_path: Path) -> No
     assert 2 == missing.code
     assert "pass --total with --errors or --good" in missing.err
     result = run_cli(
-        "slo", "rules", "openslo.yaml",
-        "--total", 'http_requests_total{job="api"}',
-        "--errors", 'http_requests_total{job="api",code=~"5.."}',
+        "slo",
+        "rules",
+        "openslo.yaml",
+        "--total",
+        'http_requests_total{job="api"}',
+        "--errors",
+        'http_requests_total{job="api",code=~"5.."}',
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert 0 == result.code, result.err
     assert "perfprim-slo-api-api-availability-sli" == _groups(result.out)[0]["name"]
     assert "rate15m" in result.out  # the 7-day window's scaled policy: 1 h x 7/28
@@ -260,11 +275,16 @@ def test_rules_for_openslo_take_the_selectors_from_options(tmp_path: Path) -> No
 def test_rules_pass_promtool(tmp_path: Path, metrics_url: str) -> None:
     """The real ``promtool check rules`` accepts the rules of a whole file."""
     (tmp_path / "slo.yaml").write_text(SLO_FILE)
-    result = run_cli("slo", "rules", "slo.yaml", "--buckets", metrics_url, "-o", "rules.yaml",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "slo", "rules", "slo.yaml", "--buckets", metrics_url, "-o", "rules.yaml", cwd=tmp_path
+    )
     assert 0 == result.code, result.err
     assert "wrote the rules of 2 SLO(s) to rules.yaml" in result.err
-    checked = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yaml")],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(tmp_path / "rules.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout

@@ -10,7 +10,14 @@ import pytest
 from perfprim.capacity import USLModel
 from perfprim.exceptions import ConfigurationError
 from perfprim.histogram import LatencyHistogram
-from perfprim.plot import LatencyLimit, budget_burn, budget_series, latency_percentiles, save, usl_fit
+from perfprim.plot import (
+    LatencyLimit,
+    budget_burn,
+    budget_series,
+    latency_percentiles,
+    save,
+    usl_fit,
+)
 from perfprim.slo import SLO
 
 
@@ -31,14 +38,16 @@ def runs() -> dict[str, LatencyHistogram]:
 
 
 def test_latency_axes_are_hdrhistogram_style(runs: dict[str, LatencyHistogram]) -> None:
-    """x = 1/(1-p) on a log axis with 0%..99.99% ticks; y in ms from 0; a line per run."""
+    """X = 1/(1-p) on a log axis with 0%..99.99% ticks; y in ms from 0; a line per run."""
     figure = latency_percentiles(runs, title="runs")
     (axes,) = figure.axes
     assert "log" == axes.get_xscale()
     assert [1, 10, 100, 1000, 10_000] == list(axes.get_xticks())
     assert ["0%", "90%", "99%", "99.9%", "99.99%"] == [t.get_text() for t in axes.get_xticklabels()]
     assert ("Percentile", "Latency (ms)", "runs") == (
-        axes.get_xlabel(), axes.get_ylabel(), axes.get_title()
+        axes.get_xlabel(),
+        axes.get_ylabel(),
+        axes.get_title(),
     )
     assert 0.0 == axes.get_ylim()[0]
     assert ["base", "new"] == [t.get_text() for t in axes.get_legend().get_texts()]
@@ -60,7 +69,7 @@ def test_latency_lines_are_the_percentiles(runs: dict[str, LatencyHistogram]) ->
 
 
 def test_latency_limits_are_a_step_line(runs: dict[str, LatencyHistogram]) -> None:
-    """Limits 5ms@90 and 12ms@99.9 give the steps (1,5) (10,5) (10,12) (1000,12) and a marker each."""
+    """5ms@90 and 12ms@99.9: steps (1,5) (10,5) (10,12) (1000,12), and a marker each."""
     limits = [LatencyLimit(0.012, 99.9), LatencyLimit(0.005, 90.0)]
     axes = latency_percentiles(runs, limits=limits).axes[0]
     step = axes.get_lines()[2]
@@ -81,7 +90,7 @@ def test_latency_rejects_empty_runs_and_bad_limits() -> None:
 
 
 def test_usl_plot_marks_peak_and_knee() -> None:
-    """Measured points, the fitted curve, linear scaling, the peak and knee markers at the model's."""
+    """Measured points, the fitted curve, linear scaling, peak and knee at the model's."""
     model = USLModel(sigma=0.05, kappa=0.0005, lambda_=1000.0)
     points = [(n, model.throughput(n)) for n in (1, 2, 4, 8, 16, 32, 64)]
     axes = usl_fit(model, points).axes[0]
@@ -98,7 +107,7 @@ def test_usl_plot_marks_peak_and_knee() -> None:
 
 
 def test_usl_plot_without_a_peak() -> None:
-    """kappa = 0 (Amdahl): no peak marker, the knee at (1 - sigma) / sigma."""
+    """Kappa = 0 (Amdahl): no peak marker, the knee at (1 - sigma) / sigma."""
     model = USLModel(sigma=0.1, kappa=0.0, lambda_=10.0)
     axes = usl_fit(model, [(n, model.throughput(n)) for n in (1, 2, 4, 8, 16, 32)]).axes[0]
     assert 4 == len(axes.get_lines())
@@ -133,7 +142,9 @@ def test_budget_burn_axes_and_reference_line() -> None:
 
 
 @pytest.mark.parametrize("suffix", ["svg", "png"])
-def test_output_is_byte_stable(tmp_path: Path, runs: dict[str, LatencyHistogram], suffix: str) -> None:
+def test_output_is_byte_stable(
+    tmp_path: Path, runs: dict[str, LatencyHistogram], suffix: str
+) -> None:
     """The same figure saved twice (two figures, two files) gives the same bytes; no date in SVG."""
     paths = [tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"]
     for path in paths:

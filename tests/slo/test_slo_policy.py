@@ -129,7 +129,7 @@ def test_default_policy_scales_with_a_90_day_window() -> None:
 
 def test_windows_under_an_hour_need_an_explicit_policy() -> None:
     """Under one hour the scaled control windows would be under a second: say so."""
-    with pytest.raises(ConfigurationError, match="under one hour.*pass policy="):
+    with pytest.raises(ConfigurationError, match=r"under one hour.*pass policy="):
         SLO(target=0.99, window=1800)
     rule = AlertRule(severity="page", budget_fraction=0.1, long_window=300, short_window=25)
     assert 1 == len(SLO(target=0.99, window=1800, policy=[rule]).alert_windows())

@@ -103,7 +103,7 @@ def _command_name(argv: list[str]) -> str:
         if arg.startswith("-"):
             break
         words.append(arg)
-        if len(words) == 2:  # noqa: PLR2004 - "group command"
+        if len(words) == 2:
             break
     return " ".join(words)
 

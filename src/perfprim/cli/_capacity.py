@@ -95,11 +95,13 @@ def _list_of_numbers(text: str | None) -> list[float]:
         try:
             value = float(part)
         except ValueError:
-            raise click.BadParameter(f"{part!r} is not a number: write e.g. 64,128",
-                                     param_hint="'--predict'") from None  # fmt: skip
+            raise click.BadParameter(
+                f"{part!r} is not a number: write e.g. 64,128", param_hint="'--predict'"
+            ) from None
         if not (value > 0 and math.isfinite(value)):
-            raise click.BadParameter(f"{part!r} must be a positive concurrency",
-                                     param_hint="'--predict'")  # fmt: skip
+            raise click.BadParameter(
+                f"{part!r} must be a positive concurrency", param_hint="'--predict'"
+            )
         out.append(value)
     return out
 
@@ -115,11 +117,12 @@ row such as "concurrency,throughput" is optional).
 """
 )
 @click.argument("steps", type=click.Path(dir_okay=False))
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Also draw the fit (.png or .svg).")  # fmt: skip
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw the fit (.png or .svg)."
+)
 @click.option("--predict", help="Concurrency levels to predict throughput at: 64,128.")
 @JSON_OPTION
-def usl(steps: str, plot_path: str | None, predict: str | None, as_json: bool) -> None:
+def usl(*, steps: str, plot_path: str | None, predict: str | None, as_json: bool) -> None:
     """Fit Gunther's Universal Scalability Law to a step load: peak, knee, predictions.
 
     X(N) = lambda N / (1 + sigma (N-1) + kappa N (N-1)), fitted by bounded
@@ -184,14 +187,16 @@ def usl(steps: str, plot_path: str | None, predict: str | None, as_json: bool) -
         fit.add("peak", _at(peak, model.peak_throughput))
         fit.add("knee (run below)", _at(knee, result["knee_throughput"]))
         fit.render(out)
-        table = Table("Throughput by concurrency", ["N", "measured", "fitted", "efficiency",
-                      "N/X (response time)"])  # fmt: skip
+        table = Table(
+            "Throughput by concurrency",
+            ["N", "measured", "fitted", "efficiency", "N/X (response time)"],
+        )
         for row in rows:
             table.add(
                 f"{row['concurrency']:g}",
                 "" if row["measured"] is None else f"{row['measured']:.4g}",
                 f"{row['fitted']:.4g}",
-                format_percent(row["efficiency"], 3),
+                format_percent(float(row["efficiency"] or 0.0), 3),
                 f"{row['latency']:.4g}",
             )
         table.render(out)
@@ -217,16 +222,22 @@ Examples:
 """
 )
 @click.option("--rate", required=True, type=RATE, help="Arrivals: 100/s, 6000/min, 100 (per s).")
-@click.option("--aht", required=True, type=DURATION,
-              help="Mean service (handling) time: 180ms, 3m.")  # fmt: skip
-@click.option("--target-wait", required=True, type=DURATION,
-              help="The wait to answer within: 20ms, 20s.")  # fmt: skip
-@click.option("--service-level", required=True, type=RATIO,
-              help="Share to answer within the target wait: 80%.")  # fmt: skip
-@click.option("--max-occupancy", type=RATIO, default=None,
-              help="Cap on server utilization: 85%.")  # fmt: skip
+@click.option(
+    "--aht", required=True, type=DURATION, help="Mean service (handling) time: 180ms, 3m."
+)
+@click.option(
+    "--target-wait", required=True, type=DURATION, help="The wait to answer within: 20ms, 20s."
+)
+@click.option(
+    "--service-level",
+    required=True,
+    type=RATIO,
+    help="Share to answer within the target wait: 80%.",
+)
+@click.option("--max-occupancy", type=RATIO, default=None, help="Cap on server utilization: 85%.")
 @JSON_OPTION
 def erlang(
+    *,
     rate: float,
     aht: float,
     target_wait: float,
@@ -243,12 +254,18 @@ def erlang(
     from perfprim.exceptions import PerfprimError
 
     if service_level >= 1.0:
-        raise click.BadParameter("must be below 100%: no M/M/c queue answers everyone within "
-                                 "a wait", param_hint="'--service-level'")  # fmt: skip
+        raise click.BadParameter(
+            "must be below 100%: no M/M/c queue answers everyone within a wait",
+            param_hint="'--service-level'",
+        )
     try:
-        needed = ErlangC.servers_needed(rate, aht, target_wait=target_wait,
-                                        service_level=service_level,
-                                        max_occupancy=max_occupancy)  # fmt: skip
+        needed = ErlangC.servers_needed(
+            rate,
+            aht,
+            target_wait=target_wait,
+            service_level=service_level,
+            max_occupancy=max_occupancy,
+        )
     except PerfprimError as exc:
         raise InputError(str(exc)) from exc
     load = rate * aht
@@ -306,23 +323,44 @@ Examples:
   perfprim capacity project --now 1200 --growth +150/month --capacity 5000 --json
 """
 )
-@click.option("--now", "current", required=True, type=click.FloatRange(min=0, min_open=True),
-              help="The load now (req/s, users, ...).")  # fmt: skip
-@click.option("--growth", required=True, type=GROWTH,
-              help="15%/month (compound) or +150/month (linear, in load units).")  # fmt: skip
-@click.option("--capacity", "cap", required=True, type=click.FloatRange(min=0, min_open=True),
-              help="The load the system can take (same unit as --now).")  # fmt: skip
-@click.option("--periods", type=click.IntRange(min=0, max=1000), default=None,
-              help="Schedule length [default: until the capacity is reached].")  # fmt: skip
+@click.option(
+    "--now",
+    "current",
+    required=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="The load now (req/s, users, ...).",
+)
+@click.option(
+    "--growth",
+    required=True,
+    type=GROWTH,
+    help="15%/month (compound) or +150/month (linear, in load units).",
+)
+@click.option(
+    "--capacity",
+    "cap",
+    required=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="The load the system can take (same unit as --now).",
+)
+@click.option(
+    "--periods",
+    type=click.IntRange(min=0, max=1000),
+    default=None,
+    help="Schedule length [default: until the capacity is reached].",
+)
 @JSON_OPTION
-def project(current: float, growth: Growth, cap: float, periods: int | None, as_json: bool) -> None:
+def project(
+    *, current: float, growth: Growth, cap: float, periods: int | None, as_json: bool
+) -> None:
     """When the load reaches the capacity, and the load and headroom per period until then."""
     from perfprim.capacity import project_growth
     from perfprim.exceptions import PerfprimError
 
     try:
-        projection = project_growth(capacity=cap, current=current, rate=growth.rate,
-                                    model=growth.model, periods=periods)  # type: ignore[arg-type]  # fmt: skip
+        projection = project_growth(
+            capacity=cap, current=current, rate=growth.rate, model=growth.model, periods=periods
+        )
     except PerfprimError as exc:
         raise InputError(str(exc)) from exc
     when = projection.periods_until_exhausted
@@ -346,11 +384,16 @@ def project(current: float, growth: Growth, cap: float, periods: int | None, as_
             headline = "the load is already at or over the capacity"
         else:
             headline = f"the capacity is reached after {when:.3g} {growth.period}s"
-        table = Table(f"{headline} ({growth.model} growth)", [growth.period, "load", "headroom",
-                      "used"])  # fmt: skip
+        table = Table(
+            f"{headline} ({growth.model} growth)", [growth.period, "load", "headroom", "used"]
+        )
         for row in projection.schedule:
-            table.add(row.period, f"{row.load:,.4g}", f"{row.headroom:,.4g}",
-                      format_percent(row.load / cap, 3))  # fmt: skip
+            table.add(
+                row.period,
+                f"{row.load:,.4g}",
+                f"{row.headroom:,.4g}",
+                format_percent(row.load / cap, 3),
+            )
         table.render(out)
 
     emit("capacity project", result, as_json=as_json, human=human)

@@ -167,9 +167,6 @@ def compare(
             verdict = "improved"
         else:
             verdict = "no change detected"
-        if b > 0:
-            change = n / b - 1.0
-        else:
-            change = 0.0 if n == 0 else math.inf
+        change = n / b - 1.0 if b > 0 else (0.0 if n == 0 else math.inf)
         changes.append(PercentileChange(p, b, n, change, low, high, verdict))
     return changes

@@ -101,18 +101,22 @@ def bucket_bounds(text: str, content_type: str, metric: str, matchers: str, sour
     """
     from perfprim._optional import require
 
-    require("prometheus_client", package="prometheus-client", extra="prometheus",
-            feature="perfprim slo rules --buckets")  # fmt: skip
+    require(
+        "prometheus_client",
+        package="prometheus-client",
+        extra="prometheus",
+        feature="perfprim slo rules --buckets",
+    )
     wanted = _equality_matchers(matchers)
     try:
         if "openmetrics" in content_type:
             from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-            families = list(text_string_to_metric_families(text))
+            families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
         else:
             from prometheus_client.parser import text_string_to_metric_families
 
-            families = list(text_string_to_metric_families(text))
+            families = list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
     except ValueError as exc:
         msg = f"{source} is not a Prometheus exposition ({exc})"
         raise InputError(msg) from exc
@@ -133,9 +137,7 @@ def bucket_bounds(text: str, content_type: str, metric: str, matchers: str, sour
             except ValueError:
                 continue
     if not texts:
-        histograms = sorted(
-            f.name for f in families if f.type in {"histogram", "gaugehistogram"}
-        )
+        histograms = sorted(f.name for f in families if f.type in {"histogram", "gaugehistogram"})
         where = f" with labels {matchers}" if wanted else ""
         msg = (
             f"{source} has no histogram {metric!r}{where}; its histograms: "

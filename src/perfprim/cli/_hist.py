@@ -72,11 +72,16 @@ Examples:
 """
 )
 @click.argument("file", type=FILE)
-@click.option("--percentiles", type=PERCENTILES, default="50,75,90,95,99,99.9,99.99,99.999",
-              show_default=True, help="Percentiles to print.")  # fmt: skip
+@click.option(
+    "--percentiles",
+    type=PERCENTILES,
+    default="50,75,90,95,99,99.9,99.99,99.999",
+    show_default=True,
+    help="Percentiles to print.",
+)
 @UNIT_OPTION
 @JSON_OPTION
-def show(file: str, percentiles: tuple[float, ...], unit: str | None, as_json: bool) -> None:
+def show(*, file: str, percentiles: tuple[float, ...], unit: str | None, as_json: bool) -> None:
     """Print a histogram's count, min, mean, max and percentile table.
 
     FILE is an HdrHistogram interval log (.hlog, every interval merged), a
@@ -87,8 +92,11 @@ def show(file: str, percentiles: tuple[float, ...], unit: str | None, as_json: b
 
     def human(out: Console) -> None:
         h = item.histogram
-        kind = {"hlog": f"interval log, {item.intervals} interval(s)", "histoblob": "histoblob",
-                "hgrm": "percentile table (values at its rows)"}[item.format]  # fmt: skip
+        kind = {
+            "hlog": f"interval log, {item.intervals} interval(s)",
+            "histoblob": "histoblob",
+            "hgrm": "percentile table (values at its rows)",
+        }[item.format]
         table = Table(f"{file} ({kind})", ["", "latency"], left=[""])
         table.add("count", f"{h.count:,}")
         table.add("min", format_seconds(h.min))
@@ -110,11 +118,16 @@ Examples:
 """
 )
 @click.argument("files", nargs=-1, required=True, type=FILE)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The merged histogram: .hlog (one interval), .hgrm (table), else histoblob.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The output: .hlog (one interval), .hgrm (table), else a histoblob.",
+)
 @UNIT_OPTION
 @JSON_OPTION
-def merge(files: tuple[str, ...], output: str, unit: str | None, as_json: bool) -> None:
+def merge(*, files: tuple[str, ...], output: str, unit: str | None, as_json: bool) -> None:
     """Merge histograms losslessly (counts added exactly) into one file.
 
     The inputs must share range, precision and unit (as runs of one tool do):
@@ -148,15 +161,31 @@ Examples:
 )
 @click.argument("base", type=FILE)
 @click.argument("new", type=FILE)
-@click.option("--percentiles", type=PERCENTILES, default="50,90,99,99.9", show_default=True,
-              help="Percentiles to compare, each below 100.")  # fmt: skip
-@click.option("--confidence", type=RATIO, default="95%", show_default=True,
-              help="Family-wise confidence over all the percentiles compared.")  # fmt: skip
-@click.option("--tolerance", type=click.STRING, default="0%", show_default=True,
-              help="A relative change below which a move is not reported (5%).")  # fmt: skip
+@click.option(
+    "--percentiles",
+    type=PERCENTILES,
+    default="50,90,99,99.9",
+    show_default=True,
+    help="Percentiles to compare, each below 100.",
+)
+@click.option(
+    "--confidence",
+    type=RATIO,
+    default="95%",
+    show_default=True,
+    help="Family-wise confidence over all the percentiles compared.",
+)
+@click.option(
+    "--tolerance",
+    type=click.STRING,
+    default="0%",
+    show_default=True,
+    help="A relative change below which a move is not reported (5%).",
+)
 @UNIT_OPTION
 @JSON_OPTION
 def diff(
+    *,
     base: str,
     new: str,
     percentiles: tuple[float, ...],
@@ -177,16 +206,23 @@ def diff(
 
     if confidence >= 1.0:
         raise click.BadParameter("must be below 100%", param_hint="'--confidence'")
-    if any(p >= 100.0 for p in percentiles):  # noqa: PLR2004
-        raise click.BadParameter("p100 (the max) has no interval: compare percentiles below 100",
-                                 param_hint="'--percentiles'")  # fmt: skip
+    if any(p >= 100.0 for p in percentiles):
+        raise click.BadParameter(
+            "p100 (the max) has no interval: compare percentiles below 100",
+            param_hint="'--percentiles'",
+        )
     tolerance_ratio = _tolerance(tolerance)
     base_item, new_item = _read(base, unit), _read(new, unit)
     for item in (base_item, new_item):
         if item.histogram.count == 0:
             raise InputError(f"{item.path} holds no values: nothing to compare")
-    changes = compare(base_item.histogram, new_item.histogram, percentiles,
-                      confidence=confidence, tolerance=tolerance_ratio)  # fmt: skip
+    changes = compare(
+        base_item.histogram,
+        new_item.histogram,
+        percentiles,
+        confidence=confidence,
+        tolerance=tolerance_ratio,
+    )
     regressed = [c for c in changes if c.verdict == "regressed"]
     ok = not regressed
     result = {
@@ -262,14 +298,25 @@ Examples:
 """
 )
 @click.argument("files", nargs=-1, required=True, type=FILE)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The image: .png (default) or .svg.")  # fmt: skip
-@click.option("--slo", "slos", multiple=True, type=LatencyObjectiveType(),
-              help="A latency objective to draw, LATENCY@PERCENTILE (repeatable).")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The image: .png (default) or .svg.",
+)
+@click.option(
+    "--slo",
+    "slos",
+    multiple=True,
+    type=LatencyObjectiveType(),
+    help="A latency objective to draw, LATENCY@PERCENTILE (repeatable).",
+)
 @click.option("--title", default="Latency by percentile", show_default=True)
 @UNIT_OPTION
 @JSON_OPTION
 def plot(
+    *,
     files: tuple[str, ...],
     output: str,
     slos: tuple[LatencyObjective, ...],
@@ -293,15 +340,19 @@ def plot(
         kind = save(figure, output)
     except OSError as exc:
         raise InputError(f"cannot write {output!r}: {exc.strerror or exc}") from exc
-    breaches = [
+    breaches: list[dict[str, Any]] = [
         {"file": item.path, "slo": str(s), "seconds": item.histogram.percentile(s.percentile)}
         for item in items
         for s in slos
         if item.histogram.percentile(s.percentile) > s.seconds
     ]
-    result = {"output": output, "format": kind, "runs": [i.path for i in items],
-              "slos": [{"seconds": s.seconds, "percentile": s.percentile} for s in slos],
-              "breaches": breaches}  # fmt: skip
+    result = {
+        "output": output,
+        "format": kind,
+        "runs": [i.path for i in items],
+        "slos": [{"seconds": s.seconds, "percentile": s.percentile} for s in slos],
+        "breaches": breaches,
+    }
 
     def human(out: Console) -> None:
         note(f"wrote {output} ({kind}, {len(items)} run(s))")

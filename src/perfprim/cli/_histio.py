@@ -105,11 +105,14 @@ def _from_hgrm(path: str, text: str, unit: float) -> LatencyHistogram:
     points: list[tuple[float, int]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("Value"):
+        if not line or line.startswith(("#", "Value")):
             continue
         match = _HGRM_LINE.match(line)
         if match is None:
-            msg = f"{path}: line {number} is not 'value percentile totalcount [1/(1-p)]': {line[:60]!r}"
+            msg = (
+                f"{path}: line {number} is not 'value percentile totalcount [1/(1-p)]': "
+                f"{line[:60]!r}"
+            )
             raise InputError(msg)
         points.append((float(match.group(1)) * unit, int(match.group(3))))
     if not points:
@@ -213,8 +216,10 @@ def merge_files(files: list[HistogramFile]) -> LatencyHistogram:
 
 
 def write_histogram(histogram: LatencyHistogram, path: str, *, unit: str = "us") -> str:
-    """Write ``histogram`` to ``path``: ``.hlog`` a one-interval log, ``.hgrm`` the
-    percentile table (milliseconds), anything else the base64 histoblob.
+    """Write ``histogram`` to ``path`` in the format its suffix names.
+
+    ``.hlog``: a one-interval log; ``.hgrm``: the percentile table
+    (milliseconds); anything else: the base64 histoblob.
 
     Returns:
         The format written.

@@ -143,9 +143,7 @@ def console() -> Console:
 class Table:
     """A table to print: a title, column headings (right-aligned unless named in ``left``)."""
 
-    def __init__(
-        self, title: str, columns: Sequence[str], *, left: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, title: str, columns: Sequence[str], *, left: Sequence[str] = ()) -> None:
         self.title = title
         self.columns = list(columns)
         self.left = set(left)

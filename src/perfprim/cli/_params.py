@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import click
 
@@ -103,7 +103,7 @@ def parse_ratio(text: str) -> float:
     return float(value)
 
 
-class _Duration(click.ParamType):
+class _Duration(click.ParamType):  # type: ignore[type-arg]
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -115,7 +115,7 @@ class _Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class _Ratio(click.ParamType):
+class _Ratio(click.ParamType):  # type: ignore[type-arg]
     name = "PERCENT"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -127,11 +127,18 @@ class _Ratio(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class _Rate(click.ParamType):
+class _Rate(click.ParamType):  # type: ignore[type-arg]
     """Events per second from ``"100/s"``, ``"6000/min"``, ``"360000/h"`` or ``"100"``."""
 
     name = "RATE"
-    per = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+    per: ClassVar[dict[str, float]] = {
+        "s": 1.0,
+        "sec": 1.0,
+        "m": 60.0,
+        "min": 60.0,
+        "h": 3600.0,
+        "d": 86400.0,
+    }
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, float):
@@ -153,12 +160,12 @@ class _Rate(click.ParamType):
 class Growth:
     """Load growth per period: compound (a fraction) or linear (load units)."""
 
-    model: str
+    model: Literal["compound", "linear"]
     rate: float
     period: str
 
 
-class _Growth(click.ParamType):
+class _Growth(click.ParamType):  # type: ignore[type-arg]
     """``15%/month`` (compound), ``+200/month`` (linear, load units), ``15%`` (per period)."""
 
     name = "GROWTH"
@@ -175,12 +182,12 @@ class _Growth(click.ParamType):
         try:
             if amount.endswith("%"):
                 rate = float(Decimal(amount[:-1]) / 100)
-                model = "compound"
+                model: Literal["compound", "linear"] = "compound"
             elif amount.startswith("+"):
                 rate = float(Decimal(amount[1:]))
                 model = "linear"
             else:
-                raise InvalidOperation  # noqa: TRY301 - one message for every bad form
+                raise InvalidOperation
         except InvalidOperation:
             self.fail(
                 f"{text!r} is not a growth: write 15%/month (compound) or +200/month "
@@ -193,7 +200,7 @@ class _Growth(click.ParamType):
         return Growth(model, rate, period)
 
 
-class _Percentiles(click.ParamType):
+class _Percentiles(click.ParamType):  # type: ignore[type-arg]
     """A comma-separated list of percentiles in (0, 100]: ``50,90,99,99.9``."""
 
     name = "P,P,..."
@@ -208,7 +215,7 @@ class _Percentiles(click.ParamType):
                 p = float(item)
             except ValueError:
                 self.fail(f"{part!r} is not a percentile: write e.g. 50,90,99,99.9", param, ctx)
-            if not 0 < p <= 100:  # noqa: PLR2004
+            if not 0 < p <= 100:
                 self.fail(f"percentile {part!r} must be in (0, 100]", param, ctx)
             out.append(p)
         return tuple(sorted(set(out)))
@@ -225,7 +232,7 @@ class LatencyObjective:
         return f"{format_seconds(self.seconds)}@{self.percentile:g}%"
 
 
-class LatencyObjectiveType(click.ParamType):
+class LatencyObjectiveType(click.ParamType):  # type: ignore[type-arg]
     """``LATENCY@PERCENTILE``: ``200ms@99.9`` or ``1s@99``."""
 
     name = "LATENCY@P"
@@ -245,7 +252,7 @@ class LatencyObjectiveType(click.ParamType):
             p = float(percentile.strip().rstrip("%"))
         except ValueError:
             self.fail(f"{text!r}: the percentile after @ must be a number such as 99.9", param, ctx)
-        if not 0 < p < 100:  # noqa: PLR2004
+        if not 0 < p < 100:
             self.fail(f"{text!r}: the percentile must be in (0, 100)", param, ctx)
         return LatencyObjective(seconds, p)
 
@@ -274,7 +281,7 @@ def format_duration(seconds: float) -> str:
     """A span of time in days, hours, minutes and seconds: ``43m 12s``, ``7d``, ``1h 5m``."""
     if math.isinf(seconds):
         return "never"
-    if seconds < 60:  # noqa: PLR2004
+    if seconds < 60:
         return f"{seconds:.4g}s"
     parts = []
     rest = round(seconds)

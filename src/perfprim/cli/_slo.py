@@ -31,22 +31,20 @@ def slo() -> None:
 
 
 def _policy_rows(model: Any) -> list[dict[str, Any]]:
-    rows = []
-    for row in model.alert_windows():
-        rows.append(
-            {
-                "severity": row.severity,
-                "budget_fraction": row.budget_fraction,
-                "long_window_seconds": row.long_window,
-                "short_window_seconds": row.short_window,
-                "burn_rate": row.burn_rate,
-                "detection_seconds_at_full_outage": model.detection_time(
-                    1.0, row.long_window, row.burn_rate
-                ),
-                "exhaustion_seconds": model.time_to_exhaustion(row.burn_rate),
-            }
-        )
-    return rows
+    return [
+        {
+            "severity": row.severity,
+            "budget_fraction": row.budget_fraction,
+            "long_window_seconds": row.long_window,
+            "short_window_seconds": row.short_window,
+            "burn_rate": row.burn_rate,
+            "detection_seconds_at_full_outage": model.detection_time(
+                1.0, row.long_window, row.burn_rate
+            ),
+            "exhaustion_seconds": model.time_to_exhaustion(row.burn_rate),
+        }
+        for row in model.alert_windows()
+    ]
 
 
 @slo.command(
@@ -67,7 +65,7 @@ Examples:
     help="Events expected over the window (default: per million).",
 )
 @JSON_OPTION
-def budget(target: float, window: float, total: float | None, as_json: bool) -> None:
+def budget(*, target: float, window: float, total: float | None, as_json: bool) -> None:
     """What the objective allows (time, events) and the burn-rate policy that pages.
 
     The policy is the SRE Workbook's (also sloth's) for 28- and 30-day windows,
@@ -75,7 +73,7 @@ def budget(target: float, window: float, total: float | None, as_json: bool) -> 
     """
     from perfprim.slo import DEFAULT_POLICY, SLO
 
-    if window < 3600:  # noqa: PLR2004 - perfprim.slo's shortest window with a default policy
+    if window < 3600:
         msg = (
             f"{format_duration(window)} is too short: the burn-rate policy needs an SLO window "
             "of at least 1h (its control windows would be under a second)"
@@ -83,7 +81,7 @@ def budget(target: float, window: float, total: float | None, as_json: bool) -> 
         raise click.BadParameter(msg, param_hint="'--window'")
     model = SLO(target=target, window=window)
     events = 1_000_000.0 if total is None else total
-    result = {
+    result: dict[str, Any] = {
         "target": model.target,
         "window_seconds": model.window,
         "error_budget": model.error_budget,
@@ -95,8 +93,11 @@ def budget(target: float, window: float, total: float | None, as_json: bool) -> 
     }
 
     def human(out: Console) -> None:
-        summary = Table(f"SLO {format_percent(model.target)} over {format_duration(window)}",
-                        ["", "value"], left=[""])  # fmt: skip
+        summary = Table(
+            f"SLO {format_percent(model.target)} over {format_duration(window)}",
+            ["", "value"],
+            left=[""],
+        )
         summary.add("error budget", format_percent(model.error_budget))
         summary.add("allowed downtime", format_duration(model.allowed_downtime))
         summary.add(
@@ -110,10 +111,17 @@ def budget(target: float, window: float, total: float | None, as_json: bool) -> 
         )
         table = Table(
             f"Burn-rate alerts: {source}",
-            ["severity", "budget", "long window", "short window", "burn rate",
-             "fires after (full outage)", "budget gone in"],
+            [
+                "severity",
+                "budget",
+                "long window",
+                "short window",
+                "burn rate",
+                "fires after (full outage)",
+                "budget gone in",
+            ],
             left=["severity"],
-        )  # fmt: skip
+        )
         for row in result["policy"]:
             table.add(
                 row["severity"],
@@ -205,7 +213,7 @@ Examples:
     "its real bucket bounds.",
 )
 @JSON_OPTION
-def check(file: str, buckets: str | None, as_json: bool) -> None:
+def check(*, file: str, buckets: str | None, as_json: bool) -> None:
     """Validate an SLO file (perfprim's or OpenSLO): exit 1 and every problem if invalid."""
     loaded = _load(file)
     problems = list(loaded.problems)
@@ -215,12 +223,20 @@ def check(file: str, buckets: str | None, as_json: bool) -> None:
         le, checked = _check_latency(entry, buckets, cache, problems)
         entries.append(_entry_json(entry, le, checked))
     ok = not problems
-    result = {"file": file, "format": loaded.format, "valid": ok, "slos": entries,
-              "problems": problems}  # fmt: skip
+    result = {
+        "file": file,
+        "format": loaded.format,
+        "valid": ok,
+        "slos": entries,
+        "problems": problems,
+    }
 
     def human(out: Console) -> None:
-        table = Table(f"{file} ({loaded.format})", ["slo", "kind", "objective", "window",
-                      "threshold", "error budget"], left=["slo", "kind"])  # fmt: skip
+        table = Table(
+            f"{file} ({loaded.format})",
+            ["slo", "kind", "objective", "window", "threshold", "error budget"],
+            left=["slo", "kind"],
+        )
         for item in entries:
             threshold = item["threshold_seconds"]
             table.add(
@@ -245,15 +261,23 @@ def check(file: str, buckets: str | None, as_json: bool) -> None:
 
 
 def _selectors_for(
-    entry: SLOEntry, le: str | None, total: str | None, errors: str | None, good: str | None,
+    entry: SLOEntry,
+    le: str | None,
+    *,
+    total: str | None,
+    errors: str | None,
+    good: str | None,
     histogram: str | None,
-) -> dict[str, str | None]:  # fmt: skip
+) -> dict[str, str | None]:
     """The counter selectors to write the rules with (from the file, else the options)."""
     from perfprim.cli._slofile import LatencyIndicator, split_selector
 
     if entry.selectors is not None:
-        return {"total": entry.selectors.total, "errors": entry.selectors.errors,
-                "good": entry.selectors.good}  # fmt: skip
+        return {
+            "total": entry.selectors.total,
+            "errors": entry.selectors.errors,
+            "good": entry.selectors.good,
+        }
     indicator = entry.latency
     if indicator is None and histogram is not None:
         metric, matchers = split_selector(histogram)
@@ -281,7 +305,7 @@ def _selectors_for(
 Examples:
   perfprim slo rules slo.yaml -o rules.yaml
   perfprim slo rules slo.yaml --buckets metrics.prom
-  perfprim slo rules openslo.yaml --total 'http_requests_total{job="api"}' --errors 'http_requests_total{job="api",code=~"5.."}'
+  perfprim slo rules openslo.yaml --total http_requests_total --errors http_errors_total
 
 --buckets also takes a URL: --buckets http://127.0.0.1:8000/metrics
 """
@@ -293,14 +317,19 @@ Examples:
     help="A Prometheus exposition (file or http:// URL): latency thresholds are checked "
     "against its real bucket bounds and the rules match its exact le labels.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write the rules here instead of stdout.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the rules here instead of stdout.",
+)
 @click.option("--total", help="OpenSLO input: counter selector of all events.")
 @click.option("--errors", help="OpenSLO input: counter selector of bad events.")
 @click.option("--good", help="OpenSLO input: counter selector of good events.")
 @click.option("--histogram", help="OpenSLO latency input: the Prometheus histogram (seconds).")
 @JSON_OPTION
 def rules(
+    *,
     file: str,
     buckets: str | None,
     output: str | None,
@@ -323,7 +352,9 @@ def rules(
 
     loaded = _load(file)
     if loaded.problems:
-        msg = f"{file} is not a valid SLO file: {loaded.problems[0]} (run: perfprim slo check {file})"
+        msg = (
+            f"{file} is not a valid SLO file: {loaded.problems[0]} (run: perfprim slo check {file})"
+        )
         raise GateFailed(msg)
     problems: list[str] = []
     cache: dict[str, Any] = {}
@@ -339,9 +370,11 @@ def rules(
         if le is not None and checked is False:
             note(
                 f"{entry.name}: latency threshold not checked against real bucket bounds "
-                f"(pass --buckets FILE|URL); the rules match le=~\"{le}\""
+                f'(pass --buckets FILE|URL); the rules match le=~"{le}"'
             )
-        selectors = _selectors_for(entry, le, total, errors, good, histogram)
+        selectors = _selectors_for(
+            entry, le, total=total, errors=errors, good=good, histogram=histogram
+        )
         try:
             text = entry.slo.prometheus_rules(
                 service=entry.service, name=entry.name, labels=loaded.labels or None, **selectors
@@ -361,8 +394,7 @@ def rules(
                 handle.write(document)
         except OSError as exc:
             raise InputError(f"cannot write {output!r}: {exc.strerror or exc}") from exc
-    result = {"file": file, "rules": document, "output": output, "slos": entries,
-              "problems": []}  # fmt: skip
+    result = {"file": file, "rules": document, "output": output, "slos": entries, "problems": []}
 
     def human(out: Console) -> None:
         if output is None:

@@ -161,9 +161,7 @@ def _window(value: object, where: str, problems: list[str]) -> float | None:
         return None
 
 
-def _perfprim_entry(
-    raw: object, index: int, service: str, problems: list[str]
-) -> SLOEntry | None:
+def _perfprim_entry(raw: object, index: int, service: str, problems: list[str]) -> SLOEntry | None:
     from perfprim.exceptions import ConfigurationError
     from perfprim.slo import SLO, LatencySLO
 
@@ -205,8 +203,9 @@ def _perfprim_entry(
                     "known: histogram, threshold, unit"
                 )
             histogram = _text(latency.get("histogram"), f"{where}.latency.histogram", problems)
-            threshold = _window(latency.get("threshold", ""), f"{where}.latency.threshold",
-                                problems)  # fmt: skip
+            threshold = _window(
+                latency.get("threshold", ""), f"{where}.latency.threshold", problems
+            )
             if histogram is not None:
                 metric, matchers = split_selector(histogram)
                 metric = metric.removesuffix("_bucket")
@@ -334,7 +333,9 @@ def load(path: str) -> SLOFile:
     if isinstance(first, Mapping) and first.get("version") == "perfprim/v1":
         result = SLOFile(path, "perfprim/v1")
         if len(documents) > 1:
-            result.problems.append("a perfprim SLO file holds one YAML document; list SLOs under slos:")
+            result.problems.append(
+                "a perfprim SLO file holds one YAML document; list SLOs under slos:"
+            )
         _load_perfprim(first, result)
         return result
     if any(isinstance(d, Mapping) and "apiVersion" in d for d in documents):

@@ -106,8 +106,13 @@ def budget_burn(
         axes.plot(xs, ys, linewidth=1.8, label=label)
     if window is not None:
         span = end - start
-        axes.plot([0.0, span * scale], [100.0, 100.0 * (1.0 - span / window)], color="gray",
-                  linestyle=":", label="burn rate 1 (budget lasts one window)")  # fmt: skip
+        axes.plot(
+            [0.0, span * scale],
+            [100.0, 100.0 * (1.0 - span / window)],
+            color="gray",
+            linestyle=":",
+            label="burn rate 1 (budget lasts one window)",
+        )
     axes.axhline(0.0, color="crimson", linewidth=1.0)
     axes.set_ylim(min(-5.0, low * 1.1), 105.0)
     axes.set_xlim(0.0, max((end - start) * scale, 1e-9))

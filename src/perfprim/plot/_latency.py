@@ -37,7 +37,7 @@ class LatencyLimit:
         if not (self.seconds > 0 and math.isfinite(self.seconds)):
             msg = f"seconds must be a positive latency, got {self.seconds!r}"
             raise ConfigurationError(msg)
-        if not 0 < self.percentile < 100:  # noqa: PLR2004
+        if not 0 < self.percentile < 100:
             msg = f"percentile must be in (0, 100), such as 99.9, got {self.percentile!r}"
             raise ConfigurationError(msg)
 
@@ -120,11 +120,14 @@ def latency_percentiles(
         label = "SLO " + ", ".join(
             f"{limit.seconds * scale:g}{unit}@{limit.percentile:g}%" for limit in ordered
         )
-        axes.plot(xs_limit, ys_limit, color="crimson", linestyle="--", linewidth=1.2,
-                  label=label)  # fmt: skip
-        axes.plot([_x(limit.percentile) for limit in ordered],
-                  [limit.seconds * scale for limit in ordered],
-                  linestyle="none", marker="o", color="crimson")  # fmt: skip
+        axes.plot(xs_limit, ys_limit, color="crimson", linestyle="--", linewidth=1.2, label=label)
+        axes.plot(
+            [_x(limit.percentile) for limit in ordered],
+            [limit.seconds * scale for limit in ordered],
+            linestyle="none",
+            marker="o",
+            color="crimson",
+        )
         axes.axvline(xs_limit[-1], color="crimson", linestyle="--", linewidth=1.2)
     nines = min(_MAX_NINES, max(1, math.ceil(math.log10(widest) - 1e-9)))
     axes.set_xscale("log")

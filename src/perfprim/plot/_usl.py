@@ -47,24 +47,49 @@ def usl_fit(
     if math.isfinite(peak):
         right = max(right, min(peak * 1.5, n_max * 4))
     figure, axes = new_figure(title)
-    axes.plot([n for n, _ in measured], [x for _, x in measured], linestyle="none",
-              marker="o", color="black", label="measured")  # fmt: skip
+    axes.plot(
+        [n for n, _ in measured],
+        [x for _, x in measured],
+        linestyle="none",
+        marker="o",
+        color="black",
+        label="measured",
+    )
     ns = [right * (k + 1) / _CURVE_POINTS for k in range(_CURVE_POINTS)]
     fitted = [model.throughput(n) for n in ns]
     label = f"USL: sigma={model.sigma:.4g}, kappa={model.kappa:.3g}, lambda={model.lambda_:.4g}"
     axes.plot(ns, fitted, color="tab:blue", linewidth=1.8, label=label)
-    top = max(max(fitted), max((x for _, x in measured), default=0.0))
+    top = max(*fitted, *(x for _, x in measured))
     linear_end = min(right, top * 1.1 / model.lambda_)
-    axes.plot([0.0, linear_end], [0.0, model.lambda_ * linear_end], color="gray",
-              linestyle=":", label="linear scaling")  # fmt: skip
+    axes.plot(
+        [0.0, linear_end],
+        [0.0, model.lambda_ * linear_end],
+        color="gray",
+        linestyle=":",
+        label="linear scaling",
+    )
     if math.isfinite(peak) and 0 < peak <= right:
         x_peak = model.throughput(peak)
-        axes.plot([peak], [x_peak], marker="^", markersize=10, linestyle="none",
-                  color="crimson", label=f"peak: N={peak:.3g}, X={x_peak:.4g}")  # fmt: skip
+        axes.plot(
+            [peak],
+            [x_peak],
+            marker="^",
+            markersize=10,
+            linestyle="none",
+            color="crimson",
+            label=f"peak: N={peak:.3g}, X={x_peak:.4g}",
+        )
     if math.isfinite(knee) and 0 < knee <= right:
         x_knee = model.throughput(knee)
-        axes.plot([knee], [x_knee], marker="D", markersize=8, linestyle="none",
-                  color="darkorange", label=f"knee: N={knee:.3g}, X={x_knee:.4g}")  # fmt: skip
+        axes.plot(
+            [knee],
+            [x_knee],
+            marker="D",
+            markersize=8,
+            linestyle="none",
+            color="darkorange",
+            label=f"knee: N={knee:.3g}, X={x_knee:.4g}",
+        )
     axes.set_xlim(0.0, right)
     axes.set_ylim(0.0, top * 1.15)
     axes.set_xlabel("Concurrency (N)")
