@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 import pytest
 
 from perfprim.cli._app import COMMANDS, cli
-from tests.cli.conftest import SCHEMA, Run, run_cli
+from tests.cli.conftest import SCHEMA, SCRIPT, Run, run_cli
 from tests.cli.data import BAD_SLO_FILE, SLO_FILE, lognormal_run, write_log
 
 
@@ -298,3 +299,24 @@ def test_output_is_data_on_stdout_messages_on_stderr(tmp_path: Path) -> None:
     machine: Run = run_cli("hist", "merge", "a.hlog", "-o", "m.txt", "--json", cwd=tmp_path)
     assert (0, "") == (machine.code, machine.err)
     assert 400 == machine.json()["result"]["count"]
+
+
+def test_shell_completion_comes_from_click() -> None:
+    """``_PERFPRIM_COMPLETE=bash_complete`` completes lazily loaded commands: hist d -> diff."""
+    env = {
+        **os.environ,
+        "COMP_WORDS": "perfprim hist d",
+        "COMP_CWORD": "2",
+        "_PERFPRIM_COMPLETE": "bash_complete",
+    }
+    done = subprocess.run([str(SCRIPT)], capture_output=True, text=True, env=env, check=False)
+    assert (0, "plain,diff\n") == (done.returncode, done.stdout)
+
+
+def test_command_name_in_errors_stops_at_operands() -> None:
+    """The JSON error names the command words only, never a file or a URL."""
+    from perfprim.cli._app import _command_name
+
+    assert "hist show" == _command_name(["hist", "show", "x.hlog", "--json"])
+    assert "load" == _command_name(["load", "http://127.0.0.1:8000/", "--json"])
+    assert "" == _command_name(["--json"])

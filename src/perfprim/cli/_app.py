@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 """Command name -> (module, attribute) of its click command or group."""
 
+_WORD = re.compile(r"^[a-z][a-z-]*$")
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -98,13 +100,12 @@ def _wants_json(argv: list[str]) -> bool:
 
 
 def _command_name(argv: list[str]) -> str:
+    """``"hist diff"`` from the arguments: the command words before options and operands."""
     words = []
     for arg in argv:
-        if arg.startswith("-"):
+        if not _WORD.match(arg) or len(words) == 2:  # "group command" at most
             break
         words.append(arg)
-        if len(words) == 2:
-            break
     return " ".join(words)
 
 
