@@ -320,3 +320,16 @@ def test_command_name_in_errors_stops_at_operands() -> None:
     assert "hist show" == _command_name(["hist", "show", "x.hlog", "--json"])
     assert "load" == _command_name(["load", "http://127.0.0.1:8000/", "--json"])
     assert "" == _command_name(["--json"])
+
+
+def test_without_the_cli_extra_one_line_says_what_to_install() -> None:
+    """With click missing, ``perfprim`` prints the pip command, exit 2, no traceback."""
+    code = "import sys\nsys.modules['click'] = None\nfrom perfprim.cli import main\nmain()\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert 2 == done.returncode
+    expected = (
+        "perfprim: error: the command line needs the 'click' package, which is not installed. "
+        "Install it with: pip install 'perfprim[cli]'"
+    )
+    assert [expected] == done.stderr.splitlines()
