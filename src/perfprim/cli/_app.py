@@ -101,7 +101,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 def _command_name(argv: list[str]) -> str:
     """``"hist diff"`` from the arguments: the command words before options and operands."""
-    words = []
+    words: list[str] = []
     for arg in argv:
         if not _WORD.match(arg) or len(words) == 2:  # "group command" at most
             break
