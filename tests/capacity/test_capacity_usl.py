@@ -309,3 +309,20 @@ def test_fit_recovers_parameters_from_noisy_data(
     for n in levels:
         assert pytest.approx(truth.throughput(n), rel=0.04) == m.throughput(n)
     assert pytest.approx(lam, rel=0.06) == m.lambda_
+
+
+@pytest.mark.parametrize(
+    ("sigma", "kappa"), [(0.05, 0.0005), (0.2, 0.01), (0.01, 0.0), (0.0, 0.001), (0.5, 0.05)]
+)
+def test_knee_concurrency_maximises_power(sigma: float, kappa: float) -> None:
+    """The knee is the N maximising X(N)^2 / N (Kleinrock's power), found here by grid search."""
+    model = USLModel(sigma=sigma, kappa=kappa, lambda_=100.0)
+    grid = [n / 100 for n in range(1, 200_000)]
+    best = max(grid, key=lambda n: model.throughput(n) ** 2 / n)
+    assert best == pytest.approx(model.knee_concurrency, abs=0.01)
+    assert model.knee_concurrency < model.peak_concurrency
+
+
+def test_knee_of_linear_scaling_is_infinite() -> None:
+    """Sigma = kappa = 0: power grows without bound, no knee."""
+    assert math.inf == USLModel(sigma=0.0, kappa=0.0, lambda_=1.0).knee_concurrency

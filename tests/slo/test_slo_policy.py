@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfprim.exceptions import ConfigurationError
@@ -84,9 +84,68 @@ def test_invalid_rules_are_rejected(kwargs: dict[str, object], match: str) -> No
 
 
 def test_rule_longer_than_the_slo_window_is_rejected() -> None:
-    """A 3-day row does not fit a 1-day SLO: clear error at construction."""
+    """An explicit 3-day row does not fit a 1-day SLO: clear error at construction."""
     with pytest.raises(ConfigurationError, match="longer than the SLO window"):
-        SLO(target=0.99, window=DAY)
+        SLO(target=0.99, window=DAY, policy=[DEFAULT_POLICY[3]])
+
+
+def _windows(slo: SLO) -> list[tuple[float, float]]:
+    return [(row.long_window, row.short_window) for row in slo.alert_windows()]
+
+
+@pytest.mark.parametrize("days", [28, 30])
+def test_default_policy_is_the_workbooks_for_28_and_30_days(days: int) -> None:
+    """28 and 30 days keep the Workbook/sloth windows exactly (1 h/5 m ... 3 d/6 h)."""
+    assert DEFAULT_POLICY == SLO(target=0.999, window=days * DAY).policy
+    assert [(3600.0, 300.0), (21600.0, 1800.0), (DAY, 7200.0), (3 * DAY, 21600.0)] == _windows(
+        SLO(target=0.999, window=timedelta(days=days))
+    )
+
+
+def test_default_policy_scales_with_a_7_day_window() -> None:
+    """7 days: pyrra's 28-day windows times 7/28 (15 m/75 s, 90 m/7.5 m, 6 h/30 m, 18 h/90 m)."""
+    slo = SLO(target=0.999, window=7 * DAY)
+    assert [(900.0, 75.0), (5400.0, 450.0), (21600.0, 1800.0), (64800.0, 5400.0)] == _windows(slo)
+    # the budget fractions stay, so the burn rates are the 28-day ones exactly
+    assert [13.44, 5.6, 2.8, 2.8 / 3] == pytest.approx([r.burn_rate for r in slo.alert_windows()])
+    assert ["page", "page", "ticket", "ticket"] == [r.severity for r in slo.alert_windows()]
+
+
+def test_the_bug_in_issue_15_a_one_day_slo_gets_a_policy() -> None:
+    """SLO(target=0.9999, window=1 day) no longer raises: windows / 28, whole seconds."""
+    slo = SLO(target=0.9999, window=timedelta(days=1))
+    # 3600/28 = 128.57 -> 129 s, 300/28 = 10.71 -> 11 s, and so on (hand-computed)
+    assert [(129.0, 11.0), (771.0, 64.0), (3086.0, 257.0), (9257.0, 771.0)] == _windows(slo)
+    assert 0.02 * DAY / 129 == pytest.approx(slo.alert_windows()[0].burn_rate)
+    assert "SLO(target=0.9999, window=86400.0)" == repr(slo)  # the default is not spelled out
+
+
+def test_default_policy_scales_with_a_90_day_window() -> None:
+    """90 days: 1 h x 90/28 = 11,571 s (3 h 12 min 51 s) for the first page row."""
+    slo = SLO(target=0.999, window=90 * DAY)
+    assert (11571.0, 964.0) == _windows(slo)[0]
+    assert (833143.0, 69429.0) == _windows(slo)[3]
+
+
+def test_windows_under_an_hour_need_an_explicit_policy() -> None:
+    """Under one hour the scaled control windows would be under a second: say so."""
+    with pytest.raises(ConfigurationError, match=r"under one hour.*pass policy="):
+        SLO(target=0.99, window=1800)
+    rule = AlertRule(severity="page", budget_fraction=0.1, long_window=300, short_window=25)
+    assert 1 == len(SLO(target=0.99, window=1800, policy=[rule]).alert_windows())
+
+
+@settings(deadline=None)  # a busy 2-core runner pauses for seconds
+@given(window=st.floats(min_value=3600, max_value=400 * DAY))
+def test_scaled_policy_fits_any_window(window: float) -> None:
+    """For every window >= 1 h: four rows, short < long <= window, burn rates near 28 days'."""
+    slo = SLO(target=0.999, window=window)
+    rows = slo.alert_windows()
+    assert 4 == len(rows)
+    for row, expected in zip(rows, (13.44, 5.6, 2.8, 2.8 / 3), strict=True):
+        assert row.short_window < row.long_window <= window
+        if window not in (28 * DAY, 30 * DAY):
+            assert expected == pytest.approx(row.burn_rate, rel=0.13)
 
 
 def test_policy_must_hold_rules() -> None:

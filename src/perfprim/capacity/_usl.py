@@ -125,6 +125,23 @@ class USLModel:
         return self.throughput(n_star) if n_star > 0.0 else 0.0
 
     @property
+    def knee_concurrency(self) -> float:
+        """Where Kleinrock's power ``X(N) / R(N)`` peaks: the knee, before the peak.
+
+        Past the knee each unit of concurrency buys less throughput than it
+        costs in response time (L. Kleinrock, ICC 1979, the same rule as
+        :func:`knee_utilization`). Maximising ``X^2 / N`` gives
+        ``3 kappa N^2 + (sigma - kappa) N - (1 - sigma) = 0``, so
+        ``N_knee = (kappa - sigma + sqrt((sigma - kappa)^2 + 12 kappa (1 - sigma))) / (6 kappa)``,
+        and ``(1 - sigma) / sigma`` when ``kappa == 0``; ``inf`` for linear
+        scaling (``sigma == kappa == 0``), 0 when ``sigma == 1``.
+        """
+        s, k = self.sigma, self.kappa
+        if k == 0.0:
+            return math.inf if s == 0.0 else (1.0 - s) / s
+        return (k - s + math.sqrt((s - k) ** 2 + 12.0 * k * (1.0 - s))) / (6.0 * k)
+
+    @property
     def limit_throughput(self) -> float:
         """``lambda_ / sigma``: the ceiling of Amdahl's law (``inf`` if ``sigma == 0``)."""
         if self.sigma == 0.0:

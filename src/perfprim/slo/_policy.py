@@ -9,6 +9,11 @@ on over ``short_window``. The burn rate of a row follows from the SLO window::
 so for a 30-day window the default rows give 14.4, 6, 3 and 1, and for a
 28-day window 13.44, 5.6, 2.8 and 0.93 (the Workbook prints rounded figures;
 these are computed).
+
+The default policy follows the SLO window (:func:`default_policy`): the
+Workbook's rows as written for 28 and 30 days, and for any other window the
+28-day rows scaled by ``window / 28 d``, as pyrra scales its windows, so a
+1-day or a 90-day SLO gets the same budget fractions and burn rates.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._validate import check_ratio
 
-__all__ = ["DEFAULT_POLICY", "AlertRule", "AlertWindow"]
+__all__ = ["DEFAULT_POLICY", "MIN_SCALED_WINDOW", "AlertRule", "AlertWindow", "default_policy"]
 
 
 def _nonempty(value: object) -> bool:
@@ -161,3 +166,53 @@ DEFAULT_POLICY: tuple[AlertRule, ...] = (
 )
 """The Workbook's and sloth's policy: page on 2% in 1 h (5 m) and 5% in 6 h (30 m),
 ticket on 10% in 1 d (2 h) and 10% in 3 d (6 h)."""
+
+
+_DAY = 86400.0
+_WORKBOOK_WINDOWS = (28 * _DAY, 30 * _DAY)
+MIN_SCALED_WINDOW = 3600.0
+"""The shortest SLO window (seconds) with a default policy: below one hour the
+scaled control windows would be under a second."""
+
+
+def default_policy(window: float) -> tuple[AlertRule, ...]:
+    """The default multiwindow policy for an SLO window of ``window`` seconds.
+
+    For 28 and 30 days it is :data:`DEFAULT_POLICY`, the Workbook's and
+    sloth's rows exactly. For any other window each row's long and short
+    windows are the 28-day ones times ``window / 28 d`` (pyrra's rule: its
+    windows are the 28-day ones times period / 28 d), rounded to whole
+    seconds, never below one second; the budget fractions stay, so the burn
+    rates stay those of 28 days (13.44, 5.6, 2.8, 0.93) up to that rounding.
+    A 7-day SLO pages on 2% of its budget in 15 minutes (control window
+    75 s), a 90-day one on 2% in 3 h 12 min 51 s.
+
+    Args:
+        window: The SLO window in seconds.
+
+    Returns:
+        The policy rows.
+
+    Raises:
+        ConfigurationError: If ``window`` is under one hour (the control
+            windows would be under a second): pass ``policy=`` instead.
+    """
+    if window in _WORKBOOK_WINDOWS:
+        return DEFAULT_POLICY
+    if window < MIN_SCALED_WINDOW:
+        msg = (
+            f"the SLO window ({window:g} s) is under one hour, too short for the default "
+            "multiwindow policy (its control windows would be under a second): pass "
+            "policy=[AlertRule(...)] with windows that suit it"
+        )
+        raise ConfigurationError(msg)
+    factor = window / (28 * _DAY)
+    return tuple(
+        AlertRule(
+            severity=rule.severity,
+            budget_fraction=rule.budget_fraction,
+            long_window=max(1.0, float(round(rule.long_window * factor))),
+            short_window=max(1.0, float(round(rule.short_window * factor))),
+        )
+        for rule in DEFAULT_POLICY
+    )

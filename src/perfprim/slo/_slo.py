@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslices, Timeslices
-from perfprim.slo._policy import DEFAULT_POLICY, AlertRule, AlertWindow
+from perfprim.slo._policy import AlertRule, AlertWindow, default_policy
 from perfprim.slo._validate import (
     budget_of,
     check_count,
@@ -60,8 +60,10 @@ class SLO:
             30 days by default.
         budgeting: The OpenSLO budgeting method (:class:`Occurrences` by
             default, :class:`Timeslices` or :class:`RatioTimeslices`).
-        policy: The alerting policy rows; :data:`DEFAULT_POLICY` (the
-            Workbook's and sloth's page/ticket rows) by default.
+        policy: The alerting policy rows; by default the Workbook's and
+            sloth's page/ticket rows (:data:`DEFAULT_POLICY`) for a 28- or
+            30-day window, scaled to any other window (see
+            ``perfprim.slo._policy.default_policy``).
 
     Raises:
         ConfigurationError: If an argument is out of range.
@@ -107,7 +109,7 @@ class SLO:
                 f"window ({window_s:g} s): use a shorter slice"
             )
             raise ConfigurationError(msg)
-        rules = DEFAULT_POLICY if policy is None else tuple(policy)
+        rules = default_policy(window_s) if policy is None else tuple(policy)
         for rule in rules:
             if not _is_rule(rule):
                 msg = f"policy must hold AlertRule objects, got {rule!r}"
@@ -128,7 +130,7 @@ class SLO:
         text = f"target={self.target!r}, window={self.window!r}"
         if not isinstance(self.budgeting, Occurrences):
             text += f", budgeting={self.budgeting!r}"
-        if self.policy != DEFAULT_POLICY:
+        if self.policy != _default_or_none(self.window):
             text += f", policy={self.policy!r}"
         return text
 
@@ -489,6 +491,14 @@ class SLO:
         )
 
 
+def _default_or_none(window: float) -> tuple[AlertRule, ...] | None:
+    """The default policy for ``window``, or None when the window has none."""
+    try:
+        return default_policy(window)
+    except ConfigurationError:
+        return None
+
+
 def _is_budgeting(value: object) -> bool:
     return isinstance(value, Occurrences | Timeslices | RatioTimeslices)
 
@@ -519,7 +529,8 @@ class LatencySLO(SLO):
         target: The objective as a ratio in (0, 1], e.g. ``0.99``.
         window: The rolling SLO window; 30 days by default.
         budgeting: The OpenSLO budgeting method (occurrences by default).
-        policy: The alerting policy rows; :data:`DEFAULT_POLICY` by default.
+        policy: The alerting policy rows; the default policy for the window
+            (as for :class:`SLO`) by default.
 
     Raises:
         ConfigurationError: If an argument is out of range.
