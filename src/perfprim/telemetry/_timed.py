@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.telemetry._args import ArgReader, AttributeValue, name_map
-from perfprim.telemetry._conventions import function_name
+from perfprim.telemetry._conventions import PROMETHEUS_ERROR_TYPE, function_name
 from perfprim.telemetry._dispatch import dispatching
 from perfprim.telemetry._registry import (
     DEFAULT_BUCKETS,
@@ -76,6 +76,9 @@ def series_wrapper(
     dynamic = name_map(label_args, option="label_args") if label_args else {}
     if dynamic and histogram is not None:
         msg = "histogram= records a single series; drop label_args or histogram"
+        raise ConfigurationError(msg)
+    if PROMETHEUS_ERROR_TYPE in static or PROMETHEUS_ERROR_TYPE in dynamic.values():
+        msg = "'error_type' is the label of the errors counter; choose another label name"
         raise ConfigurationError(msg)
     clash = set(static) & set(dynamic.values())
     if clash or len(set(dynamic.values())) != len(dynamic):
