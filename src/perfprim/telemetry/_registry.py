@@ -43,6 +43,7 @@ __all__ = [
     "MetricPoint",
     "Series",
     "SeriesView",
+    "Source",
     "TelemetryRegistry",
     "Timer",
     "TimerView",

@@ -1,0 +1,299 @@
+"""The WSGI adapter of the HTTP metrics: Flask, any WSGI application.
+
+It only translates: the status from ``start_response``, the first body chunk
+(time to first byte), the end of the body iterable (the last byte: the
+server asks for the next chunk only once it wrote the previous one), the
+server's ``close()`` (work after the response, such as Flask's
+``call_on_close``, is timed apart), a ``close()`` before the end (the client
+left) and what the app raised. The route template comes from the matched URL
+rule of a Werkzeug request (Flask), read while the app calls
+``start_response``, or from a ``route=`` function of the environ; the
+decisions are the core's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from perfprim.telemetry import TelemetryRegistry, error_type
+from perfprim.web._metrics_core import UNMATCHED_ROUTE, RouteSLO, request_outcome
+from perfprim.web._metrics_recorder import DEFAULT_BUCKETS, MetricsRecorder
+
+__all__ = ["MetricsMiddleware"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+RouteOf = Callable[[Mapping[str, Any]], "str | None"]
+
+_now = time.perf_counter_ns
+_ERROR_KEY = "perfprim.web.error_type"
+
+
+def werkzeug_route(environ: Mapping[str, Any], script_name: str) -> str | None:
+    """The matched URL rule of the Werkzeug request in ``environ`` (Flask), mounts included.
+
+    Args:
+        environ: The request's environ, while the app handles it.
+        script_name: ``SCRIPT_NAME`` when the request reached the middleware;
+            what a dispatcher added since is a mount prefix.
+
+    Returns:
+        The rule (``/products/<int:product_id>``), or None when no rule matched.
+    """
+    request = environ.get("werkzeug.request")
+    rule = getattr(getattr(request, "url_rule", None), "rule", None)
+    if not isinstance(rule, str):
+        return None
+    mounted = str(environ.get("SCRIPT_NAME", ""))
+    prefix = mounted[len(script_name) :] if mounted.startswith(script_name) else ""
+    return prefix + rule
+
+
+class _Exchange:
+    """One request as the adapter saw it."""
+
+    __slots__ = ("end", "environ", "first_byte", "method", "route", "script_name", "start", "status")
+
+    def __init__(self, environ: Environ, start: int) -> None:
+        self.environ = environ
+        self.start = start
+        self.method: str = environ.get("REQUEST_METHOD", "GET")
+        self.script_name: str = environ.get("SCRIPT_NAME", "")
+        self.status: int | None = None
+        self.route: str | None = None
+        self.first_byte: int | None = None
+        self.end: int | None = None
+
+
+class _Body:
+    """The app's body iterable, timed: first chunk, last chunk, ``close()``."""
+
+    __slots__ = ("body", "exchange", "middleware")
+
+    def __init__(self, body: Iterable[bytes], exchange: _Exchange, middleware: MetricsMiddleware):
+        self.body = body
+        self.exchange = exchange
+        self.middleware = middleware
+
+    def __iter__(self) -> Iterator[bytes]:
+        exchange = self.exchange
+        try:
+            for chunk in self.body:
+                if exchange.first_byte is None:
+                    exchange.first_byte = _now()
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.middleware._done(exchange, exc, closed=_now())
+            exchange.end = -1  # recorded
+            raise
+        exchange.end = _now()
+
+    def close(self) -> None:
+        closed = _now()
+        exchange = self.exchange
+        close = getattr(self.body, "close", None)
+        raised: BaseException | None = None
+        try:
+            if close is not None:
+                close()
+        except BaseException as exc:
+            raised = exc
+            raise
+        finally:
+            if exchange.end != -1:
+                self.middleware._done(exchange, raised, closed=closed, returned=_now())
+
+
+class MetricsMiddleware:
+    """WSGI middleware: per-route latency, TTFB, SLOs and ``/metrics`` for any WSGI app.
+
+    Records the same metrics as the ASGI middleware
+    (``http_server_request_duration_seconds`` with ``http_request_method``,
+    ``http_route``, ``http_response_status_code``, ``error_type``; time to
+    first byte; work after the response; an ``SLOTracker`` per route with an
+    SLO), timed to the last body byte of streamed responses. For Flask the
+    route is the URL rule (``/products/<int:product_id>``) and the type of an
+    exception Flask turned into a 500 is recorded (through a
+    ``teardown_request`` function the middleware adds to the app).
+
+    An error in perfprim's own code is logged once and the request goes on;
+    the app's exceptions propagate unchanged.
+
+    Args:
+        app: The WSGI application (a Flask app or its ``wsgi_app``).
+        slos: Route template -> :class:`~perfprim.web.RouteSLO`.
+        default_slo: The SLO of every other matched route (None: none).
+        metrics_path: Where to serve the Prometheus exposition; None serves nothing.
+        route: A function of the environ returning the route template (for
+            apps that are not Werkzeug-based), called when the app starts its
+            response; None uses the Werkzeug request's URL rule.
+        registry: The telemetry registry; the default one if None.
+        buckets: Export bucket bounds, seconds (the SLO thresholds are added).
+        max_routes: Distinct route labels kept; later ones fold into ``other``.
+        background_threshold: Work in ``close()`` after the last body byte is
+            recorded when it lasts at least this long (1 ms).
+        exemplars: Keep the sampled span active at the end of a request as the
+            exemplar of its bucket (None: when a global tracer provider is set).
+        prometheus_registry: Serve this ``prometheus_client.CollectorRegistry``.
+
+    Raises:
+        ConfigurationError: If an option is invalid.
+
+    Example (Flask)::
+
+        app.wsgi_app = MetricsMiddleware(
+            app.wsgi_app,
+            slos={"/products/<int:product_id>": RouteSLO(threshold=0.2, target=0.99)},
+        )
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        slos: Mapping[str, RouteSLO] | None = None,
+        default_slo: RouteSLO | None = None,
+        metrics_path: str | None = "/metrics",
+        route: RouteOf | None = None,
+        registry: TelemetryRegistry | None = None,
+        buckets: Sequence[float | timedelta] = DEFAULT_BUCKETS,
+        max_routes: int = 100,
+        background_threshold: float | timedelta = 0.001,
+        exemplars: bool | None = None,
+        prometheus_registry: object | None = None,
+    ) -> None:
+        self.app = app
+        self.recorder = MetricsRecorder(
+            slos=slos,
+            default_slo=default_slo,
+            registry=registry,
+            buckets=buckets,
+            max_routes=max_routes,
+            background_threshold=background_threshold,
+            exemplars=exemplars,
+            prometheus_registry=prometheus_registry,
+        )
+        self.metrics_path = metrics_path
+        self.route_of = route
+        self._watch_flask(app)
+
+    def _watch_flask(self, app: object) -> None:
+        # Flask turns a view's exception into a 500 itself; its teardown
+        # functions still get the exception, so one notes its type.
+        flask_app = getattr(app, "__self__", app)
+        teardown = getattr(flask_app, "teardown_request", None)
+        if not callable(teardown) or not hasattr(flask_app, "wsgi_app"):
+            return
+
+        def note_error(exc: BaseException | None) -> None:
+            if exc is not None:
+                from flask import request
+
+                request.environ[_ERROR_KEY] = error_type(exc)
+
+        teardown(note_error)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            self.metrics_path is not None
+            and environ.get("PATH_INFO") == self.metrics_path
+            and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+        ):
+            return self._metrics(environ, start_response)
+        exchange = _Exchange(environ, _now())
+
+        def start_wrapper(status: str, headers: Any, exc_info: Any = None) -> Any:
+            try:
+                exchange.status = int(status[:3])
+                route_of = self.route_of
+                exchange.route = (
+                    route_of(environ)
+                    if route_of is not None
+                    else werkzeug_route(environ, exchange.script_name)
+                )
+            except Exception as exc:
+                self.recorder.log_once("reading the route", exc)
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.app(environ, start_wrapper)
+        except BaseException as exc:
+            self._done(exchange, exc, closed=_now())
+            raise
+        return _Body(body, exchange, self)
+
+    def _done(
+        self,
+        exchange: _Exchange,
+        raised: BaseException | None,
+        *,
+        closed: int,
+        returned: int | None = None,
+    ) -> None:
+        """Record a request once its body is closed (or the app raised)."""
+        try:
+            end = exchange.end
+            completed = end is not None and end >= 0
+            error = (
+                error_type(raised)
+                if isinstance(raised, Exception) and not completed
+                else exchange.environ.get(_ERROR_KEY)
+            )
+            status, kind = request_outcome(
+                status=exchange.status,
+                completed=completed,
+                # close() before the last chunk: the server stopped writing.
+                disconnected=raised is None and not completed,
+                error=error,
+            )
+            if completed and error is not None and status >= 500:
+                kind = error
+            route = exchange.route or UNMATCHED_ROUTE
+            recorder = self.recorder
+            recorder.request(
+                exchange.method,
+                route,
+                status,
+                kind,
+                exchange.start,
+                exchange.first_byte,
+                end if completed and end is not None else closed,
+            )
+            if completed and returned is not None:
+                late = error_type(raised) if isinstance(raised, Exception) else ""
+                recorder.after_response(exchange.method, route, late, returned - closed)
+        except Exception as exc:
+            self.recorder.log_once("recording a WSGI request", exc)
+
+    def _metrics(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body, content_type = self.recorder.render(environ.get("HTTP_ACCEPT", ""))
+            status = "200 OK"
+        except Exception as exc:
+            self.recorder.log_once("rendering /metrics", exc)
+            body, content_type = b"perfprim: /metrics failed, see the log\n", "text/plain"
+            status = "500 Internal Server Error"
+        start_response(
+            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        )
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def prometheus_rules(self, *, service: str, labels: Mapping[str, str] | None = None) -> str:
+        """Prometheus rules for the configured route SLOs (see the ASGI middleware's).
+
+        Args:
+            service: The service name (label ``slo_service``).
+            labels: Extra labels on every rule.
+
+        Returns:
+            The rule file, YAML.
+        """
+        return self.recorder.prometheus_rules(service=service, labels=labels)
