@@ -1,0 +1,42 @@
+"""URLs of the Django test project: an include() prefix, a 404, a failing view, a stream."""
+
+from __future__ import annotations
+
+import time
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import include, path
+
+
+def product(request: HttpRequest, product_id: int) -> JsonResponse:
+    delay = float(request.GET.get("delay", "0"))
+    if delay:
+        time.sleep(delay)
+    return JsonResponse({"product": product_id})
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise ValueError("boom")
+
+
+def missing(request: HttpRequest, thing: str) -> HttpResponse:
+    raise Http404(thing)
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    def chunks() -> object:
+        for i in range(4):
+            yield f"chunk {i}\n"
+            time.sleep(0.25)
+
+    return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+shop = [path("products/<int:product_id>", product)]
+
+urlpatterns = [
+    path("shop/", include(shop)),
+    path("boom", boom),
+    path("missing/<str:thing>", missing),
+    path("stream", stream),
+]
