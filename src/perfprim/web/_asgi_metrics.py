@@ -199,7 +199,8 @@ class MetricsMiddleware:
             returned if end is None else end,
         )
         if end is not None:
-            recorder.after_response(method, route, error or "", returned - end)
+            late = error if error is not None and status < 500 else ""
+            recorder.after_response(method, route, late, returned - end)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = _now()

@@ -185,8 +185,6 @@ class MetricsMiddleware:
             disconnected=not completed,
             error=noted,
         )
-        if completed and noted is not None and status >= 500:
-            kind = noted
         self.recorder.request(request.method, _route(request), status, kind, start, first_byte, closed)
 
     def _metrics(self, request: Any) -> Any:

@@ -103,8 +103,10 @@ def request_outcome(
         sent or 500 with the exception's type; a client that left records
         ``client_disconnect`` with the status sent or 499; a response the app
         left unfinished records ``incomplete_response``; a completed 5xx
-        records its code as the error type (OTel HTTP conventions); anything
-        else records no error (``""``).
+        records the exception's type if the app raised, else its code (OTel
+        HTTP conventions); anything else records no error (``""``): an
+        exception after a complete non-5xx response belongs to the work
+        after the response, not to the request.
     """
     if not completed:
         if disconnected:
@@ -114,7 +116,9 @@ def request_outcome(
         return (SERVER_ERROR if status is None else status), INCOMPLETE_RESPONSE
     assert status is not None  # a completed response has a status
     if status >= SERVER_ERROR:
-        return status, str(status)
+        # An app that sent its error page and then raised (Starlette's
+        # ServerErrorMiddleware, Flask, Django): the exception explains the 5xx.
+        return status, str(status) if error is None else error
     return status, ""
 
 

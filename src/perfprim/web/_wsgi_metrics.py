@@ -254,8 +254,6 @@ class MetricsMiddleware:
                 disconnected=raised is None and not completed,
                 error=error,
             )
-            if completed and error is not None and status >= 500:
-                kind = error
             route = exchange.route or UNMATCHED_ROUTE
             recorder = self.recorder
             recorder.request(
