@@ -42,6 +42,7 @@ POLICY = [
 
 
 def _slo_file(tracker: SLOTracker, name: str = "slo.x") -> dict[str, Any]:
+    snapshot = tracker.snapshot()
     return {
         "format": 2,
         "pid": os.getpid(),
@@ -49,6 +50,7 @@ def _slo_file(tracker: SLOTracker, name: str = "slo.x") -> dict[str, Any]:
             {
                 "name": name,
                 "labels": [["http_route", "/a"]],
+                "events": [snapshot.events, snapshot.bad_events],
                 "slo": slo_to_json(tracker.slo),
                 "resolution": tracker.resolution,
                 "budget_resolution": tracker.budget_resolution,

@@ -268,7 +268,7 @@ def test_prometheus_rules_pass_promtool(tmp_path: Path) -> None:
     groups = yaml.safe_load(text)["groups"]
     exprs = [rule["expr"] for group in groups for rule in group["rules"] if "record" in rule]
     assert any(
-        'http_server_slo_good_requests_total{http_route="/hello/{name}"}' in e for e in exprs
+        'http_server_slo_bad_events_total{http_route="/hello/{name}"}' in e for e in exprs
     )
     routes = {rule["labels"]["http_route"] for group in groups for rule in group["rules"]}
     assert {"/hello/{name}", "/boom"} == routes

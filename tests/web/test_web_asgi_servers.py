@@ -224,8 +224,8 @@ def test_route_slo_counts_what_was_sent(fastapi_server: Server) -> None:
 
     assert 9 == delta("http_server_slo_window_events", window="5m")
     assert 6 == delta("http_server_slo_window_good_events", window="5m")
-    assert 9 == delta("http_server_slo_requests_total")
-    assert 6 == delta("http_server_slo_good_requests_total")
+    assert 9 == delta("http_server_slo_events_total")
+    assert 3 == delta("http_server_slo_bad_events_total")
 
 
 def test_default_slo_covers_other_routes(fastapi_server: Server) -> None:
@@ -287,6 +287,6 @@ def test_mounted_sub_app_routes_resolve_to_the_full_template(
     assert 1 == count(text, "/health")
     assert 1 == count(text, "<unmatched>", "404")
     assert 2 == value(
-        text, "http_server_slo_requests_total", http_route="/shop/{tenant}/items/{item_id:int}"
+        text, "http_server_slo_events_total", http_route="/shop/{tenant}/items/{item_id:int}"
     )
     promtool_check(text)

@@ -169,8 +169,8 @@ def test_route_slo_counts_what_was_sent(
         port, lambda t: 7 == delta(t, "http_server_slo_window_events", window="5m")
     )
     assert 5 == delta(text, "http_server_slo_window_good_events", window="5m")
-    assert 7 == delta(text, "http_server_slo_requests_total")
-    assert 5 == delta(text, "http_server_slo_good_requests_total")
+    assert 7 == delta(text, "http_server_slo_events_total")
+    assert 2 == delta(text, "http_server_slo_bad_events_total")
 
 
 def test_flask_client_disconnect(flask_server: Server) -> None:

@@ -86,6 +86,9 @@ class SLOSnapshot:
         budget_consumed: Share of the SLO window's budget used (may exceed 1).
         budget_remaining: ``1 - budget_consumed`` (negative once missed).
         firing: The policy rows firing now, in policy order.
+        events: All events counted since the tracker was created (a
+            monotonic counter, for Prometheus rules).
+        bad_events: Bad events counted since the tracker was created.
     """
 
     time: float
@@ -95,6 +98,8 @@ class SLOSnapshot:
     budget_consumed: float
     budget_remaining: float
     firing: tuple[AlertWindow, ...]
+    events: int = 0
+    bad_events: int = 0
 
     def window(self, window: float | timedelta) -> WindowStatus:
         """Return the status of one policy window.
@@ -624,6 +629,7 @@ class SLOTracker:
             now = self._sync()
             statuses = tuple(self._window(w) for w in self._windows)
             sli = self._budget_sli()
+            events, bad_events = self._total, self._bad
         consumed = self._slo.budget_consumed_from_sli(sli)
         firing = self._slo._firing({s.window: s.burn_rate for s in statuses})
         return SLOSnapshot(
@@ -634,4 +640,6 @@ class SLOTracker:
             budget_consumed=consumed,
             budget_remaining=1.0 - consumed,
             firing=firing,
+            events=events,
+            bad_events=bad_events,
         )

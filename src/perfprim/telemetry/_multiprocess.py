@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -197,8 +198,10 @@ def encode_registry(registry: TelemetryRegistry, pid: int, *, exited: bool = Fal
             points.extend(_point_json(p) for p in source.points())
         elif source.sharing == "slo":
             tracker = source.tracker
+            snapshot = tracker.snapshot()
             slos.append(
                 {
+                    "events": [snapshot.events, snapshot.bad_events],
                     "name": source.name,
                     "labels": [list(kv) for kv in source.labels],
                     "slo": slo_to_json(tracker.slo),
@@ -464,6 +467,7 @@ def merge_slos(
 
     defs: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
     histories: dict[tuple[str, tuple[tuple[str, str], ...]], list[list[Any]]] = {}
+    totals: dict[tuple[str, tuple[tuple[str, str], ...]], list[int]] = {}
     for data in files:
         for entry in data.get("slos", ()):
             key = (entry["name"], tuple((str(k), str(v)) for k, v in entry["labels"]))
@@ -473,6 +477,10 @@ def merge_slos(
             )
             if same:
                 histories.setdefault(key, []).extend(entry["history"])
+                counted = totals.setdefault(key, [0, 0])
+                events, bad_events = entry.get("events", (0, 0))
+                counted[0] += int(events)
+                counted[1] += int(bad_events)
     now = float(clock())
     points: list[MetricPoint] = []
     for key, entry in defs.items():
@@ -494,9 +502,13 @@ def merge_slos(
             tracker.record_counts(good=int(total) - int(bad), total=int(total))
         moment[0] = max(moment[0], now)
         name, labels = key
+        events, bad_events = totals.get(key, (0, 0))
+        # The windows come from the replay; the counters since start from the
+        # workers' own totals (a replay holds only the SLO window).
+        snapshot = dataclasses.replace(tracker.snapshot(), events=events, bad_events=bad_events)
         points.extend(
             MetricPoint(p.name, p.kind, p.value, (*labels, *p.labels), p.unit, p.description)
-            for p in slo_points(name, tracker.snapshot())
+            for p in slo_points(name, snapshot)
         )
     return points
 

@@ -23,8 +23,8 @@ timer (OTel name)                        Prometheus family, labels
 
 Per route with an SLO: an ``SLOTracker`` exported as the SLO source
 ``http.server.slo`` labelled ``http_route`` (``http_server_slo_sli_ratio``,
-``..._burn_rate{window}``, ...) and two counters for Prometheus rules,
-``http_server_slo_requests_total`` and ``http_server_slo_good_requests_total``.
+``..._burn_rate{window}``, ..., and the counters Prometheus rules read,
+``http_server_slo_events_total`` and ``http_server_slo_bad_events_total``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any
 from perfprim._durations import to_seconds
 from perfprim._optional import require
 from perfprim.exceptions import ConfigurationError
-from perfprim.telemetry import MetricPoint, PrometheusCollector, TelemetryRegistry, default_registry
+from perfprim.telemetry import PrometheusCollector, TelemetryRegistry, default_registry
 from perfprim.web._metrics_core import UNMATCHED_ROUTE, RouteSLO, method_label
 
 __all__ = ["DEFAULT_BUCKETS", "MetricsRecorder"]
@@ -78,34 +78,16 @@ _ERROR = "error_type"
 _MAX_ENTRIES = 10_000
 
 
-class _Counts:
-    """Requests and good requests of one route (for Prometheus SLO rules)."""
-
-    __slots__ = ("good", "lock", "total")
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.good = 0
-        self.lock = threading.Lock()
-
-    def add(self, good: bool) -> None:
-        with self.lock:
-            self.total += 1
-            if good:
-                self.good += 1
-
-
 class _Entry:
     """What one (method, route, status, error) records into, resolved once."""
 
-    __slots__ = ("counts", "duration", "series", "threshold_ns", "track", "ttfb", "verdict")
+    __slots__ = ("duration", "series", "threshold_ns", "track", "ttfb", "verdict")
 
     def __init__(
         self,
         series: Any,
         ttfb: Any,
         track: Callable[[bool], None] | None,
-        counts: _Counts | None,
         verdict: bool,
         threshold_ns: int,
     ) -> None:
@@ -113,7 +95,6 @@ class _Entry:
         self.duration: Callable[[int], None] = series.record_ns
         self.ttfb: Callable[[int], None] = ttfb.record_ns
         self.track = track
-        self.counts = counts
         self.verdict = verdict  # False: the status alone makes the request bad
         self.threshold_ns = threshold_ns
 
@@ -173,6 +154,7 @@ class MetricsRecorder:
                 msg = f"the SLO of {route!r} must be a perfprim.web.RouteSLO, got {slo!r}"
                 raise ConfigurationError(msg)
         self.default_slo = default_slo
+        self.max_routes = max_routes
         self.registry = registry if registry is not None else default_registry()
         thresholds = {s.threshold for s in [*self.slos.values(), default_slo] if s is not None}
         bounds = sorted({to_seconds(b, name="buckets") for b in buckets} | thresholds)
@@ -207,9 +189,8 @@ class MetricsRecorder:
             **common,
         )
         self._entries: dict[tuple[str, str, int, str], _Entry] = {}
-        self._routes: dict[str, tuple[Any, _Counts] | None] = {}
+        self._routes: dict[str, Any] = {}
         self._routes_lock = threading.Lock()
-        self._counts: dict[str, _Counts] = {}
         self._logged: set[str] = set()
         trace = _otel_trace() if exemplars is not False else None
         self._trace = trace
@@ -218,7 +199,6 @@ class MetricsRecorder:
             require("opentelemetry.trace", package="opentelemetry-api", extra="otel", feature="exemplars")
         self._prometheus_registry = prometheus_registry
         self._collector: PrometheusCollector | None = None
-        self._source_added = False
         for route in self.slos:
             self._route_slo(route)
 
@@ -255,9 +235,7 @@ class MetricsRecorder:
             entry.ttfb(first_byte_ns - start_ns)
         track = entry.track
         if track is not None:
-            good = entry.verdict and elapsed <= entry.threshold_ns
-            track(good)
-            entry.counts.add(good)  # type: ignore[union-attr]
+            track(entry.verdict and elapsed <= entry.threshold_ns)
         trace = self._trace
         if trace is not None and (self._always_exemplars or trace._TRACER_PROVIDER is not None):
             context = trace.get_current_span().get_span_context()
@@ -295,18 +273,16 @@ class MetricsRecorder:
         series = self.duration.series_at(values)
         ttfb = self.ttfb.series_at(values)
         track: Callable[[bool], None] | None = None
-        counts: _Counts | None = None
         verdict = True
         threshold_ns = 0
         slo = self.slo_for(route)
         if slo is not None:
-            found = self._route_slo(route)
-            if found is not None:
-                tracker, counts = found
+            tracker = self._route_slo(route)
+            if tracker is not None:
                 track = tracker.record
                 verdict = status not in slo.bad_status
                 threshold_ns = slo.threshold_ns()
-        entry = _Entry(series, ttfb, track, counts, verdict, threshold_ns)
+        entry = _Entry(series, ttfb, track, verdict, threshold_ns)
         if len(self._entries) < _MAX_ENTRIES:
             self._entries[key] = entry
         return entry
@@ -317,52 +293,26 @@ class MetricsRecorder:
             return None
         return self.slos.get(route, self.default_slo)
 
-    def _route_slo(self, route: str) -> tuple[Any, _Counts] | None:
+    def _route_slo(self, route: str) -> Any:
         if route in self._routes:
             return self._routes[route]
         slo = self.slo_for(route)
         with self._routes_lock:
             if route in self._routes:
                 return self._routes[route]
-            found: tuple[Any, _Counts] | None = None
-            if slo is not None and (route in self.slos or len(self._routes) < len(self.slos) + 100):
+            tracker = None
+            # default_slo routes are bounded like the route label
+            if slo is not None and (route in self.slos or len(self._routes) < self.max_routes):
                 from perfprim.slo import SLOTracker
 
                 tracker = SLOTracker(slo.latency_slo())
-                counts = _Counts()
                 self.registry.add_slo(SLO_SOURCE, tracker, labels={_ROUTE: route})
-                self._counts[route] = counts
-                if not self._source_added:
-                    self.registry.add_source(SLO_SOURCE, self._count_points, _identity, shared=True)
-                    self._source_added = True
-                found = (tracker, counts)
-            self._routes[route] = found
-            return found
-
-    def _count_points(self) -> list[MetricPoint]:
-        points: list[MetricPoint] = []
-        for route, counts in list(self._counts.items()):
-            with counts.lock:
-                total, good = counts.total, counts.good
-            labels = ((_ROUTE, route),)
-            points.append(
-                MetricPoint(
-                    f"{SLO_SOURCE}.requests", "counter", total, labels, "",
-                    "Requests of routes with an SLO.",
-                )
-            )
-            points.append(
-                MetricPoint(
-                    f"{SLO_SOURCE}.good_requests", "counter", good, labels, "",
-                    "Good requests of routes with an SLO (status not bad, fast enough).",
-                )
-            )
-        return points
+            self._routes[route] = tracker
+            return tracker
 
     def tracker(self, route: str) -> Any:
         """The ``SLOTracker`` of a route template (None if the route has no SLO)."""
-        found = self._route_slo(route)
-        return None if found is None else found[0]
+        return self._route_slo(route)
 
     def log_once(self, where: str, exc: BaseException) -> None:
         """Log an error of perfprim's own code once per place; the request goes on."""
@@ -424,8 +374,8 @@ class MetricsRecorder:
 
         One rule group pair per route of ``slos`` (the ``default_slo``'s routes
         are not known in advance), from the counters
-        ``http_server_slo_good_requests_total`` and
-        ``http_server_slo_requests_total`` of that route: the SRE Workbook's
+        ``http_server_slo_bad_events_total`` and
+        ``http_server_slo_events_total`` of that route: the SRE Workbook's
         multiwindow burn-rate alerts (see :meth:`perfprim.slo.SLO.prometheus_rules`),
         each rule labelled ``slo_service``, ``slo`` (the route) and ``http_route``.
 
@@ -446,17 +396,13 @@ class MetricsRecorder:
             text = slo.latency_slo().prometheus_rules(
                 service=service,
                 name=route,
-                total=f"http_server_slo_requests_total{selector}",
-                good=f"http_server_slo_good_requests_total{selector}",
+                total=f"http_server_slo_events_total{selector}",
+                errors=f"http_server_slo_bad_events_total{selector}",
                 labels={**(labels or {}), _ROUTE: route},
             )
             groups.extend(yaml.safe_load(text)["groups"])
         out: str = yaml.safe_dump({"groups": groups}, sort_keys=False, width=10_000)
         return out
-
-
-def _identity(_name: str, points: list[MetricPoint]) -> list[MetricPoint]:
-    return points
 
 
 def _escape(value: str) -> str:

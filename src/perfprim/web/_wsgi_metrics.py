@@ -53,51 +53,67 @@ def werkzeug_route(environ: Mapping[str, Any], script_name: str) -> str | None:
     return prefix + rule
 
 
-class _Exchange:
-    """One request as the adapter saw it."""
+class _Response:
+    """One request as the adapter sees it, and the body iterable handed to the server.
 
-    __slots__ = ("end", "environ", "first_byte", "method", "route", "script_name", "start", "status")
+    A list or tuple body is written whole by the server before it calls
+    ``close()``, so its end is the ``close()``; any other body is timed by
+    the generator in ``__iter__`` (first chunk, exhaustion).
+    """
 
-    def __init__(self, environ: Environ, start: int) -> None:
+    __slots__ = (
+        "body",
+        "end",
+        "environ",
+        "first_byte",
+        "method",
+        "middleware",
+        "recorded",
+        "route",
+        "script_name",
+        "start",
+        "status",
+    )
+
+    def __init__(self, environ: Environ, start: int, middleware: MetricsMiddleware) -> None:
         self.environ = environ
         self.start = start
+        self.middleware = middleware
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         self.script_name: str = environ.get("SCRIPT_NAME", "")
         self.status: int | None = None
         self.route: str | None = None
         self.first_byte: int | None = None
         self.end: int | None = None
-
-
-class _Body:
-    """The app's body iterable, timed: first chunk, last chunk, ``close()``."""
-
-    __slots__ = ("body", "exchange", "middleware")
-
-    def __init__(self, body: Iterable[bytes], exchange: _Exchange, middleware: MetricsMiddleware):
-        self.body = body
-        self.exchange = exchange
-        self.middleware = middleware
+        self.recorded = False
+        self.body: Iterable[bytes] = ()
 
     def __iter__(self) -> Iterator[bytes]:
-        exchange = self.exchange
+        body = self.body
+        if type(body) in (list, tuple):
+            self.first_byte = _now()
+            return iter(body)
+        return self._timed(body)
+
+    def _timed(self, body: Iterable[bytes]) -> Iterator[bytes]:
         try:
-            for chunk in self.body:
-                if exchange.first_byte is None:
-                    exchange.first_byte = _now()
+            for chunk in body:
+                if self.first_byte is None:
+                    self.first_byte = _now()
                 yield chunk
         except GeneratorExit:
             raise
         except BaseException as exc:
-            self.middleware._done(exchange, exc, closed=_now())
-            exchange.end = -1  # recorded
+            self.middleware._done(self, exc, _now(), None)
             raise
-        exchange.end = _now()
+        self.end = _now()
 
     def close(self) -> None:
         closed = _now()
-        exchange = self.exchange
-        close = getattr(self.body, "close", None)
+        body = self.body
+        if self.end is None and type(body) in (list, tuple):
+            self.end = closed
+        close = getattr(body, "close", None)
         raised: BaseException | None = None
         try:
             if close is not None:
@@ -106,8 +122,7 @@ class _Body:
             raised = exc
             raise
         finally:
-            if exchange.end != -1:
-                self.middleware._done(exchange, raised, closed=closed, returned=_now())
+            self.middleware._done(self, raised, closed, _now())
 
 
 class MetricsMiddleware:
@@ -206,16 +221,16 @@ class MetricsMiddleware:
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
         ):
             return self._metrics(environ, start_response)
-        exchange = _Exchange(environ, _now())
+        response = _Response(environ, _now(), self)
 
         def start_wrapper(status: str, headers: Any, exc_info: Any = None) -> Any:
             try:
-                exchange.status = int(status[:3])
+                response.status = int(status[:3])
                 route_of = self.route_of
-                exchange.route = (
+                response.route = (
                     route_of(environ)
                     if route_of is not None
-                    else werkzeug_route(environ, exchange.script_name)
+                    else werkzeug_route(environ, response.script_name)
                 )
             except Exception as exc:
                 self.recorder.log_once("reading the route", exc)
@@ -224,50 +239,53 @@ class MetricsMiddleware:
             return start_response(status, headers, exc_info)
 
         try:
-            body = self.app(environ, start_wrapper)
+            response.body = self.app(environ, start_wrapper)
         except BaseException as exc:
-            self._done(exchange, exc, closed=_now())
+            self._done(response, exc, _now(), None)
             raise
-        return _Body(body, exchange, self)
+        return response
 
     def _done(
         self,
-        exchange: _Exchange,
+        response: _Response,
         raised: BaseException | None,
-        *,
         closed: int,
-        returned: int | None = None,
+        returned: int | None,
     ) -> None:
-        """Record a request once its body is closed (or the app raised)."""
+        """Record a request once its body is closed (or the app raised), once."""
+        if response.recorded:
+            return
+        response.recorded = True
         try:
-            end = exchange.end
-            completed = end is not None and end >= 0
-            error = (
-                error_type(raised)
-                if isinstance(raised, Exception) and not completed
-                else exchange.environ.get(_ERROR_KEY)
-            )
+            end = response.end
+            completed = end is not None
+            status = response.status
+            error = None
+            if raised is not None and not completed:
+                error = error_type(raised) if isinstance(raised, Exception) else None
+            elif status is not None and status >= 500:
+                error = response.environ.get(_ERROR_KEY)  # noted by the Flask teardown
             status, kind = request_outcome(
-                status=exchange.status,
+                status=status,
                 completed=completed,
                 # close() before the last chunk: the server stopped writing.
                 disconnected=raised is None and not completed,
                 error=error,
             )
-            route = exchange.route or UNMATCHED_ROUTE
+            route = response.route or UNMATCHED_ROUTE
             recorder = self.recorder
             recorder.request(
-                exchange.method,
+                response.method,
                 route,
                 status,
                 kind,
-                exchange.start,
-                exchange.first_byte,
-                end if completed and end is not None else closed,
+                response.start,
+                response.first_byte,
+                closed if end is None else end,
             )
-            if completed and returned is not None:
+            if returned is not None and end is not None:
                 late = error_type(raised) if isinstance(raised, Exception) else ""
-                recorder.after_response(exchange.method, route, late, returned - closed)
+                recorder.after_response(response.method, route, late, returned - closed)
         except Exception as exc:
             self.recorder.log_once("recording a WSGI request", exc)
 
