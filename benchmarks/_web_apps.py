@@ -208,10 +208,10 @@ def __dir__() -> list[str]:
 
 
 def server_asgi_app() -> Any:
-    """uvicorn factory (``--factory``) for the end-to-end run."""
+    """Uvicorn factory (``--factory``) for the end-to-end run."""
     return asgi_app(_candidate())
 
 
 def server_wsgi_app() -> Any:
-    """gunicorn entry (``benchmarks._web_apps:server_wsgi_app()``) for the end-to-end run."""
+    """Gunicorn entry (``benchmarks._web_apps:server_wsgi_app()``) for the end-to-end run."""
     return wsgi_app(_candidate())

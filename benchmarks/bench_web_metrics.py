@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from benchmarks import _web_apps
+
 from perfprim.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +170,7 @@ def test_asgi_added_cost_in_process(
 def test_wsgi_added_cost_in_process(
     record_metric: Callable[..., None], request: pytest.FixtureRequest
 ) -> None:
-    """WSGI: perfprim on Flask and on Django against prometheus-flask-exporter and django-prometheus."""
+    """WSGI: perfprim on Flask and Django against prometheus-flask-exporter, django-prometheus."""
     smoke = _smoke(request.config)
     n = 20 if smoke else 300
     names = (*_web_apps.FLASK, *_web_apps.DJANGO)
@@ -179,8 +179,12 @@ def test_wsgi_added_cost_in_process(
     note = "GET /products/<id>, in process; median of interleaved rounds"
     flask = _added_us({k: times[k] for k in _web_apps.FLASK}, "flask")
     django = _added_us({k: times[k] for k in _web_apps.DJANGO}, "django")
-    record_metric("web.wsgi.inprocess.bare_flask_us", statistics.median(times["flask"]) * 1e6, "us", note)
-    record_metric("web.wsgi.inprocess.bare_django_us", statistics.median(times["django"]) * 1e6, "us", note)
+    record_metric(
+        "web.wsgi.inprocess.bare_flask_us", statistics.median(times["flask"]) * 1e6, "us", note
+    )
+    record_metric(
+        "web.wsgi.inprocess.bare_django_us", statistics.median(times["django"]) * 1e6, "us", note
+    )
     for name, us in {**flask, **django}.items():
         record_metric(f"web.wsgi.inprocess.{name}.added_us", us, "us", note)
     ours = max(flask["perfprim-flask"], django["perfprim-django"])
@@ -235,7 +239,8 @@ def _server(kind: str, candidate: str, log: Path) -> Iterator[tuple[int, subproc
                 "--log-level", "warning", "--no-access-log"]  # fmt: skip
     else:
         argv = [sys.executable, "-m", "gunicorn", "benchmarks._web_apps:server_wsgi_app()",
-                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"]  # fmt: skip
+                "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                "--log-level", "warning"]  # fmt: skip
     env = dict(os.environ)
     env["PERFPRIM_BENCH_CANDIDATE"] = candidate
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
@@ -319,7 +324,7 @@ def test_added_cost_end_to_end(
     lat: dict[str, list[float]] = {n: [] for n in names}
     with contextlib.ExitStack() as stack:
         servers = {n: stack.enter_context(_server(kind, n, tmp_path / f"{n}.log")) for n in names}
-        for name, (port, _) in servers.items():  # warm up each server
+        for port, _ in servers.values():  # warm up each server
             asyncio.run(_fixed_rate(port, 50, 0.2, 2))
         for r in range(rounds):
             order = list(names[r % len(names) :] + names[: r % len(names)])

@@ -6,6 +6,7 @@ saw every event of every worker, on the same clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -74,7 +75,7 @@ events = st.lists(
 def test_merged_trackers_equal_one_tracker_of_every_event(
     events: list[tuple[int, float, bool]], budgeting: str
 ) -> None:
-    """Three workers' trackers, merged by history replay, report what one tracker of all events does."""
+    """Three workers' trackers, merged by replay, report what one tracker of every event does."""
     kinds: dict[str, Any] = {
         "occurrences": None,
         "timeslices": Timeslices(slice_target=0.9, slice_duration=60),
@@ -111,7 +112,7 @@ def test_history_of_an_idle_tracker_is_empty() -> None:
 
 
 def test_dead_workers_events_age_out_of_windows() -> None:
-    """A dead worker's events leave the short windows as time passes (they are replayed, not frozen)."""
+    """A dead worker's events leave the short windows with time (replayed, not frozen)."""
     now = [0.0]
     slo = SLO(target=0.99, window=3600, policy=POLICY)
     tracker = SLOTracker(slo, clock=lambda: now[0])
@@ -128,7 +129,12 @@ def test_dead_workers_events_age_out_of_windows() -> None:
     [
         SLO(target=0.999),
         LatencySLO(threshold=0.25, target=0.99, window=7 * 86400, policy=POLICY),
-        SLO(target=0.95, window=3600, budgeting=Timeslices(slice_target=0.9, slice_duration=60), policy=POLICY),
+        SLO(
+            target=0.95,
+            window=3600,
+            budgeting=Timeslices(slice_target=0.9, slice_duration=60),
+            policy=POLICY,
+        ),
     ],
 )
 def test_slo_json_round_trip(slo: SLO) -> None:
@@ -137,7 +143,12 @@ def test_slo_json_round_trip(slo: SLO) -> None:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -166,7 +177,7 @@ def test_counters_sum_over_every_worker_gauges_over_live_ones() -> None:
 
 
 def test_registry_with_a_writer_exports_each_family_once(tmp_path: Path) -> None:
-    """With a writer running, the collector serves the merged files plus local sources, once each."""
+    """With a writer running, the collector serves merged files plus local sources, once each."""
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = TelemetryRegistry()
@@ -215,17 +226,21 @@ def test_sources_of_one_name_differ_by_labels() -> None:
     registry.add_slo("http.slo", SLOTracker(slo), labels={"http_route": "/b"})
     with pytest.raises(ConfigurationError):
         registry.add_slo("http.slo", SLOTracker(slo), labels={"http_route": "/a"})
-    routes = {dict(p.labels)["http_route"] for p in registry.source_points() if p.name == "http.slo.objective"}
+    routes = {
+        dict(p.labels)["http_route"]
+        for p in registry.source_points()
+        if p.name == "http.slo.objective"
+    }
     assert {"/a", "/b"} == routes
     registry.remove_source("http.slo", labels={"http_route": "/a"})
     assert ["/b"] == [dict(s.labels)["http_route"] for s in registry.sources()]
 
 
-class NotFound(Exception):
+class NotFoundError(Exception):
     """A client's error."""
 
 
-@pytest.mark.parametrize("exclude", [(NotFound,), lambda exc: isinstance(exc, NotFound)])
+@pytest.mark.parametrize("exclude", [(NotFoundError,), lambda exc: isinstance(exc, NotFoundError)])
 def test_timed_exclude_keeps_client_errors_out_of_the_slo(exclude: Any) -> None:
     """exclude= (types or a predicate): excluded errors are no SLO event, yet still counted."""
     registry = TelemetryRegistry()
@@ -234,39 +249,42 @@ def test_timed_exclude_keeps_client_errors_out_of_the_slo(exclude: Any) -> None:
     @timed(name="view", registry=registry, slo=tracker, exclude=exclude)
     def view(kind: str) -> str:
         if kind == "missing":
-            raise NotFound(kind)
+            raise NotFoundError(kind)
         if kind == "broken":
             raise ValueError(kind)
         return kind
 
     for kind in ("ok", "missing", "missing", "ok", "broken"):
-        try:
+        with contextlib.suppress(NotFoundError, ValueError):
             view(kind)
-        except (NotFound, ValueError):
-            pass
     status = tracker.window_status(60)
     assert (3, 2) == (status.total, status.good)
     (series,) = registry.timer_views()[0].series
-    assert 2 == series.errors[f"{__name__}.NotFound"]
+    assert 2 == series.errors[f"{__name__}.NotFoundError"]
 
 
 def test_exclude_needs_an_slo_and_a_valid_value() -> None:
     """exclude= without slo=, or of the wrong kind, fails fast."""
     with pytest.raises(ConfigurationError):
-        timed(name="a", registry=TelemetryRegistry(), exclude=(NotFound,))
+        timed(name="a", registry=TelemetryRegistry(), exclude=(NotFoundError,))
     tracker = SLOTracker(SLO(target=0.99, window=3600, policy=POLICY))
     with pytest.raises(ConfigurationError):
         timed(name="b", registry=TelemetryRegistry(), slo=tracker, exclude=("NotFound",))  # type: ignore[arg-type]
 
 
 def test_otel_names_follow_the_http_conventions() -> None:
-    """http.server.request.duration keeps its name; labels become dotted attributes; no empty error.type."""
+    """http.server.request.duration keeps its name; dotted attributes; no empty error.type."""
     from perfprim.telemetry._otel import timer_metrics
 
     registry = TelemetryRegistry()
     timer = registry.timer(
         "http.server.request.duration",
-        label_names=("http_request_method", "http_route", "http_response_status_code", "error_type"),
+        label_names=(
+            "http_request_method",
+            "http_route",
+            "http_response_status_code",
+            "error_type",
+        ),
     )
     timer.series_at(("", "GET", "200", "/a")).record_ns(1_000_000)
     timer.series_at(("ValueError", "GET", "500", "/a")).record_ns(1_000_000)
@@ -277,7 +295,11 @@ def test_otel_names_follow_the_http_conventions() -> None:
         (sorted(point.attributes.items()) for point in metric.data.data_points), key=len
     )
     assert [
-        [("http.request.method", "GET"), ("http.response.status_code", "200"), ("http.route", "/a")],
+        [
+            ("http.request.method", "GET"),
+            ("http.response.status_code", "200"),
+            ("http.route", "/a"),
+        ],
         [
             ("error.type", "ValueError"),
             ("http.request.method", "GET"),

@@ -33,23 +33,24 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fastapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """uvicorn serving tests/web/apps/fastapi_app.py, traced by the OTel ASGI middleware."""
+    """Uvicorn serving tests/web/apps/fastapi_app.py, traced by the OTel ASGI middleware."""
     tmp = tmp_path_factory.mktemp("fastapi")
-    with serve(
-        uvicorn("tests.web.apps.fastapi_app:app"), tmp, PERFPRIM_TEST_TRACING="1"
-    ) as server:
+    with serve(uvicorn("tests.web.apps.fastapi_app:app"), tmp, PERFPRIM_TEST_TRACING="1") as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def starlette_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """uvicorn serving a plain Starlette app with a mounted sub-application."""
+    """Uvicorn serving a plain Starlette app with a mounted sub-application."""
     tmp = tmp_path_factory.mktemp("starlette")
     with serve(uvicorn("tests.web.apps.starlette_app:app"), tmp) as server:
         yield server
 
 
-def count(text: str, route: str, status: str = "200", error: str = "", method: str = "GET") -> float:
+def count(
+    text: str, route: str, status: str = "200", error: str = "", method: str = "GET"
+) -> float:
+    """The request count of one series."""
     return value(
         text,
         f"{DURATION}_count",
@@ -114,7 +115,9 @@ def test_streaming_response_is_timed_to_its_last_byte(fastapi_server: Server) ->
         "http_response_status_code": "200",
         "http_route": "/stream",
     }
-    duration = value(after, f"{DURATION}_sum", **labels) - value(before, f"{DURATION}_sum", **labels)
+    duration = value(after, f"{DURATION}_sum", **labels) - value(
+        before, f"{DURATION}_sum", **labels
+    )
     ttfb_name = "http_server_time_to_first_byte_seconds_sum"
     ttfb = value(after, ttfb_name, **labels) - value(before, ttfb_name, **labels)
     assert 0.95 <= duration <= elapsed + 0.01
@@ -140,7 +143,9 @@ def test_background_task_is_not_request_latency(fastapi_server: Server) -> None:
         timeout=20,
     )
     assert after, "the background task was never recorded"
-    task = value(after, f"{background}_sum", **labels) - value(before, f"{background}_sum", **labels)
+    task = value(after, f"{background}_sum", **labels) - value(
+        before, f"{background}_sum", **labels
+    )
     assert 0.95 <= task < 5
     request_labels = {**labels, "http_response_status_code": "200"}
     duration = value(after, f"{DURATION}_sum", **request_labels) - value(
@@ -181,7 +186,9 @@ def test_exception_in_a_view_is_a_500_with_its_type(fastapi_server: Server) -> N
     before = scrape(port)
     assert 500 == request(port, "/boom")[0]
     after = scrape(port)
-    assert 1 == count(after, "/boom", "500", "ValueError") - count(before, "/boom", "500", "ValueError")
+    assert 1 == count(after, "/boom", "500", "ValueError") - count(
+        before, "/boom", "500", "ValueError"
+    )
 
 
 def test_client_disconnect_has_its_own_error_type(fastapi_server: Server) -> None:
@@ -254,7 +261,7 @@ def test_decorator_slo_leaves_client_errors_out(fastapi_server: Server) -> None:
 
 
 def test_scrape_passes_promtool_and_has_exemplars(fastapi_server: Server) -> None:
-    """promtool accepts the scrape; OpenMetrics carries the request's trace id as exemplar."""
+    """Promtool accepts the scrape; OpenMetrics carries the request's trace id as exemplar."""
     port = fastapi_server.port
     request(port, "/products/42")
     text = scrape(port)

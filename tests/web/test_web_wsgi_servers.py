@@ -58,6 +58,7 @@ def django_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def count(text: str, route: str, status: str = "200", error: str = "") -> float:
+    """The request count of one series."""
     return value(
         text,
         f"{DURATION}_count",
@@ -89,7 +90,7 @@ def test_templates_404s_and_errors(
     missing_route: str,
     request_fixture: pytest.FixtureRequest,
 ) -> None:
-    """Route templates (mount prefixes included), 404s and a view's exception, merged over workers."""
+    """Route templates (mount prefixes included), 404s, a view's exception, over all workers."""
     port = request_fixture.getfixturevalue(server).port
     prefix = "/shop" if server == "django_server" else ""
     before = scrape(port)
@@ -106,7 +107,9 @@ def test_templates_404s_and_errors(
             and 1
             == count(text, missing_route, status_of_missing)
             - count(before, missing_route, status_of_missing)
-            and 1 == count(text, "/boom", "500", "ValueError") - count(before, "/boom", "500", "ValueError")
+            and 1
+            == count(text, "/boom", "500", "ValueError")
+            - count(before, "/boom", "500", "ValueError")
         )
 
     text = _settled(port, sent)
@@ -134,8 +137,9 @@ def test_streaming_is_timed_to_the_last_byte(
     assert 4 == body.count(b"chunk")
     text = _settled(
         port,
-        lambda t: value(t, f"{DURATION}_count", **labels)
-        > value(before, f"{DURATION}_count", **labels),
+        lambda t: (
+            value(t, f"{DURATION}_count", **labels) > value(before, f"{DURATION}_count", **labels)
+        ),
     )
     duration = value(text, f"{DURATION}_sum", **labels) - value(before, f"{DURATION}_sum", **labels)
     assert 0.95 <= duration <= elapsed + 0.01
@@ -165,9 +169,7 @@ def test_route_slo_counts_what_was_sent(
             before, name, http_route=route, **labels
         )
 
-    text = _settled(
-        port, lambda t: 7 == delta(t, "http_server_slo_window_events", window="5m")
-    )
+    text = _settled(port, lambda t: 7 == delta(t, "http_server_slo_window_events", window="5m"))
     assert 5 == delta(text, "http_server_slo_window_good_events", window="5m")
     assert 7 == delta(text, "http_server_slo_events_total")
     assert 2 == delta(text, "http_server_slo_bad_events_total")
@@ -183,8 +185,10 @@ def test_flask_client_disconnect(flask_server: Server) -> None:
     name = f"{DURATION}_count"
     text = _settled(
         port,
-        lambda t: total(t, name, http_route="/slow-stream", error_type="client_disconnect")
-        > total(before, name, http_route="/slow-stream", error_type="client_disconnect"),
+        lambda t: (
+            total(t, name, http_route="/slow-stream", error_type="client_disconnect")
+            > total(before, name, http_route="/slow-stream", error_type="client_disconnect")
+        ),
     )
     assert 0 == total(text, name, http_route="/slow-stream", error_type="") - total(
         before, name, http_route="/slow-stream", error_type=""

@@ -65,8 +65,8 @@ from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.telemetry._prometheus import _prom, point_families, timer_families, unique_families
 from perfprim.telemetry._registry import (
-    MetricPoint,
     Exemplar,
+    MetricPoint,
     SeriesView,
     TelemetryRegistry,
     TimerView,
@@ -433,18 +433,19 @@ def merge_points(files: Iterable[dict[str, Any]]) -> list[MetricPoint]:
     for data in files:
         alive: bool | None = None
         for name, kind, value, labels, unit, description in data.get("points", ()):
+            counted = float(value)
             if kind != "counter":
                 if alive is None:
                     alive = _alive(data)
                 if not alive:
-                    value = 0.0
+                    counted = 0.0
             key = (name, kind, tuple((str(k), str(v)) for k, v in labels))
             slot = merged.get(key)
             if slot is None:
-                merged[key] = [float(value), unit, description]
+                merged[key] = [counted, unit, description]
                 order.append(key)
             else:
-                slot[0] += float(value)
+                slot[0] += counted
     return [
         MetricPoint(name, kind, merged[key][0], labels, merged[key][1], merged[key][2])  # type: ignore[arg-type]
         for key in order
@@ -491,7 +492,7 @@ def merge_slos(
             moment[0] = min(now, (buckets[0][0] + buckets[0][1]) / 2)
         tracker = SLOTracker(
             slo,
-            clock=lambda: moment[0],
+            clock=lambda moment=moment: moment[0],  # type: ignore[misc]
             resolution=entry["resolution"],
             budget_resolution=(
                 entry["budget_resolution"] if isinstance(slo.budgeting, Occurrences) else None

@@ -709,7 +709,9 @@ class TelemetryRegistry:
         with self._lock:
             return list(self._sources.values())
 
-    def source_points(self, *, sharing: Collection[SourceSharing] | None = None) -> list[MetricPoint]:
+    def source_points(
+        self, *, sharing: Collection[SourceSharing] | None = None
+    ) -> list[MetricPoint]:
         """Call every source and adapter; return all their points.
 
         Args:

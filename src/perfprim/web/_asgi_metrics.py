@@ -229,7 +229,11 @@ class MetricsMiddleware:
             status = 200
         except Exception as exc:
             self.recorder.log_once("rendering /metrics", exc)
-            body, content_type, status = b"perfprim: /metrics failed, see the log\n", "text/plain", 500
+            body, content_type, status = (
+                b"perfprim: /metrics failed, see the log\n",
+                "text/plain",
+                500,
+            )
         await send(
             {
                 "type": "http.response.start",
@@ -240,10 +244,16 @@ class MetricsMiddleware:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
 
     def prometheus_rules(self, *, service: str, labels: Mapping[str, str] | None = None) -> str:
-        """Prometheus rules for the configured route SLOs (see :meth:`MetricsRecorder.prometheus_rules`).
+        """Prometheus recording and alerting rules for the configured route SLOs, as YAML.
+
+        One group pair per route of ``slos``, read from the counters
+        ``http_server_slo_events_total`` and ``http_server_slo_bad_events_total``
+        of the route (see :meth:`perfprim.slo.SLO.prometheus_rules`).
 
         Args:
             service: The service name (label ``slo_service``).

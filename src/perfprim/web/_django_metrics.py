@@ -160,7 +160,14 @@ class MetricsMiddleware:
                     original_close()
                 finally:
                     try:
-                        self._record(request, response, start, first_byte, closed, seen)
+                        self._record(
+                            request=request,
+                            response=response,
+                            start=start,
+                            first_byte=first_byte,
+                            closed=closed,
+                            seen=seen,
+                        )
                     except Exception as exc:
                         recorder.log_once("recording a Django request", exc)
 
@@ -170,6 +177,7 @@ class MetricsMiddleware:
 
     def _record(
         self,
+        *,
         request: Any,
         response: Any,
         start: int,
@@ -185,7 +193,9 @@ class MetricsMiddleware:
             disconnected=not completed,
             error=noted,
         )
-        self.recorder.request(request.method, _route(request), status, kind, start, first_byte, closed)
+        self.recorder.request(
+            request.method, _route(request), status, kind, start, first_byte, closed
+        )
 
     def _metrics(self, request: Any) -> Any:
         http = require("django.http", package="django", extra="django", feature=_FEATURE)
@@ -194,7 +204,11 @@ class MetricsMiddleware:
             status = 200
         except Exception as exc:
             self.recorder.log_once("rendering /metrics", exc)
-            body, content_type, status = b"perfprim: /metrics failed, see the log\n", "text/plain", 500
+            body, content_type, status = (
+                b"perfprim: /metrics failed, see the log\n",
+                "text/plain",
+                500,
+            )
         return http.HttpResponse(body, content_type=content_type, status=status)
 
     def prometheus_rules(self, *, service: str) -> str:

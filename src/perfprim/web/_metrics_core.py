@@ -176,7 +176,10 @@ class RouteSLO:
         object.__setattr__(self, "threshold", to_seconds(threshold, name="threshold"))
         object.__setattr__(self, "window", to_seconds(window, name="window"))
         if not _is_container(bad_status):
-            msg = f"bad_status must be a collection of status codes such as range(500, 600), got {bad_status!r}"
+            msg = (
+                "bad_status must be a collection of status codes such as range(500, 600), "
+                f"got {bad_status!r}"
+            )
             raise ConfigurationError(msg)
         object.__setattr__(self, "bad_status", bad_status)
         object.__setattr__(self, "policy", None if policy is None else tuple(policy))

@@ -196,7 +196,12 @@ class MetricsRecorder:
         self._trace = trace
         self._always_exemplars = exemplars is True
         if exemplars is True and trace is None:
-            require("opentelemetry.trace", package="opentelemetry-api", extra="otel", feature="exemplars")
+            require(
+                "opentelemetry.trace",
+                package="opentelemetry-api",
+                extra="otel",
+                feature="exemplars",
+            )
         self._prometheus_registry = prometheus_registry
         self._collector: PrometheusCollector | None = None
         for route in self.slos:
@@ -204,7 +209,7 @@ class MetricsRecorder:
 
     # -- the hot path -------------------------------------------------------
 
-    def request(
+    def request(  # noqa: PLR0917 - the hot path: positional arguments are cheaper
         self,
         method: str,
         route: str,
@@ -361,8 +366,8 @@ class MetricsRecorder:
                             extra="web",
                             feature="perfprim.web /metrics",
                         )
-                        prometheus = self._prometheus_registry = (
-                            registry_module.CollectorRegistry(auto_describe=False)
+                        prometheus = self._prometheus_registry = registry_module.CollectorRegistry(
+                            auto_describe=False
                         )
                     collector = PrometheusCollector(self.registry)
                     prometheus.register(collector)  # type: ignore[attr-defined]

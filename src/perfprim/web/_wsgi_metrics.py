@@ -297,9 +297,7 @@ class MetricsMiddleware:
             self.recorder.log_once("rendering /metrics", exc)
             body, content_type = b"perfprim: /metrics failed, see the log\n", "text/plain"
             status = "500 Internal Server Error"
-        start_response(
-            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        )
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
     def prometheus_rules(self, *, service: str, labels: Mapping[str, str] | None = None) -> str:

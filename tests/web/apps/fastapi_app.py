@@ -33,6 +33,7 @@ api = APIRouter(prefix="/v1")
 
 @api.get("/items/{item_id}")
 async def item(item_id: int) -> dict[str, int]:
+    """A route of an included router."""
     return {"item": item_id}
 
 
@@ -41,6 +42,7 @@ app.include_router(api, prefix="/api")
 
 @app.get("/products/{product_id}")
 async def product(product_id: int, delay: float = 0.0) -> dict[str, int]:
+    """A product with an SLO; ``?delay=`` seconds of sleep first."""
     if delay:
         await asyncio.sleep(delay)
     return {"product": product_id}
@@ -48,12 +50,14 @@ async def product(product_id: int, delay: float = 0.0) -> dict[str, int]:
 
 @users_cache.cached()
 def load_user(user_id: int) -> dict[str, int]:
+    """A cached loader (the cache's stats are a source)."""
     return {"user": user_id}
 
 
 @app.get("/users/{user_id}")
 @timed(name="http.get_user", slo=users_slo, exclude=client_error)
 async def get_user(user_id: int) -> dict[str, int]:
+    """A @timed view with its own SLO; user 0 is a 404."""
     if user_id == 0:
         raise HTTPException(status_code=404)
     return load_user(user_id)
@@ -67,6 +71,7 @@ async def _chunks() -> object:
 
 @app.get("/stream")
 async def stream() -> StreamingResponse:
+    """A 1 s streaming response."""
     return StreamingResponse(_chunks(), media_type="text/plain")
 
 
@@ -78,6 +83,7 @@ async def _slow_chunks() -> object:
 
 @app.get("/slow-stream")
 async def slow_stream() -> StreamingResponse:
+    """A 5 s stream, for client disconnects."""
     return StreamingResponse(_slow_chunks(), media_type="text/plain")
 
 
@@ -87,22 +93,26 @@ async def _one_second() -> None:
 
 @app.get("/background")
 async def background(tasks: BackgroundTasks) -> dict[str, str]:
+    """Answers at once; a 1 s background task runs after."""
     tasks.add_task(_one_second)
     return {"status": "queued"}
 
 
 @app.get("/boom")
 async def boom() -> None:
+    """A view that raises."""
     raise ValueError("boom")
 
 
 @app.get("/missing/{thing}")
 async def missing(thing: str) -> None:
+    """A view that raises HTTPException(404)."""
     raise HTTPException(status_code=404)
 
 
 @app.websocket("/ws/{room}")
 async def echo(websocket: WebSocket, room: str) -> None:
+    """A WebSocket that echoes one message with its room."""
     await websocket.accept()
     text = await websocket.receive_text()
     await websocket.send_text(f"{room}:{text}")

@@ -14,6 +14,7 @@ app = Flask(__name__)
 
 @app.get("/products/<int:product_id>")
 def product(product_id: int) -> dict[str, int]:
+    """A product; ``?delay=`` seconds of sleep first."""
     delay = float(request.args.get("delay", "0"))
     if delay:
         time.sleep(delay)
@@ -22,16 +23,20 @@ def product(product_id: int) -> dict[str, int]:
 
 @app.get("/boom")
 def boom() -> str:
+    """A view that raises."""
     raise ValueError("boom")
 
 
 @app.get("/missing/<thing>")
 def missing(thing: str) -> str:
+    """A view that aborts with 404."""
     abort(404)
 
 
 @app.get("/stream")
 def stream() -> Response:
+    """A 1 s streaming response."""
+
     def chunks() -> object:
         for i in range(4):
             yield f"chunk {i}\n"
@@ -42,6 +47,8 @@ def stream() -> Response:
 
 @app.get("/slow-stream")
 def slow_stream() -> Response:
+    """A 5 s stream, for client disconnects."""
+
     def chunks() -> object:
         for i in range(50):
             yield f"chunk {i}\n" * 20_000

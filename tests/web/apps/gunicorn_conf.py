@@ -11,9 +11,11 @@ DIRECTORY = os.environ["PERFPRIM_MULTIPROC_DIR"]
 
 
 def on_starting(server: object) -> None:
+    """Start with an empty shared directory."""
     shutil.rmtree(DIRECTORY, ignore_errors=True)
     os.makedirs(DIRECTORY)
 
 
 def post_fork(server: object, worker: object) -> None:
+    """One writer per worker, writing every 0.5 s."""
     MultiProcessWriter(DIRECTORY, interval=0.5).start()

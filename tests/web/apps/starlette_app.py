@@ -13,10 +13,12 @@ from perfprim.web.asgi import MetricsMiddleware
 
 
 async def item(request: Request) -> PlainTextResponse:
+    """An item of a tenant's shop (mounted sub-application)."""
     return PlainTextResponse(f"{request.path_params['tenant']}/{request.path_params['item_id']}")
 
 
 async def health(request: Request) -> PlainTextResponse:
+    """A top-level route."""
     return PlainTextResponse("ok")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from perfprim.web import RouteSLO
 
-SECRET_KEY = "perfprim-tests-only"  # noqa: S105
+SECRET_KEY = "perfprim-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "tests.web.apps.djangoproj.urls"

@@ -9,6 +9,7 @@ from django.urls import include, path
 
 
 def product(request: HttpRequest, product_id: int) -> JsonResponse:
+    """A product; ``?delay=`` seconds of sleep first."""
     delay = float(request.GET.get("delay", "0"))
     if delay:
         time.sleep(delay)
@@ -16,14 +17,18 @@ def product(request: HttpRequest, product_id: int) -> JsonResponse:
 
 
 def boom(request: HttpRequest) -> HttpResponse:
+    """A view that raises."""
     raise ValueError("boom")
 
 
 def missing(request: HttpRequest, thing: str) -> HttpResponse:
+    """A view that raises Http404."""
     raise Http404(thing)
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
+    """A 1 s streaming response (4 chunks, 0.25 s apart)."""
+
     def chunks() -> object:
         for i in range(4):
             yield f"chunk {i}\n"
