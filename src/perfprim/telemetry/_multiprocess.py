@@ -68,6 +68,7 @@ from perfprim.telemetry._registry import (
     Exemplar,
     MetricPoint,
     SeriesView,
+    SourceSharing,
     TelemetryRegistry,
     TimerView,
     default_registry,
@@ -535,7 +536,8 @@ def merged_families(
     files = read_files(directory)
     points = merge_points(files) + merge_slos(files, clock=clock)
     if registry is not None:
-        points += registry.source_points(sharing=("local",))
+        local: tuple[SourceSharing, ...] = ("local",)
+        points += registry.source_points(sharing=local)
     yield from unique_families(
         [
             *timer_families(merge_timers(files), namespace=namespace),

@@ -133,7 +133,7 @@ def _excluder(exclude: Exclude, slo: object) -> Callable[[BaseException], bool] 
             return None
         excluder: Callable[[BaseException], bool] = lambda exc: isinstance(exc, types)  # noqa: E731
     elif callable(given):
-        excluder = given  # type: ignore[assignment]
+        excluder = given
     else:
         msg = (
             "exclude must be a tuple of exception types or a predicate "

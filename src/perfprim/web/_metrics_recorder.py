@@ -149,7 +149,8 @@ class MetricsRecorder:
             msg = "slos must map route templates to RouteSLO, e.g. {'/users/{id}': RouteSLO(...)}"
             raise ConfigurationError(msg)
         self.slos: dict[str, RouteSLO] = dict(slos or {})
-        for route, slo in [*self.slos.items(), ("default_slo", default_slo)]:
+        given_slos: list[tuple[str, object]] = [*self.slos.items(), ("default_slo", default_slo)]
+        for route, slo in given_slos:
             if slo is not None and not isinstance(slo, RouteSLO):
                 msg = f"the SLO of {route!r} must be a perfprim.web.RouteSLO, got {slo!r}"
                 raise ConfigurationError(msg)
@@ -358,7 +359,7 @@ class MetricsRecorder:
         if self._collector is None:
             with self._routes_lock:
                 if self._collector is None:
-                    prometheus = self._prometheus_registry
+                    prometheus: Any = self._prometheus_registry
                     if prometheus is None:
                         registry_module = require(
                             "prometheus_client.registry",
@@ -370,7 +371,7 @@ class MetricsRecorder:
                             auto_describe=False
                         )
                     collector = PrometheusCollector(self.registry)
-                    prometheus.register(collector)  # type: ignore[attr-defined]
+                    prometheus.register(collector)
                     self._collector = collector
         return self._prometheus_registry
 
