@@ -186,7 +186,7 @@ class MetricsMiddleware:
             disconnected=exchange.disconnected,
             error=error,
         )
-        route = self.routes.resolve(scope, _app_path(scope))
+        route = self.routes.resolve(scope)
         method = scope["method"]
         recorder = self.recorder
         recorder.request(
@@ -212,7 +212,7 @@ class MetricsMiddleware:
             raise
         finally:
             try:
-                route = self.routes.resolve(scope, _app_path(scope))
+                route = self.routes.resolve(scope)
                 self.recorder.websocket_session(route, error, _now() - start)
             except Exception as exc:
                 self.recorder.log_once("recording a WebSocket session", exc)
@@ -263,9 +263,3 @@ class MetricsMiddleware:
             The rule file, YAML.
         """
         return self.recorder.prometheus_rules(service=service, labels=labels)
-
-
-def _app_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root = scope.get("app_root_path", scope.get("root_path", ""))
-    return path[len(root) :] if root and path.startswith(root) else path

@@ -119,14 +119,11 @@ class RouteResolver:
         self._fallbacks: dict[int, tuple[Any, str]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, scope: MutableMapping[str, Any], path: str) -> str:
+    def resolve(self, scope: MutableMapping[str, Any]) -> str:
         """Return the full route template of a request, or :data:`UNMATCHED_ROUTE`.
 
         Args:
             scope: The request's scope, after the app handled it.
-            path: The request path relative to the application (the path
-                minus the server's ``root_path``), to choose between two
-                inclusions of one route.
 
         Returns:
             The template.
@@ -148,7 +145,7 @@ class RouteResolver:
             return self._unknown(router, route)
         if len(templates) == 1:
             return templates[0]
-        return route_map.pick(templates, path)
+        return route_map.pick(templates, app_path(scope))
 
     def _rebuild(self, router: Any) -> _RouteMap:
         with self._lock:
@@ -171,3 +168,14 @@ class RouteResolver:
             if len(self._fallbacks) < 1000:
                 self._fallbacks[id(route)] = (route, template)
         return template
+
+
+def app_path(scope: MutableMapping[str, Any]) -> str:
+    """The request path relative to the application: the path minus the server's root path.
+
+    Starlette keeps the top-level root path in ``app_root_path`` once a mount
+    changed ``root_path``.
+    """
+    path: str = scope["path"]
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
