@@ -209,6 +209,8 @@ class MetricsMiddleware:
                 "text/plain",
                 500,
             )
+        if request.method == "HEAD":
+            body = b""
         return http.HttpResponse(body, content_type=content_type, status=status)
 
     def prometheus_rules(self, *, service: str) -> str:
