@@ -10,6 +10,7 @@ candidate; the servers of the end-to-end run import ``asgi_app`` /
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 ASGI = ("none", "perfprim", "prometheus-fastapi-instrumentator", "starlette-exporter", "otel-asgi")
@@ -124,7 +125,7 @@ def _django_settings() -> None:
             DEBUG=False,
             SECRET_KEY="bench-only",
             ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF="benchmarks._web_apps",
+            ROOT_URLCONF=sys.modules[__name__],  # imported as _web_apps or benchmarks._web_apps
             INSTALLED_APPS=[],
             DATABASES={},
             MIDDLEWARE=[],

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import _web_apps
 
+import _web_apps
 from perfprim.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
