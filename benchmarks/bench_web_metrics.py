@@ -158,13 +158,13 @@ def test_asgi_added_cost_in_process(
         record_metric(f"web.asgi.inprocess.{name}.added_us", us, "us", note)
     anchors = [added[name] for name in _web_apps.ASGI if name not in ("none", "perfprim")]
     cheapest = min(anchors)
+    assert smoke or cheapest > 0, added  # a smoke run is too short to measure
     record_metric(
         "web.asgi.inprocess.perfprim_over_cheapest_anchor",
         added["perfprim"] / cheapest,
         "x",
         "perfprim's added cost / the cheapest anchor's (budget 0.25)",
     )
-    assert cheapest > 0
 
 
 def test_wsgi_added_cost_in_process(
@@ -189,6 +189,7 @@ def test_wsgi_added_cost_in_process(
         record_metric(f"web.wsgi.inprocess.{name}.added_us", us, "us", note)
     ours = max(flask["perfprim-flask"], django["perfprim-django"])
     cheapest = min(flask["prometheus-flask-exporter"], django["django-prometheus"])
+    assert smoke or cheapest > 0, {**flask, **django}
     record_metric(
         "web.wsgi.inprocess.perfprim_over_cheapest_anchor",
         ours / cheapest,
@@ -207,7 +208,6 @@ def test_wsgi_added_cost_in_process(
         "x",
         note,
     )
-    assert cheapest > 0
 
 
 # -- end to end -------------------------------------------------------------------
@@ -281,7 +281,7 @@ async def _fixed_rate(port: int, rate: float, duration: float, connections: int)
 
     async def worker() -> None:
         nonlocal next_index
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             while next_index < total:
                 index = next_index
@@ -290,18 +290,26 @@ async def _fixed_rate(port: int, rate: float, duration: float, connections: int)
                 delay = planned - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if connection is None:  # gunicorn's sync workers close after each response
+                    connection = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = connection
                 writer.write(REQUEST)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
                 length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
+                close = False
+                for line in head.lower().split(b"\r\n"):
+                    if line.startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
+                    elif line.startswith(b"connection:") and b"close" in line:
+                        close = True
                 await asyncio.wait_for(reader.readexactly(length), 10)
                 latencies.append(loop.time() - planned)
+                if close:
+                    writer.close()
+                    connection = None
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            if connection is not None:
+                connection[1].close()
 
     await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(connections))), duration + 60)
     return latencies
