@@ -134,8 +134,8 @@ class MetricsMiddleware:
     first byte; work after the response; an ``SLOTracker`` per route with an
     SLO), timed to the last body byte of streamed responses. For Flask the
     route is the URL rule (``/products/<int:product_id>``) and the type of an
-    exception Flask turned into a 500 is recorded (through a
-    ``teardown_request`` function the middleware adds to the app).
+    exception Flask turned into a 500 is recorded (the middleware wraps the
+    app's ``handle_exception``, which Flask calls only for such exceptions).
 
     An error in perfprim's own code is logged once and the request goes on;
     the app's exceptions propagate unchanged.
@@ -199,20 +199,25 @@ class MetricsMiddleware:
         self._watch_flask(app)
 
     def _watch_flask(self, app: object) -> None:
-        # Flask turns a view's exception into a 500 itself; its teardown
-        # functions still get the exception, so one notes its type.
-        flask_app = getattr(app, "__self__", app)
-        teardown = getattr(flask_app, "teardown_request", None)
-        if not callable(teardown) or not hasattr(flask_app, "wsgi_app"):
+        # Flask turns a view's unhandled exception into a 500 itself, in its
+        # public handle_exception(); wrapping it notes the exception's type
+        # and costs nothing on requests that do not fail (a teardown_request
+        # function would be called on every request).
+        flask_app: Any = getattr(app, "__self__", app)
+        handle = getattr(flask_app, "handle_exception", None)
+        if not callable(handle) or not hasattr(flask_app, "wsgi_app"):
             return
 
-        def note_error(exc: BaseException | None) -> None:
-            if exc is not None:
+        def handle_exception(exc: Exception) -> Any:
+            try:
                 from flask import request
 
                 request.environ[_ERROR_KEY] = error_type(exc)
+            except Exception as error:
+                self.recorder.log_once("noting a Flask view's exception", error)
+            return handle(exc)
 
-        teardown(note_error)
+        flask_app.handle_exception = handle_exception
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -264,7 +269,7 @@ class MetricsMiddleware:
             if raised is not None and not completed:
                 error = error_type(raised) if isinstance(raised, Exception) else None
             elif status is not None and status >= 500:
-                error = response.environ.get(_ERROR_KEY)  # noted by the Flask teardown
+                error = response.environ.get(_ERROR_KEY)  # noted by Flask's handle_exception
             status, kind = request_outcome(
                 status=status,
                 completed=completed,
