@@ -200,7 +200,8 @@ class MetricsMiddleware:
         )
         if end is not None:
             late = error if error is not None and status < 500 else ""
-            recorder.after_response(method, route, late, returned - end)
+            if late or returned - end >= recorder.background_threshold_ns:
+                recorder.after_response(method, route, late, returned - end)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = _now()

@@ -249,7 +249,7 @@ class MetricsRecorder:
                 entry.series.exemplar(elapsed, context.trace_id, context.span_id)
 
     def after_response(self, method: str, route: str, error: str, duration_ns: int) -> None:
-        """Record the app's work after the last body byte, if it lasted ``background_threshold``.
+        """Record the app's work after the last body byte (adapters call it past the threshold).
 
         Args:
             method: The request's method.
@@ -257,8 +257,7 @@ class MetricsRecorder:
             error: The error type of an exception raised by that work, ``""`` for none.
             duration_ns: From the last body byte to the app's return.
         """
-        if duration_ns >= self.background_threshold_ns or error:
-            self.background.series_at((error, method_label(method), route)).record_ns(duration_ns)
+        self.background.series_at((error, method_label(method), route)).record_ns(duration_ns)
 
     def websocket_session(self, route: str, error: str, duration_ns: int) -> None:
         """Record one WebSocket session (never an HTTP request).

@@ -232,11 +232,18 @@ class MetricsMiddleware:
             try:
                 response.status = int(status[:3])
                 route_of = self.route_of
-                response.route = (
-                    route_of(environ)
-                    if route_of is not None
-                    else werkzeug_route(environ, response.script_name)
-                )
+                if route_of is not None:
+                    response.route = route_of(environ)
+                else:  # werkzeug_route(), inlined: this runs on every request
+                    rule = getattr(
+                        getattr(environ.get("werkzeug.request"), "url_rule", None), "rule", None
+                    )
+                    if isinstance(rule, str):
+                        mounted = environ.get("SCRIPT_NAME", "")
+                        script_name = response.script_name
+                        response.route = (
+                            rule if mounted == script_name else werkzeug_route(environ, script_name)
+                        )
             except Exception as exc:
                 self.recorder.log_once("reading the route", exc)
             if exc_info is None:
@@ -290,7 +297,8 @@ class MetricsMiddleware:
             )
             if returned is not None and end is not None:
                 late = error_type(raised) if isinstance(raised, Exception) else ""
-                recorder.after_response(response.method, route, late, returned - closed)
+                if late or returned - closed >= recorder.background_threshold_ns:
+                    recorder.after_response(response.method, route, late, returned - closed)
         except Exception as exc:
             self.recorder.log_once("recording a WSGI request", exc)
 
