@@ -26,6 +26,7 @@ def test_exported_members() -> None:
         "SLO",
         "AlertRule",
         "AlertWindow",
+        "BucketCounts",
         "BudgetingMethod",
         "CumulativeHistogram",
         "LatencySLO",

@@ -12,13 +12,14 @@ from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslice
 from perfprim.slo._openslo import OpenSLODefinition, load_openslo
 from perfprim.slo._policy import DEFAULT_POLICY, AlertRule, AlertWindow
 from perfprim.slo._slo import SLO, CumulativeHistogram, LatencySLO
-from perfprim.slo._tracker import SLOSnapshot, SLOTracker, WindowStatus
+from perfprim.slo._tracker import BucketCounts, SLOSnapshot, SLOTracker, WindowStatus
 
 __all__ = [
     "DEFAULT_POLICY",
     "SLO",
     "AlertRule",
     "AlertWindow",
+    "BucketCounts",
     "BudgetingMethod",
     "CumulativeHistogram",
     "LatencySLO",

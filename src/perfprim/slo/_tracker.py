@@ -29,6 +29,7 @@ read in O(1) too, not by scanning 43,200 one-minute slices of a month.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -45,7 +46,7 @@ from perfprim.slo._budgeting import Occurrences
 from perfprim.slo._policy import AlertWindow
 from perfprim.slo._slo import SLO, LatencySLO
 
-__all__ = ["MAX_SLOTS", "SLOSnapshot", "SLOTracker", "WindowStatus"]
+__all__ = ["MAX_SLOTS", "BucketCounts", "SLOSnapshot", "SLOTracker", "WindowStatus"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +86,9 @@ class SLOSnapshot:
         budget_consumed: Share of the SLO window's budget used (may exceed 1).
         budget_remaining: ``1 - budget_consumed`` (negative once missed).
         firing: The policy rows firing now, in policy order.
+        events: All events counted since the tracker was created (a
+            monotonic counter, for Prometheus rules).
+        bad_events: Bad events counted since the tracker was created.
     """
 
     time: float
@@ -94,6 +98,8 @@ class SLOSnapshot:
     budget_consumed: float
     budget_remaining: float
     firing: tuple[AlertWindow, ...]
+    events: int = 0
+    bad_events: int = 0
 
     def window(self, window: float | timedelta) -> WindowStatus:
         """Return the status of one policy window.
@@ -112,6 +118,23 @@ class SLOSnapshot:
             if status.window == wanted:
                 return status
         raise _unknown_window(wanted, tuple(s.window for s in self.windows))
+
+
+@dataclass(frozen=True, slots=True)
+class BucketCounts:
+    """Events a tracker counted in one bucket of time (see :meth:`SLOTracker.history`).
+
+    Attributes:
+        start: The bucket's start, in the tracker clock's seconds.
+        end: The bucket's end (exclusive).
+        total: All events counted in the bucket.
+        bad: Bad events counted in the bucket.
+    """
+
+    start: float
+    end: float
+    total: int
+    bad: int
 
 
 def _unknown_window(window: float, known: tuple[float, ...]) -> ConfigurationError:
@@ -449,6 +472,48 @@ class SLOTracker:
         if self._slices_counted == 0:
             self._slices_value = 0.0  # no float residue once the window is empty
 
+    # -- history (for merging the trackers of several processes) -------------
+
+    def history(self) -> tuple[BucketCounts, ...]:
+        """The events this tracker still holds, per bucket, oldest first.
+
+        The buckets of the coarse ring (``budget_resolution`` wide) that end
+        before the span of the fine ring come first, then the fine buckets
+        (``resolution`` wide), the current, partial bucket last; buckets
+        without events are left out. Replaying them into a new tracker of
+        the same SLO and resolutions (``record_counts`` at each bucket's
+        middle, in order) reproduces every window and the budget this tracker
+        reports. Summing the histories of trackers in several processes that
+        share a clock (``time.monotonic`` on one host) merges them: this is how
+        ``perfprim.telemetry`` merges the trackers of pre-fork workers.
+
+        Returns:
+            The buckets with events.
+        """
+        with self._lock:
+            self._sync()
+            fine, coarse = self._fine, self._coarse
+            fb, cb = self._fine_bucket, self._coarse_bucket
+            # Cumulative (total, bad) at bucket edges, oldest first.
+            f0 = max(fine.first, fb - fine.size + 1)
+            fine_start = f0 * fine.width
+            c0 = max(coarse.first, cb - coarse.size + 1)
+            edges: list[tuple[float, int, int]] = [(c0 * coarse.width, *coarse.at(c0 - 1))]
+            for bucket in range(c0, cb):
+                end = (bucket + 1) * coarse.width
+                if end >= fine_start:
+                    break
+                edges.append((end, *coarse.at(bucket)))
+            if fine_start > edges[-1][0]:
+                edges.append((fine_start, *fine.at(f0 - 1)))
+            edges.extend(((b + 1) * fine.width, *fine.at(b)) for b in range(f0, fb))
+            edges.append(((fb + 1) * fine.width, self._total, self._bad))
+        out: list[BucketCounts] = []
+        for (start, t0, b0), (end, t1, b1) in itertools.pairwise(edges):
+            if t1 > t0:
+                out.append(BucketCounts(start, end, t1 - t0, b1 - b0))
+        return tuple(out)
+
     # -- queries ------------------------------------------------------------
 
     def _sync(self) -> float:
@@ -564,6 +629,7 @@ class SLOTracker:
             now = self._sync()
             statuses = tuple(self._window(w) for w in self._windows)
             sli = self._budget_sli()
+            events, bad_events = self._total, self._bad
         consumed = self._slo.budget_consumed_from_sli(sli)
         firing = self._slo._firing({s.window: s.burn_rate for s in statuses})
         return SLOSnapshot(
@@ -574,4 +640,6 @@ class SLOTracker:
             budget_consumed=consumed,
             budget_remaining=1.0 - consumed,
             firing=firing,
+            events=events,
+            bad_events=bad_events,
         )

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from perfprim.telemetry._cardinality import CardinalityWarning, LabelGuard
+from perfprim.telemetry._conventions import error_type
 from perfprim.telemetry._multiprocess import (
     MultiProcessCollector,
     MultiProcessWriter,
@@ -33,6 +34,7 @@ from perfprim.telemetry._registry import (
     MetricPoint,
     Series,
     SeriesView,
+    Source,
     TelemetryRegistry,
     Timer,
     TimerView,
@@ -55,12 +57,14 @@ __all__ = [
     "SLORecorder",
     "Series",
     "SeriesView",
+    "Source",
     "TelemetryRegistry",
     "Timer",
     "TimerView",
     "cache_stats_points",
     "dataclass_points",
     "default_registry",
+    "error_type",
     "instrument",
     "otel_histogram_exporter",
     "read_directory",

@@ -96,3 +96,26 @@ def prometheus_seconds(name: str) -> str:
 def otel_base(name: str) -> str:
     """Return the OTel form of a metric base name (dotted, ``-`` replaced by ``_``)."""
     return name.replace("-", "_").replace(":", ".")
+
+
+SEMCONV_ATTRIBUTES: dict[str, str] = {
+    "error_type": "error.type",
+    "http_request_method": "http.request.method",
+    "http_route": "http.route",
+    "http_response_status_code": "http.response.status_code",
+}
+"""Prometheus label names whose OTel attribute is a dotted semantic-convention name."""
+
+
+def otel_attribute(label: str) -> str:
+    """Return the OTel attribute name of a label (``http_route`` -> ``http.route``)."""
+    return SEMCONV_ATTRIBUTES.get(label, label)
+
+
+def otel_timer_base(name: str) -> str:
+    """Return the OTel base of a timer: its metric is ``<base>.duration``.
+
+    A timer already named ``*.duration`` (``http.server.request.duration``, the
+    OTel HTTP convention) keeps its name: ``http.server.request``.
+    """
+    return otel_base(name).removesuffix(".duration")

@@ -35,7 +35,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from perfprim._optional import require
-from perfprim.telemetry._conventions import ERROR_TYPE, otel_base
+from perfprim.telemetry._conventions import (
+    ERROR_TYPE,
+    otel_attribute,
+    otel_base,
+    otel_timer_base,
+)
 from perfprim.telemetry._registry import (
     MetricPoint,
     TelemetryRegistry,
@@ -57,6 +62,14 @@ def _bound(value: float) -> str:
     return repr(float(value))
 
 
+def attributes_of(names: tuple[str, ...], values: tuple[str, ...]) -> dict[str, str]:
+    """OTel attributes of a series; an empty ``error.type`` (no error) is left out."""
+    attributes = dict(zip(names, values, strict=True))
+    if attributes.get(ERROR_TYPE) == "":
+        del attributes[ERROR_TYPE]
+    return attributes
+
+
 class OtelExport:
     """The instruments created for one registry on one meter (:func:`register_otel_instruments`)."""
 
@@ -72,14 +85,14 @@ class OtelExport:
 
     def add_timer(self, timer: Timer) -> None:
         """Create the observable instruments of ``timer``."""
-        base = otel_base(timer.name)
-        names = timer.label_names
+        base = otel_timer_base(timer.name)
+        names = tuple(otel_attribute(n) for n in timer.label_names)
 
         def view() -> TimerView:
             return timer.view(copy=False)
 
         def attrs(labels: tuple[str, ...]) -> dict[str, str]:
-            return dict(zip(names, labels, strict=True))
+            return attributes_of(names, labels)
 
         def calls(_options: Any) -> Iterable[Any]:
             return [self._obs(s.histogram.count, attrs(s.labels)) for s in view().series]
@@ -242,7 +255,8 @@ def timer_metrics(views: Iterable[TimerView], *, now_unix_nano: int) -> list[Any
     cumulative = export.AggregationTemporality.CUMULATIVE
     metrics: list[Any] = []
     for view in views:
-        base = otel_base(view.name)
+        base = otel_timer_base(view.name)
+        names = tuple(otel_attribute(n) for n in view.label_names)
         start = view.start_time_unix_nano or now_unix_nano
         points = []
         error_points = []
@@ -250,7 +264,7 @@ def timer_metrics(views: Iterable[TimerView], *, now_unix_nano: int) -> list[Any
             histogram = series.histogram
             counts = histogram.cumulative_counts([*view.buckets, math.inf])
             count = counts[-1]
-            attributes = dict(zip(view.label_names, series.labels, strict=True))
+            attributes = attributes_of(names, series.labels)
             for kind, n in sorted(series.errors.items()):
                 error_points.append(
                     export.NumberDataPoint(

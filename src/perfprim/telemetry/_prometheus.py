@@ -16,6 +16,8 @@ unit.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
@@ -34,6 +36,9 @@ from perfprim.telemetry._registry import (
 )
 
 _FEATURE = "perfprim.telemetry Prometheus export"
+
+logger = logging.getLogger("perfprim.telemetry")
+_CLASHES: set[str] = set()
 
 
 def _prom() -> tuple[Any, Any, Any]:
@@ -81,10 +86,13 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
             labels=labels,
             unit="seconds",
         )
+        # A timer that carries error_type as a label (the HTTP request
+        # duration) records errors in its series, not in a separate counter.
+        count_errors = PROMETHEUS_ERROR_TYPE not in labels
         errors = core.CounterMetricFamily(
             f"{base}_errors",
             f"Errors raised by {view.name}, by error type.",
-            labels=[*labels, PROMETHEUS_ERROR_TYPE],
+            labels=[*labels, PROMETHEUS_ERROR_TYPE] if count_errors else labels,
         )
         quantiles = core.SummaryMetricFamily(
             f"{base}_quantiles_seconds",
@@ -117,8 +125,9 @@ def timer_families(views: Iterable[TimerView], *, namespace: str = "") -> Iterat
                     )
             label_values = list(series.labels)
             histogram.add_metric(label_values, buckets, series.total)
-            for kind, n in sorted(series.errors.items()):
-                errors.add_metric([*label_values, kind], n)
+            if count_errors:
+                for kind, n in sorted(series.errors.items()):
+                    errors.add_metric([*label_values, kind], n)
             if view.quantiles and count:
                 values = snap.percentiles([q * 100 for q in view.quantiles])
                 label_map = dict(zip(labels, label_values, strict=True))
@@ -167,6 +176,27 @@ def point_families(points: Iterable[MetricPoint], *, namespace: str = "") -> Ite
     yield from families.values()
 
 
+def unique_families(families: Iterable[Any]) -> Iterator[Any]:
+    """Yield each family name once; a second family of a taken name is dropped and logged once.
+
+    Prometheus rejects an exposition that repeats a family (``# TYPE`` twice),
+    so a clash (a source point named like a timer) must not break the scrape.
+    """
+    seen: set[str] = set()
+    for family in families:
+        if family.name in seen:
+            if family.name not in _CLASHES:
+                _CLASHES.add(family.name)
+                logger.warning(
+                    "perfprim: two metric families are named %r; the second is dropped. "
+                    "Rename one of the timers or sources",
+                    family.name,
+                )
+            continue
+        seen.add(family.name)
+        yield family
+
+
 class PrometheusCollector:
     """A prometheus_client collector reading a :class:`TelemetryRegistry` at scrape time.
 
@@ -185,9 +215,28 @@ class PrometheusCollector:
         self.namespace = prometheus_base(namespace) if namespace else ""
 
     def collect(self) -> Iterator[Any]:
-        """Yield the metric families (called by prometheus_client on every scrape)."""
-        yield from timer_families(self.registry.timer_views(copy=False), namespace=self.namespace)
-        yield from point_families(self.registry.source_points(), namespace=self.namespace)
+        """Yield the metric families (called by prometheus_client on every scrape).
+
+        While a :class:`MultiProcessWriter` runs for the registry in this
+        process, this writes the process's own file first and yields the
+        merge of every worker's file (timers and shared sources) plus the
+        registry's local sources: each family once, never the in-process
+        timers beside their merged copy.
+        """
+        writer = self.registry.multiprocess_writer
+        if writer is None:
+            families: Iterable[Any] = itertools.chain(
+                timer_families(self.registry.timer_views(copy=False), namespace=self.namespace),
+                point_families(self.registry.source_points(), namespace=self.namespace),
+            )
+        else:
+            from perfprim.telemetry._multiprocess import merged_families
+
+            writer.flush()
+            families = merged_families(
+                writer.directory, registry=self.registry, namespace=self.namespace
+            )
+        yield from unique_families(families)
 
     def describe(self) -> list[Any]:
         """Return no descriptions: the metrics appear as timers are created."""

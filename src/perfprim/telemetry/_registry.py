@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -42,6 +43,7 @@ __all__ = [
     "MetricPoint",
     "Series",
     "SeriesView",
+    "Source",
     "TelemetryRegistry",
     "Timer",
     "TimerView",
@@ -415,11 +417,42 @@ class Timer:
         )
 
 
+SourceSharing = Literal["local", "sum", "slo"]
+"""How a source is merged across pre-fork workers (see :class:`MultiProcessWriter`):
+``"local"`` (not written; the scraped process exports its own), ``"sum"``
+(points written; counters summed over every worker, gauges over live ones),
+``"slo"`` (an ``SLOTracker``: its per-bucket history is written and replayed)."""
+
+
 @dataclass(frozen=True, slots=True)
-class _Source:
+class Source:
+    """A snapshot source of a registry (see :meth:`TelemetryRegistry.add_source`).
+
+    Attributes:
+        name: The metric prefix of its points.
+        labels: Labels added to every point (sources of one name differ by them).
+        snapshot: Returns the current snapshot.
+        adapter: Turns ``(name, snapshot)`` into metric points.
+        sharing: How pre-fork workers merge it: ``"local"``, ``"sum"`` or ``"slo"``.
+        tracker: The SLO tracker of an ``"slo"`` source, else None.
+    """
+
     name: str
+    labels: tuple[tuple[str, str], ...]
     snapshot: Callable[[], Any]
     adapter: Callable[[str, Any], Iterable[MetricPoint]]
+    sharing: SourceSharing = "local"
+    tracker: Any = None
+
+    def points(self) -> list[MetricPoint]:
+        """Call the snapshot and the adapter; add the source's labels to every point."""
+        points = list(self.adapter(self.name, self.snapshot()))
+        if not self.labels:
+            return points
+        return [
+            MetricPoint(p.name, p.kind, p.value, (*self.labels, *p.labels), p.unit, p.description)
+            for p in points
+        ]
 
 
 class TelemetryRegistry:
@@ -438,9 +471,27 @@ class TelemetryRegistry:
 
     def __init__(self) -> None:
         self._timers: dict[str, Timer] = {}
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[tuple[str, tuple[tuple[str, str], ...]], Source] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Timer], None]] = []
+        self._writer: Any = None
+
+    @property
+    def multiprocess_writer(self) -> Any:
+        """The running :class:`MultiProcessWriter` of this registry in this process, or None.
+
+        While one runs, the exporters of this registry serve the merge of every
+        worker's file (timers and shared sources) plus this process's local
+        sources, each metric family once.
+        """
+        writer = self._writer
+        if writer is None or writer.pid != os.getpid():
+            return None
+        return writer
+
+    def attach_writer(self, writer: Any) -> None:
+        """Mark ``writer`` as this registry's multi-process writer (called by its ``start()``)."""
+        self._writer = writer
 
     def timer(
         self,
@@ -481,8 +532,8 @@ class TelemetryRegistry:
         """
         check_metric_name(name)
         names = tuple(sorted(check_label_name(n) for n in label_names))
-        if len(set(names)) != len(names) or PROMETHEUS_ERROR_TYPE in names:
-            msg = f"label names must be distinct and not 'error_type' (got {list(label_names)})"
+        if len(set(names)) != len(names):
+            msg = f"label names must be distinct (got {list(label_names)})"
             raise ConfigurationError(msg)
         bounds = check_buckets(buckets)
         qs = check_quantiles(quantiles)
@@ -541,6 +592,9 @@ class TelemetryRegistry:
         name: str,
         snapshot: Callable[[], T],
         adapter: Callable[[str, T], Iterable[MetricPoint]],
+        *,
+        labels: Mapping[str, str] | None = None,
+        shared: bool = False,
     ) -> None:
         """Export ``adapter(name, snapshot())`` at every collection.
 
@@ -551,27 +605,61 @@ class TelemetryRegistry:
             adapter: Turns a snapshot into metric points (see
                 :func:`perfprim.telemetry.cache_stats_points` and
                 :func:`perfprim.telemetry.dataclass_points`).
+            labels: Labels added to every point; several sources may share a
+                name when their labels differ (one per route, say).
+            shared: Under a :class:`MultiProcessWriter`, write the points to
+                the worker files and merge them at the scrape (counters summed
+                over every worker, gauges over the live ones). False: the
+                scraped process exports its own points.
 
         Raises:
-            ConfigurationError: If the name is invalid or already used.
+            ConfigurationError: If the name or a label is invalid, or the
+                name and labels are already used.
         """
-        check_metric_name(name)
-        given: tuple[object, object] = (snapshot, adapter)
+        self._add(
+            Source(
+                name,
+                self._labels(labels),
+                snapshot,
+                adapter,
+                "sum" if shared else "local",
+            )
+        )
+
+    @staticmethod
+    def _labels(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+        given: object = labels
+        if given is not None and not isinstance(given, Mapping):
+            msg = "labels must be a mapping of label name to value, e.g. labels={'route': '/a'}"
+            raise ConfigurationError(msg)
+        return tuple(sorted((check_label_name(k), str(v)) for k, v in (labels or {}).items()))
+
+    def _add(self, source: Source) -> None:
+        check_metric_name(source.name)
+        given: tuple[object, object] = (source.snapshot, source.adapter)
         if not all(callable(f) for f in given):
             msg = "snapshot and adapter must be callables, e.g. add_source('c', cache.stats, ...)"
             raise ConfigurationError(msg)
+        key = (source.name, source.labels)
         with self._lock:
-            if name in self._sources:
-                msg = f"source {name!r} is already registered; remove_source() it first"
+            if key in self._sources:
+                msg = (
+                    f"source {source.name!r} {dict(source.labels)} is already registered; "
+                    "remove_source() it first"
+                )
                 raise ConfigurationError(msg)
-            self._sources[name] = _Source(name, snapshot, adapter)
+            self._sources[key] = source
 
-    def add_cache(self, name: str, cache: Any) -> None:
+    def add_cache(self, name: str, cache: Any, *, labels: Mapping[str, str] | None = None) -> None:
         """Export a cache's ``stats()`` under ``name`` (see ``cache_stats_points``).
+
+        Under a :class:`MultiProcessWriter` the counters of every worker are
+        summed and ``circuit_state`` counts the live workers in each state.
 
         Args:
             name: Metric prefix, e.g. ``"cache.users"``.
             cache: A ``TieredCache`` or ``AsyncTieredCache`` (anything with ``stats()``).
+            labels: Labels added to every point.
 
         Raises:
             ConfigurationError: If ``cache`` has no ``stats()`` or the name is taken.
@@ -582,17 +670,24 @@ class TelemetryRegistry:
         if not callable(stats):
             msg = "add_cache needs an object with a stats() method, e.g. a TieredCache"
             raise ConfigurationError(msg)
-        self.add_source(name, stats, cache_stats_points)
+        self.add_source(name, stats, cache_stats_points, labels=labels, shared=True)
 
-    def add_slo(self, name: str, tracker: Any) -> None:
+    def add_slo(self, name: str, tracker: Any, *, labels: Mapping[str, str] | None = None) -> None:
         """Export an SLO tracker's ``snapshot()`` under ``name`` (see ``slo_points``).
+
+        Under a :class:`MultiProcessWriter` the trackers of every worker are
+        merged exactly (their per-bucket histories are summed, then the
+        windows, budget and alerts are computed at the scrape), which needs
+        trackers on the default clock (``time.monotonic``).
 
         Args:
             name: Metric prefix, e.g. ``"slo.checkout"``.
             tracker: A ``perfprim.slo.SLOTracker``.
+            labels: Labels added to every point, e.g. ``{"http_route": "/users/{id}"}``.
 
         Raises:
-            ConfigurationError: If ``tracker`` has no ``snapshot()`` or the name is taken.
+            ConfigurationError: If ``tracker`` has no ``snapshot()`` or the
+                name and labels are taken.
         """
         from perfprim.telemetry._sources import slo_points
 
@@ -600,20 +695,35 @@ class TelemetryRegistry:
         if not callable(snapshot):
             msg = "add_slo needs an object with a snapshot() method, e.g. an SLOTracker"
             raise ConfigurationError(msg)
-        self.add_source(name, snapshot, slo_points)
+        sharing: SourceSharing = "slo" if callable(getattr(tracker, "history", None)) else "local"
+        self._add(Source(name, self._labels(labels), snapshot, slo_points, sharing, tracker))
 
-    def remove_source(self, name: str) -> None:
-        """Stop exporting the source ``name`` (no error if absent)."""
+    def remove_source(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """Stop exporting the source ``name`` with these labels (no error if absent)."""
+        key = (name, self._labels(labels))
         with self._lock:
-            self._sources.pop(name, None)
+            self._sources.pop(key, None)
 
-    def source_points(self) -> list[MetricPoint]:
-        """Call every source and adapter; return all their points."""
+    def sources(self) -> list[Source]:
+        """Return the sources, in the order they were added."""
         with self._lock:
-            sources = list(self._sources.values())
+            return list(self._sources.values())
+
+    def source_points(
+        self, *, sharing: Collection[SourceSharing] | None = None
+    ) -> list[MetricPoint]:
+        """Call every source and adapter; return all their points.
+
+        Args:
+            sharing: Only the sources merged this way (None: all of them).
+
+        Returns:
+            The points, in source order.
+        """
         points: list[MetricPoint] = []
-        for source in sources:
-            points.extend(source.adapter(source.name, source.snapshot()))
+        for source in self.sources():
+            if sharing is None or source.sharing in sharing:
+                points.extend(source.points())
         return points
 
     def on_new_timer(self, listener: Callable[[Timer], None]) -> None:

@@ -116,7 +116,13 @@ def slo_points(name: str, snapshot: Any) -> list[MetricPoint]:
     ``<name>.window_good_events``               gauge  ``window``
     ``<name>.alert_firing``                     gauge  ``severity``, ``long_window``,
                                                        ``short_window`` (1 firing, 0 not)
+    ``<name>.events``                           count  (since the tracker started)
+    ``<name>.bad_events``                       count  (since the tracker started)
     ==========================================  =====  =====================================
+
+    The two counters (Prometheus ``<name>_events_total`` and
+    ``<name>_bad_events_total``) are what Prometheus rules read
+    (``SLO.prometheus_rules(total=..., errors=...)``).
 
     Args:
         name: The source's name, e.g. ``"slo.checkout"``.
@@ -186,6 +192,24 @@ def slo_points(name: str, snapshot: Any) -> list[MetricPoint]:
                 "Good events in the window.",
             ),
         ]
+    points += [
+        MetricPoint(
+            f"{name}.events",
+            "counter",
+            getattr(snapshot, "events", 0),
+            (),
+            "",
+            "Events counted since the tracker started.",
+        ),
+        MetricPoint(
+            f"{name}.bad_events",
+            "counter",
+            getattr(snapshot, "bad_events", 0),
+            (),
+            "",
+            "Bad events counted since the tracker started.",
+        ),
+    ]
     firing = set(snapshot.firing)
     for row in slo.alert_windows():
         points.append(

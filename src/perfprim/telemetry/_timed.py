@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.telemetry._args import ArgReader, AttributeValue, name_map
-from perfprim.telemetry._conventions import function_name
+from perfprim.telemetry._conventions import PROMETHEUS_ERROR_TYPE, function_name
 from perfprim.telemetry._dispatch import dispatching
 from perfprim.telemetry._registry import (
     DEFAULT_BUCKETS,
@@ -77,6 +77,9 @@ def series_wrapper(
     if dynamic and histogram is not None:
         msg = "histogram= records a single series; drop label_args or histogram"
         raise ConfigurationError(msg)
+    if PROMETHEUS_ERROR_TYPE in static or PROMETHEUS_ERROR_TYPE in dynamic.values():
+        msg = "'error_type' is the label of the errors counter; choose another label name"
+        raise ConfigurationError(msg)
     clash = set(static) & set(dynamic.values())
     if clash or len(set(dynamic.values())) != len(dynamic):
         msg = f"each label needs one source; {sorted(clash) or list(dynamic.values())} repeat"
@@ -108,10 +111,39 @@ def series_wrapper(
     return dispatching(func, pick)
 
 
+Exclude = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+"""What ``exclude=`` accepts: exception types, or a predicate of the exception."""
+
+
 def _check_slo(slo: object) -> None:
     if slo is not None and not callable(getattr(slo, "record", None)):
         msg = "slo must have a record(good: bool) method, e.g. a perfprim.slo.SLOTracker"
         raise ConfigurationError(msg)
+
+
+def _excluder(exclude: Exclude, slo: object) -> Callable[[BaseException], bool] | None:
+    """Return ``exc -> excluded?`` for ``exclude=``, or None when nothing is excluded."""
+    given: object = exclude
+    if isinstance(given, tuple):
+        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in given):
+            msg = f"exclude must be exception types or a predicate, got {exclude!r}"
+            raise ConfigurationError(msg)
+        types = given
+        if not types:
+            return None
+        excluder: Callable[[BaseException], bool] = lambda exc: isinstance(exc, types)  # noqa: E731
+    elif callable(given):
+        excluder = given
+    else:
+        msg = (
+            "exclude must be a tuple of exception types or a predicate "
+            f"exc -> bool, got {exclude!r}"
+        )
+        raise ConfigurationError(msg)
+    if slo is None:
+        msg = "exclude= only applies to the SLO: pass slo= too"
+        raise ConfigurationError(msg)
+    return excluder
 
 
 class _SLOHooks:
@@ -122,11 +154,17 @@ class _SLOHooks:
     bad; every tracker gets ``record(False)`` for runs that raised.
     """
 
-    __slots__ = ("latency", "series", "slo")
+    __slots__ = ("excluded", "latency", "series", "slo")
 
-    def __init__(self, series: Series, slo: SLORecorder) -> None:
+    def __init__(
+        self,
+        series: Series,
+        slo: SLORecorder,
+        excluded: Callable[[BaseException], bool] | None = None,
+    ) -> None:
         self.series = series
         self.slo = slo
+        self.excluded = excluded
         threshold = getattr(getattr(slo, "slo", None), "threshold", None)
         record_latency = getattr(slo, "record_latency", None)
         self.latency: Callable[[float], object] | None = (
@@ -143,9 +181,15 @@ class _SLOHooks:
         self.series.record_ns(elapsed_ns)
         self._good(elapsed_ns)
 
+    def _bad(self, exc: BaseException) -> None:
+        # An excluded exception (a client's error such as a 404) is not an
+        # event of the SLO at all, as SLOTracker.track(exclude=...) does.
+        if self.excluded is None or not self.excluded(exc):
+            self.slo.record(not isinstance(exc, Exception))
+
     def on_error(self, elapsed_ns: int, exc: BaseException) -> None:
         self.series.on_error(elapsed_ns, exc)
-        self.slo.record(not isinstance(exc, Exception))
+        self._bad(exc)
 
     def span_success(self, elapsed_ns: int, span: Any) -> None:
         self.series.span_success(elapsed_ns, span)
@@ -153,7 +197,7 @@ class _SLOHooks:
 
     def span_error(self, elapsed_ns: int, exc: BaseException, span: Any) -> None:
         self.series.span_error(elapsed_ns, exc, span)
-        self.slo.record(not isinstance(exc, Exception))
+        self._bad(exc)
 
 
 def _otel_importable() -> bool:
@@ -226,6 +270,7 @@ def timed(
     name: str | None = None,
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
+    exclude: Exclude = (),
     labels: Mapping[str, str] | None = None,
     label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
@@ -245,6 +290,7 @@ def timed(
     name: str | None = None,
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
+    exclude: Exclude = (),
     labels: Mapping[str, str] | None = None,
     label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
@@ -276,6 +322,11 @@ def timed(
         slo: An SLO tracker (``perfprim.slo.SLOTracker``); each run counts as
             good (returned) or bad (raised); for a latency SLO, a run that
             returned is passed to ``record_latency`` (good when fast enough).
+        exclude: Exceptions that are not events of the SLO (a client's error:
+            ``HTTPException(404)``, ``Http404``): a tuple of types, or a
+            predicate ``exc -> bool`` such as
+            :func:`perfprim.web.client_error`. They are still timed and
+            counted in ``<name>_errors_total``; only the SLO ignores them.
         labels: Static label values of this function's series, e.g.
             ``{"route": "/users"}``. Never put ids or free text here.
         label_args: Parameter names whose values become metric labels (a
@@ -320,6 +371,7 @@ def timed(
         3
     """
     _check_slo(slo)
+    excluded = _excluder(exclude, slo)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         def build(series: Series) -> Callable[..., Any]:
@@ -327,7 +379,7 @@ def timed(
             on_success: Callable[[int], object] = series.record_ns
             on_error: Callable[[int, BaseException], object] = series.on_error
             if slo is not None:
-                hooks = _SLOHooks(series, slo)
+                hooks = _SLOHooks(series, slo, excluded)
                 on_success, on_error = hooks.on_success, hooks.on_error
             if exemplars or (exemplars is None and _otel_importable()):
                 on_success, on_error = with_exemplars(
@@ -367,6 +419,7 @@ def instrument(
     record_args: Sequence[str] | Mapping[str, str] = (),
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
+    exclude: Exclude = (),
     labels: Mapping[str, str] | None = None,
     label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
@@ -389,6 +442,7 @@ def instrument(
     record_args: Sequence[str] | Mapping[str, str] = (),
     histogram: LatencyHistogram | None = None,
     slo: SLORecorder | None = None,
+    exclude: Exclude = (),
     labels: Mapping[str, str] | None = None,
     label_args: Sequence[str] | Mapping[str, str] = (),
     registry: TelemetryRegistry | None = None,
@@ -417,6 +471,7 @@ def instrument(
             (never metric labels).
         histogram: Record into this histogram instead of a new one.
         slo: An SLO tracker; each run counts as good or bad (see :func:`timed`).
+        exclude: Exceptions that are not events of the SLO (see :func:`timed`).
         labels: Static metric label values.
         label_args: Parameter names whose values become metric labels,
             bounded by the label guard (see :func:`timed`).
@@ -436,10 +491,11 @@ def instrument(
         MissingDependencyError: If ``opentelemetry-api`` is not installed.
     """
     _check_slo(slo)
+    excluded = _excluder(exclude, slo)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         def build(series: Series) -> Callable[..., Any]:
-            hooks: Any = series if slo is None else _SLOHooks(series, slo)
+            hooks: Any = series if slo is None else _SLOHooks(series, slo, excluded)
             on_success = series.record_ns if slo is None else hooks.on_success
             fallback = timing_wrapper(fn, on_success, hooks.on_error, clock=clock)
             spec = build_span_spec(
