@@ -47,12 +47,16 @@ __all__ = [
     "choice",
     "duration",
     "fail",
+    "finite",
+    "finite_result",
+    "fraction",
     "instance",
     "integer",
     "non_negative",
     "number",
     "numbers",
     "positive",
+    "ratio",
     "show",
     "text",
 ]
@@ -163,6 +167,24 @@ def non_negative(value: object, name: str, *, hint: str = "") -> float:
     return number(value, name, low=0.0, hint=hint)
 
 
+def finite(value: object, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a finite float of any sign, or raise (see :func:`number`)."""
+    return number(value, name, hint=hint)
+
+
+def fraction(value: object, name: str, *, allow_one: bool = True) -> float:
+    """Return ``value`` as a float in (0, 1] (or (0, 1) without ``allow_one``), or raise."""
+    return number(
+        value, name, low=0.0, high=1.0, low_open=True, high_open=not allow_one,
+        hint="0.8 means 80%",
+    )  # fmt: skip
+
+
+def ratio(value: object, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a float in [0, 1] (an error ratio, an SLI), or raise."""
+    return number(value, name, low=0.0, high=1.0, hint=hint)
+
+
 def integer(
     value: object,
     name: str,
@@ -256,6 +278,25 @@ def callable_(value: object, name: str, *, what: str = "a callable") -> Callable
     if callable(value):
         return value
     raise fail(name, what, value)
+
+
+def finite_result(value: float, what: str) -> float:
+    """Return a computed ``value`` if finite, or raise: the inputs overflowed a float.
+
+    Args:
+        value: The result of a computation on checked inputs.
+        what: What it is ("the load at the ceiling").
+
+    Returns:
+        The value.
+
+    Raises:
+        ConfigurationError: If it is infinite or NaN.
+    """
+    if math.isfinite(value):
+        return value
+    msg = f"{what} is beyond the float range ({value!r}): the inputs are too large or too small"
+    raise ConfigurationError(msg)
 
 
 def numbers(

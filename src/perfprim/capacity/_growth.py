@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from perfprim.capacity._lm import least_squares
-from perfprim.capacity._validate import non_negative, positive, whole
+from perfprim._validate import integer, non_negative, numbers, positive
 from perfprim.exceptions import ConfigurationError
 
 __all__ = [
@@ -39,6 +39,7 @@ GrowthModel = Literal["compound", "linear"]
 _MODELS = ("compound", "linear")
 _MIN_HISTORY = 3
 _MAX_SCHEDULE = 1000
+_MAX_PERIODS = 100_000  # an explicit schedule length: 100,000 rows is already a lot
 _DEFAULT_SCHEDULE = 12
 
 
@@ -115,8 +116,12 @@ class GrowthProjection:
 
 
 def _load(model: str, current: float, rate: float, t: float) -> float:
+    """The load at period ``t``; past the float range a compound load is ``inf``."""
     if model == "compound":
-        return current * math.pow(1.0 + rate, t)
+        try:
+            return current * math.pow(1.0 + rate, t)
+        except OverflowError:
+            return math.inf if rate > 0 else 0.0
     return current + rate * t
 
 
@@ -126,7 +131,10 @@ def _crossing(model: str, current: float, rate: float, capacity: float) -> float
     if rate <= 0.0:
         return math.inf
     if model == "compound":
-        return math.log(capacity / current) / math.log1p(rate)
+        ratio = capacity / current
+        # the quotient keeps full precision; if it overflows, the difference of logs does not
+        growth = math.log(ratio) if math.isfinite(ratio) else math.log(capacity) - math.log(current)
+        return growth / math.log1p(rate)
     return (capacity - current) / rate
 
 
@@ -184,11 +192,7 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
     """
     kind = _check_model(model)
     check = positive if kind == "compound" else non_negative
-    try:
-        ys = [check(y, f"history[{i}]") for i, y in enumerate(history)]
-    except TypeError as exc:
-        msg = "history must be an iterable of observed loads, oldest first"
-        raise ConfigurationError(msg) from exc
+    ys = numbers(history, "history", check)
     if len(ys) < _MIN_HISTORY:
         msg = f"history needs at least {_MIN_HISTORY} observations to fit a trend, got {len(ys)}"
         raise ConfigurationError(msg)
@@ -205,7 +209,10 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
         res: list[float] = []
         jac: list[list[float]] = []
         for t, y in zip(ts, ys, strict=True):
-            e = math.exp(k * t)
+            try:
+                e = math.exp(k * t)
+            except OverflowError:  # a wild trial step: infinite cost, so the solver rejects it
+                return [math.inf] * len(ys), [[0.0, 0.0] for _ in ys]
             res.append(a * e - y)
             jac.append([e, a * t * e])
         return res, jac
@@ -217,7 +224,7 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
         upper=(math.inf, math.inf),
     )
     a, k = result.params
-    fitted = [a * math.exp(k * t) for t in ts]
+    fitted = [a * math.exp(k * t) for t in ts]  # k was accepted: exp(k t) is finite here
     return TrendFit("compound", a, math.expm1(k), _r_squared(ys, fitted), n)
 
 
@@ -243,9 +250,10 @@ def project_growth(
         model: ``"compound"`` or ``"linear"``.
         history: Observed loads, oldest first, instead of ``current``/``rate``.
             A fitted rate may be negative (a shrinking load never crosses).
-        periods: Schedule length after now. By default the schedule runs to
-            the first period at or over capacity (at most 1,000), or 12
-            periods if the capacity is never reached.
+        periods: Schedule length after now, at most 100,000. By default
+            the schedule runs to the first period at or over capacity (at
+            most 1,000), or 12 periods if the capacity is never reached. A
+            compound load beyond the float range is ``inf``.
 
     Returns:
         The crossing period (fractional, ``inf`` if never) and the schedule.
@@ -277,7 +285,7 @@ def project_growth(
             else _DEFAULT_SCHEDULE
         )
     else:
-        length = whole(periods, "periods", minimum=0)
+        length = integer(periods, "periods", low=0, high=_MAX_PERIODS)
     schedule = tuple(
         GrowthPeriod(t, load, cap - load)
         for t in range(length + 1)
