@@ -9,7 +9,8 @@ in-process tracking in bounded memory, Prometheus rules (checked with
 from __future__ import annotations
 
 from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslices, Timeslices
-from perfprim.slo._openslo import OpenSLODefinition, load_openslo
+from perfprim.slo._calendar import CalendarWindow
+from perfprim.slo._openslo import OpenSLODefinition, load_openslo, load_openslo_all
 from perfprim.slo._policy import DEFAULT_POLICY, AlertRule, AlertWindow
 from perfprim.slo._slo import SLO, CumulativeHistogram, LatencySLO
 from perfprim.slo._tracker import SLOSnapshot, SLOTracker, WindowStatus
@@ -20,6 +21,7 @@ __all__ = [
     "AlertRule",
     "AlertWindow",
     "BudgetingMethod",
+    "CalendarWindow",
     "CumulativeHistogram",
     "LatencySLO",
     "Occurrences",
@@ -30,4 +32,5 @@ __all__ = [
     "Timeslices",
     "WindowStatus",
     "load_openslo",
+    "load_openslo_all",
 ]
