@@ -27,6 +27,7 @@ def test_exported_members() -> None:
         "AlertRule",
         "AlertWindow",
         "BudgetingMethod",
+        "CalendarWindow",
         "CumulativeHistogram",
         "LatencySLO",
         "Occurrences",
@@ -37,6 +38,7 @@ def test_exported_members() -> None:
         "Timeslices",
         "WindowStatus",
         "load_openslo",
+        "load_openslo_all",
     ] == perfprim.slo.__all__
 
 
