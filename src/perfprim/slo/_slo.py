@@ -459,6 +459,7 @@ class SLO:
         errors: str | None = None,
         name: str | None = None,
         labels: RuleLabels | None = None,
+        sloth_compatible: bool = False,
     ) -> str:
         """Prometheus recording and multiwindow alerting rules for this SLO, as YAML.
 
@@ -478,12 +479,21 @@ class SLO:
             errors: A counter selector of bad events (or an expression).
             name: The SLO's name (label ``slo``); ``"availability"`` by default.
             labels: Extra labels on every rule.
+            sloth_compatible: Also write sloth's recording rules
+                (``slo:sli_error:ratio_rate<w>``, ``slo:current_burn_rate:ratio``,
+                ``slo:period_burn_rate:ratio``, ``slo:time_period:days``,
+                ``sloth_slo_info``, ...) and sloth's labels on the alerts, so
+                that sloth's Grafana dashboards show this SLO.
 
         Returns:
-            The rule file as YAML text.
+            The rule file as YAML text. With timeslice budgeting the budget's
+            error ratio is computed slice by slice
+            (``slo:error_ratio:timeslices<W>``).
 
         Raises:
-            ConfigurationError: If the selectors are missing or malformed.
+            ConfigurationError: If the selectors are missing or malformed (each
+                is parsed as a PromQL selector, or checked for balanced
+                brackets and quotes when it holds ``$window``).
             MissingDependencyError: If PyYAML is not installed.
         """
         from perfprim.slo._rules import prometheus_rules
@@ -496,6 +506,7 @@ class SLO:
             errors=errors,
             name=name,
             labels=labels,
+            sloth_compatible=sloth_compatible,
         )
 
 
