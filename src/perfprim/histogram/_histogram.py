@@ -953,10 +953,16 @@ class LatencyHistogram:
 
         Returns:
             The base64 text.
+
+        Raises:
+            ConfigurationError: If the histogram holds more than
+                :data:`MAX_COUNT` values, which the format cannot carry.
         """
         from perfprim.histogram._codec import encode
 
         counts, count, _total, low, high, _clamped = self._state()
+        if count > MAX_COUNT:  # only single records, folded in bulk, can get here
+            raise _too_many(count, 0)
         return encode(self._layout, counts, count, low, high)
 
     @classmethod
