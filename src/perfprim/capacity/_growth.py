@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from perfprim.capacity._lm import least_squares
-from perfprim._validate import integer, non_negative, numbers, positive
-from perfprim.exceptions import ConfigurationError
+from perfprim._validate import finite_result, integer, non_negative, numbers, positive
+from perfprim.exceptions import ConfigurationError, InfeasibleError
 
 __all__ = [
     "GrowthModel",
@@ -189,20 +189,34 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
     Raises:
         ConfigurationError: For an unknown model, fewer than 3 observations
             or values out of range.
+        InfeasibleError: If no compound trend fits in floats (loads that
+            jump by hundreds of orders of magnitude).
     """
     kind = _check_model(model)
     check = positive if kind == "compound" else non_negative
-    ys = numbers(history, "history", check)
+    raw = numbers(history, "history", check)
+    ys = raw
     if len(ys) < _MIN_HISTORY:
         msg = f"history needs at least {_MIN_HISTORY} observations to fit a trend, got {len(ys)}"
         raise ConfigurationError(msg)
     n = len(ys)
     ts = [float(i - (n - 1)) for i in range(n)]
+    # Both models scale with the loads: fit loads / scale, so that squares of
+    # loads near 1e300 do not overflow, and scale the fitted load back.
+    scale = max(ys) or 1.0
+    ys = [y / scale for y in ys]
     if kind == "linear":
         a, b = _line(ts, ys)
         fitted = [a + b * t for t in ts]
-        return TrendFit("linear", a, b, _r_squared(ys, fitted), n)
-    log_a, log_g = _line(ts, [math.log(y) for y in ys])
+        return TrendFit(
+            "linear",
+            finite_result(a * scale, "the fitted current load"),
+            finite_result(b * scale, "the fitted rate"),
+            _r_squared(ys, fitted),
+            n,
+        )
+    log_scale = math.log(scale)
+    log_a, log_g = _line(ts, [math.log(y) - log_scale for y in raw])
 
     def residuals_and_jacobian(p: Sequence[float]) -> tuple[list[float], list[list[float]]]:
         a, k = p  # y = a exp(k t)
@@ -224,8 +238,21 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
         upper=(math.inf, math.inf),
     )
     a, k = result.params
-    fitted = [a * math.exp(k * t) for t in ts]  # k was accepted: exp(k t) is finite here
-    return TrendFit("compound", a, math.expm1(k), _r_squared(ys, fitted), n)
+    try:
+        fitted = [a * math.exp(k * t) for t in ts]
+    except OverflowError:
+        msg = (
+            "no compound trend fits this history: its loads change by more than a float "
+            "can hold from one period to the next; fit model='linear' or check the data"
+        )
+        raise InfeasibleError(msg) from None
+    return TrendFit(
+        "compound",
+        finite_result(a * scale, "the fitted current load"),
+        finite_result(math.expm1(k), "the fitted growth rate"),
+        _r_squared(ys, fitted),
+        n,
+    )
 
 
 def project_growth(

@@ -141,10 +141,10 @@ class ErlangC:
         service = to_seconds(self.service_time, name="service_time")
         object.__setattr__(self, "service_time", service)
         object.__setattr__(self, "arrival_rate", rate)
-        load = rate * service
+        load = _check_load(rate * service, "arrival_rate x service_time")
         if servers <= load:
             raise _unstable(servers, load)
-        b = _erlang_b(servers, _check_load(load, "arrival_rate x service_time"))
+        b = _erlang_b(servers, load)
         object.__setattr__(self, "probability_of_waiting", _erlang_c_from_b(servers, load, b))
 
     @property

@@ -83,7 +83,9 @@ class USLModel:
             ConfigurationError: If ``n`` is not a positive number.
         """
         n = positive(n, "n")
-        # lambda_ / (D / n), not lambda_ n / D: the product overflows first
+        if n < 1.0:  # 1 / n may overflow for a tiny n; lambda_ n does not
+            return self.lambda_ * n / self._denominator(n)
+        # lambda_ / (D / n), not lambda_ n / D: for a huge n the product overflows first
         return self.lambda_ / (1.0 / n + self.sigma * (1.0 - 1.0 / n) + self.kappa * (n - 1.0))
 
     def latency(self, n: float) -> float:

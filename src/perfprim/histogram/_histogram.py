@@ -68,6 +68,14 @@ the interpreter at 2**63, so ``record`` and ``merge`` refuse to go past it."""
 _MAX_TICKS = 1000  # .hgrm lines per halving: more is megabytes of text, no more information
 
 
+def check_unit(unit: object) -> float:
+    """Validate ``unit``: seconds per stored integer, from a picosecond to an hour."""
+    seconds = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+    if not 1e-12 <= seconds <= 3600.0:
+        raise v.fail("unit", "between 1e-12 (picoseconds) and 3600 seconds", unit, "1e-6 = microseconds")
+    return seconds
+
+
 def _check_percentile(p: object) -> float:
     return v.number(p, "percentile", low=0.0, high=100.0, hint="99.9 means p99.9")
 
@@ -196,7 +204,7 @@ class LatencyHistogram:
         clamp: bool = False,
         clock: Callable[[], int] = _time.perf_counter_ns,
     ) -> None:
-        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        unit_f = check_unit(unit)
         lowest_s = to_seconds(lowest, name="lowest")
         highest_s = to_seconds(highest, name="highest")
         clamp = v.boolean(clamp, "clamp")
@@ -420,7 +428,7 @@ class LatencyHistogram:
             raise ConfigurationError(msg)
         if 0 <= n <= self._hi:
             return n
-        if math.isnan(seconds):
+        if seconds != seconds:  # NaN (math.isnan would overflow on a huge int)
             msg = "cannot record NaN: measure a real duration"
             raise HistogramRangeError(msg)
         if self._clamp:
@@ -428,7 +436,7 @@ class LatencyHistogram:
                 self._clamped += count
             return 0 if seconds < 0 else self._hi
         msg = (
-            f"value {seconds!r} s is outside the histogram range [0, {self.highest!r}] s: "
+            f"value {v.show(seconds)} s is outside the histogram range [0, {self.highest!r}] s: "
             "construct it with a larger highest=, or with clamp=True to clamp and count "
             "such values in .clamped"
         )
@@ -458,6 +466,9 @@ class LatencyHistogram:
             HistogramRangeError: As for :meth:`record`.
         """
         interval = to_seconds(expected_interval, name="expected_interval")
+        if interval > self.highest:  # no value in range is corrected: nothing to fill in
+            self.record(seconds, count)
+            return
         d = round(interval * self._inv)
         if d < 1:
             msg = (
@@ -988,7 +999,7 @@ class LatencyHistogram:
         """
         from perfprim.histogram._codec import decode
 
-        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        unit_f = check_unit(unit)
         clamp = v.boolean(clamp, "clamp")
         if not isinstance(text, (str, bytes)):
             raise v.fail("text", "the base64 text of an HdrHistogram (str or bytes)", text)

@@ -36,7 +36,7 @@ from typing import TextIO
 from perfprim import _validate as v
 from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError, HistogramFormatError
-from perfprim.histogram._histogram import LatencyHistogram
+from perfprim.histogram._histogram import LatencyHistogram, check_unit
 
 __all__ = ["HistogramLogReader", "HistogramLogWriter", "check_tag"]
 
@@ -222,7 +222,7 @@ class HistogramLogReader:
                 "pass open(path) or io.StringIO(text)",
             )
         self._source = source
-        self._unit = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        self._unit = check_unit(unit)
         self.start_time: float | None = None
         self.base_time: float | None = None
         self.format_version: str | None = None

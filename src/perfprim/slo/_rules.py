@@ -268,6 +268,8 @@ def prometheus_rules(
     if (good is None) == (errors is None):
         msg = "pass exactly one of good= (good events) or errors= (bad events), with total="
         raise ConfigurationError(msg)
+    if total is None:
+        raise v.fail("total", "a PromQL counter selector of all events", total)
     for value, role in ((total, "total"), (good, "good"), (errors, "errors")):
         _check_selector(value, role)
     name = "availability" if name is None else name

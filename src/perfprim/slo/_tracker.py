@@ -124,6 +124,15 @@ def _unknown_window(window: float, known: tuple[float, ...]) -> ConfigurationErr
     )
 
 
+def _bucket(now: float, width: float) -> int:
+    """The bucket of a clock reading; a reading so large that it has none is refused."""
+    index = now / width
+    if not math.isfinite(index):
+        msg = f"the clock reads {now!r} s: too large for buckets of {width:g} s"
+        raise ConfigurationError(msg)
+    return math.floor(index)
+
+
 def _reading(value: object) -> float:
     """The clock's first reading: finite seconds (every bucket edge is computed from it)."""
     return v.number(value, "clock()", hint="the clock must return seconds, e.g. time.monotonic")
@@ -145,7 +154,8 @@ class _Ring:
     __slots__ = ("bad", "first", "size", "total", "width")
 
     def __init__(self, width: float, span: float, first: int, name: str) -> None:
-        size = math.ceil(span / width - 1e-9) + 2
+        slots = span / width  # may be inf for a tiny width: refused below, never ceil()ed
+        size = math.ceil(slots - 1e-9) + 2 if slots < MAX_SLOTS else MAX_SLOTS + 1
         if size > MAX_SLOTS:
             msg = (
                 f"{name}={width:g} s over {span:g} s needs {size} slots (limit {MAX_SLOTS}): "
@@ -248,11 +258,11 @@ class SLOTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._windows = windows
-        self._buckets = {w: max(1, round(w / fine)) for w in windows}
         self._threshold = slo.threshold if isinstance(slo, LatencySLO) else None
         now = _reading(clock())
-        self._fine = _Ring(fine, longest, math.floor(now / fine), "resolution")
-        self._coarse = _Ring(coarse, slo.window, math.floor(now / coarse), "budget_resolution")
+        self._fine = _Ring(fine, longest, _bucket(now, fine), "resolution")
+        self._coarse = _Ring(coarse, slo.window, _bucket(now, coarse), "budget_resolution")
+        self._buckets = {w: max(1, round(w / fine)) for w in windows}
         self._fine_bucket = self._fine.first
         self._coarse_bucket = self._coarse.first
         self._edge = min((self._fine_bucket + 1) * fine, (self._coarse_bucket + 1) * coarse)
