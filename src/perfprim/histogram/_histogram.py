@@ -295,7 +295,14 @@ class LatencyHistogram:
             n = int(seconds * self._inv + 0.5)
         except (ValueError, OverflowError, TypeError):
             n = -1
-        if n > self._hi or n < 0 or count != 1 or seconds is True or seconds is False:
+        if (
+            n > self._hi
+            or n < 0
+            or count != 1
+            or count is True  # True == 1: a bool is no count
+            or seconds is True
+            or seconds is False
+        ):
             self._record_slow(seconds, n, count)
             return
         buf = self._buf
