@@ -54,7 +54,7 @@ def main() -> None:
             loaded = loader(file)
         except perfprim.PerfprimError as exc:
             rows.append((repo, path, "refused", str(exc)[:150]))
-        except Exception as exc:  # noqa: BLE001 - counted as a crash of the loader
+        except Exception as exc:
             rows.append((repo, path, "crashed", f"{type(exc).__name__}: {str(exc)[:120]}"))
         else:
             count = len(loaded) if isinstance(loaded, tuple) else 1

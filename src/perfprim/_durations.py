@@ -83,6 +83,5 @@ def _message(name: str, allow_zero: bool, example: str, value: object) -> str:
 
     hint = f"; e.g. {example}" if example else ""
     return (
-        f"{name} must be a {bound} duration (float seconds or a timedelta), "
-        f"got {show(value)}{hint}"
+        f"{name} must be a {bound} duration (float seconds or a timedelta), got {show(value)}{hint}"
     )

@@ -74,7 +74,7 @@ def show(value: object) -> str:
     """Return ``repr(value)``, cut to :data:`MAX_REPR` characters (a file's worth is no help)."""
     try:
         text_ = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+    except Exception:
         text_ = f"<{type(value).__name__} object>"
     if len(text_) > MAX_REPR:
         text_ = text_[: MAX_REPR - 3] + "..."

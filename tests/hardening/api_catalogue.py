@@ -1,4 +1,4 @@
-"""Every public function, constructor and method of slo, capacity and histogram, with valid arguments.
+"""Every public function, constructor and method of slo, capacity, histogram, with valid arguments.
 
 One entry per callable: a name, a function taking keyword arguments, and a
 valid value for each argument. The bad-input sweep
@@ -148,20 +148,20 @@ def _entries() -> list[Entry]:
         e.append(Entry(label, call, valid, frozenset(sequences)))
 
     # -- slo ----------------------------------------------------------------
-    add("SLO", lambda **k: slo.SLO(**k), target=0.999, window=86400.0)
+    add("SLO", slo.SLO, target=0.999, window=86400.0)
     add("SLO.budgeting", lambda b: slo.SLO(target=0.999, budgeting=b), b=slo.Occurrences())
     add("SLO.policy", lambda p: slo.SLO(target=0.999, policy=p), p=list(slo.DEFAULT_POLICY))
-    add("LatencySLO", lambda **k: slo.LatencySLO(**k), threshold=0.3, target=0.99, window=86400.0)
+    add("LatencySLO", slo.LatencySLO, threshold=0.3, target=0.99, window=86400.0)
     add(
         "AlertRule",
-        lambda **k: slo.AlertRule(**k),
+        slo.AlertRule,
         severity="page",
         budget_fraction=0.02,
         long_window=3600.0,
         short_window=300.0,
     )
-    add("Timeslices", lambda **k: slo.Timeslices(**k), slice_target=0.95, slice_duration=60.0)
-    add("RatioTimeslices", lambda **k: slo.RatioTimeslices(**k), slice_duration=60.0)
+    add("Timeslices", slo.Timeslices, slice_target=0.95, slice_duration=60.0)
+    add("RatioTimeslices", slo.RatioTimeslices, slice_duration=60.0)
     add("Occurrences.sli", lambda s: slo.Occurrences().sli(s), ("s",), s=[(9, 10)])
     add(
         "Timeslices.sli",
@@ -265,7 +265,7 @@ def _entries() -> list[Entry]:
         resolution=30.0,
         budget_resolution=3600.0,
     )
-    add("SLOTracker.slo", lambda s: slo.SLOTracker(s), s=_slo())
+    add("SLOTracker.slo", slo.SLOTracker, s=_slo())
     add("SLOTracker.clock", lambda c: slo.SLOTracker(_slo(), clock=c).burn_rate(300), c=lambda: 0)
     add("SLOTracker.record", lambda good: _tracker().record(good), good=True)
     add(
@@ -284,20 +284,20 @@ def _entries() -> list[Entry]:
     add("SLOTracker.error_ratio", lambda w: _tracker().error_ratio(w), w=300.0)
     add("SLOTracker.burn_rate", lambda w: _tracker().burn_rate(w), w=3600.0)
     add("SLOSnapshot.window", lambda w: _tracker().snapshot().window(w), w=300.0)
-    add("load_openslo", lambda source: slo.load_openslo(source), source=_OPENSLO)
+    add("load_openslo", slo.load_openslo, source=_OPENSLO)
 
     # -- capacity -----------------------------------------------------------
-    add("erlang_b", lambda **k: capacity.erlang_b(**k), servers=10, offered_load=8.0)
+    add("erlang_b", capacity.erlang_b, servers=10, offered_load=8.0)
     add(
         "erlang_c",
-        lambda **k: capacity.erlang_c(**k),
+        capacity.erlang_c,
         servers=10,
         arrival_rate=8.0,
         service_time=1.0,
     )
     add(
         "ErlangC",
-        lambda **k: capacity.ErlangC(**k),
+        capacity.ErlangC,
         servers=10,
         arrival_rate=8.0,
         service_time=1.0,
@@ -306,7 +306,7 @@ def _entries() -> list[Entry]:
     add("ErlangC.wait_quantile", lambda q: _erlang().wait_quantile(q), q=0.95)
     add(
         "ErlangC.servers_needed",
-        lambda **k: capacity.ErlangC.servers_needed(**k),
+        capacity.ErlangC.servers_needed,
         arrival_rate=8.0,
         service_time=1.0,
         target_wait=20.0,
@@ -315,40 +315,40 @@ def _entries() -> list[Entry]:
     )
     add(
         "response_time_at_utilization",
-        lambda **k: capacity.response_time_at_utilization(**k),
+        capacity.response_time_at_utilization,
         utilization=0.5,
         servers=2,
         service_time=1.0,
     )
-    add("knee_utilization", lambda **k: capacity.knee_utilization(**k), servers=4)
+    add("knee_utilization", capacity.knee_utilization, servers=4)
     add(
         "headroom",
-        lambda **k: capacity.headroom(**k),
+        capacity.headroom,
         current_load=1000.0,
         current_utilization=0.5,
         ceiling=0.7,
     )
     add(
         "littles_law(rate, latency)",
-        lambda **k: capacity.littles_law(**k),
+        capacity.littles_law,
         arrival_rate=100.0,
         latency=0.1,
     )
     add(
         "littles_law(concurrency, latency)",
-        lambda **k: capacity.littles_law(**k),
+        capacity.littles_law,
         concurrency=10.0,
         latency=0.1,
     )
     add(
         "littles_law(concurrency, rate)",
-        lambda **k: capacity.littles_law(**k),
+        capacity.littles_law,
         concurrency=10.0,
         arrival_rate=100.0,
     )
     add(
         "project_growth",
-        lambda **k: capacity.project_growth(**k),
+        capacity.project_growth,
         capacity=100.0,
         current=10.0,
         rate=0.1,
@@ -357,7 +357,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "project_growth(history)",
-        lambda **k: capacity.project_growth(**k),
+        capacity.project_growth,
         ("history",),
         capacity=100.0,
         history=[10.0, 11.0, 12.1, 13.3],
@@ -365,7 +365,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "fit_trend",
-        lambda **k: capacity.fit_trend(**k),
+        capacity.fit_trend,
         ("history",),
         history=[10.0, 11.0, 12.1, 13.3],
         model="compound",
@@ -377,7 +377,7 @@ def _entries() -> list[Entry]:
         history=[10.0, 12.0, 14.0, 16.0],
     )
     add("GrowthProjection.load_at", lambda p: _projection().load_at(p), p=3.0)
-    add("USLModel", lambda **k: capacity.USLModel(**k), sigma=0.05, kappa=0.001, lambda_=100.0)
+    add("USLModel", capacity.USLModel, sigma=0.05, kappa=0.001, lambda_=100.0)
     add("USLModel.throughput", lambda n: _usl().throughput(n), n=8.0)
     add("USLModel.latency", lambda n: _usl().latency(n), n=8.0)
     add("USLModel.efficiency", lambda n: _usl().efficiency(n), n=8.0)
@@ -391,19 +391,19 @@ def _entries() -> list[Entry]:
     add("USLModel.latency_at_throughput", lambda x: _usl().latency_at_throughput(x), x=300.0)
     add(
         "amdahl_speedup",
-        lambda **k: capacity.amdahl_speedup(**k),
+        capacity.amdahl_speedup,
         n=8.0,
         serial_fraction=0.05,
     )
     add(
         "fit_usl",
-        lambda **k: capacity.fit_usl(**k),
+        capacity.fit_usl,
         max_iterations=200,
         points=_USL_POINTS,
     )
     add(
         "fit_usl(points)",
-        lambda points: capacity.fit_usl(points),
+        capacity.fit_usl,
         ("points",),
         points=[p[1] for p in _USL_POINTS],
     )
@@ -412,7 +412,7 @@ def _entries() -> list[Entry]:
     lh = histogram.LatencyHistogram
     add(
         "LatencyHistogram",
-        lambda **k: lh(**k),
+        lh,
         lowest=1e-6,
         highest=3600.0,
         significant_figures=3,
@@ -421,7 +421,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "LatencyHistogram.record+encode",
-        lambda seconds, count: _record_encode(seconds, count),
+        _record_encode,
         seconds=0.01,
         count=3,
     )
@@ -452,7 +452,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "LatencyHistogram.decode",
-        lambda **k: lh.decode(**k),
+        lh.decode,
         text=_histogram().encode(),
         unit=1e-6,
         clamp=False,
@@ -469,7 +469,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "HistogramLogWriter",
-        lambda **k: histogram.HistogramLogWriter(**k),
+        histogram.HistogramLogWriter,
         out=io.StringIO(),
         max_value_unit=1e-3,
     )
@@ -486,7 +486,7 @@ def _entries() -> list[Entry]:
     )
     add(
         "HistogramLogWriter.write_interval",
-        lambda **k: _write_interval(**k),
+        _write_interval,
         histogram=_histogram(),
         start_time=1_700_000_000.0,
         end_time=1_700_000_001.0,
@@ -616,7 +616,7 @@ def _special_calls() -> list[tuple[str, Callable[[], Any]]]:
             ),
         ),
         ("load_openslo(targetPercent: 150)", lambda: _openslo_target("targetPercent: 150")),
-        ("load_openslo(top-level list)", lambda: _openslo_list()),
+        ("load_openslo(top-level list)", _openslo_list),
     ]
 
 

@@ -35,7 +35,7 @@ def test_v2_log_maxima_match_the_java_writers_interval_max() -> None:
 
 
 def test_v0_log_of_jhiccup_2_0_3_is_read_as_java_reads_it() -> None:
-    """A format 1.01 log of V0 histograms loads; every interval's max lands in the bucket Java wrote.
+    """A format 1.01 log of V0 histograms loads; each interval's max is in the bucket Java wrote.
 
     jHiccup 2.0.3 wrote the lowest value of the max's bucket, in milliseconds;
     the column of the "EndTimestamp" legend is the interval length, as Java reads it.
@@ -87,10 +87,14 @@ def _legacy_blob(version: int, word: int, counts: dict[int, int]) -> str:
     fmt = {2: "h", 4: "i", 8: "q"}[word]
     payload = struct.pack(f">{size}{fmt}", *(counts.get(i, 0) for i in range(size)))
     if version == 1:
-        inner = struct.pack(">iiiiqqd", 0x1C849301 | word << 4, len(payload), 0, 3, 1, 3_600_000_000, 1.0)
+        inner = struct.pack(
+            ">iiiiqqd", 0x1C849301 | word << 4, len(payload), 0, 3, 1, 3_600_000_000, 1.0
+        )
         outer = 0x1C849302 | word << 4
     else:
-        inner = struct.pack(">iiqqq", 0x1C849308 | word << 4, 3, 1, 3_600_000_000, sum(counts.values()))
+        inner = struct.pack(
+            ">iiqqq", 0x1C849308 | word << 4, 3, 1, 3_600_000_000, sum(counts.values())
+        )
         outer = 0x1C849309 | word << 4
     assert layout.counts_len >= size
     body = zlib.compress(inner + payload)
@@ -159,14 +163,20 @@ def test_record_refuses_what_is_not_a_duration(bad: object) -> None:
         (lambda h: h.cumulative_counts(None), "bounds must be an iterable"),
         (lambda h: h.merge(1), "other must be a LatencyHistogram"),
         (lambda h: h.merge(LatencyHistogram), r"pass an instance, LatencyHistogram\(...\)"),
-        (lambda h: h.percentile_distribution(ticks_per_half_distance=10**9), "ticks_per_half_distance"),
+        (
+            lambda h: h.percentile_distribution(ticks_per_half_distance=10**9),
+            "ticks_per_half_distance",
+        ),
         (lambda h: LatencyHistogram(clamp="abc"), "clamp must be True or False"),
         (lambda h: LatencyHistogram(clock=None), "clock must be a callable"),
         (lambda h: LatencyHistogram.decode(None), "text must be the base64 text"),
         (lambda h: LatencyHistogram.decode(h.encode(), clamp=1), "clamp must be True or False"),
-        (lambda h: LatencyHistogram(highest=10**400), "highest must be a positive, finite duration"),
+        (
+            lambda h: LatencyHistogram(highest=10**400),
+            "highest must be a positive, finite duration",
+        ),
     ],
-)  # fmt: skip
+)
 def test_nonsense_arguments_are_refused(call: object, match: str) -> None:
     """Each used to be accepted or to raise a bare builtin error; now a named ConfigurationError."""
     h = LatencyHistogram()
@@ -183,7 +193,7 @@ def test_log_writer_refuses_nan_times_and_negative_intervals() -> None:
     h.record(0.01)
     with pytest.raises(ConfigurationError, match="start_time must be a finite number"):
         log.write_header(start_time=math.nan)
-    with pytest.raises(ConfigurationError, match="end_time 9.0 is before start_time 10.0"):
+    with pytest.raises(ConfigurationError, match=r"end_time 9\.0 is before start_time 10\.0"):
         log.write_interval(h, start_time=10.0, end_time=9.0)
     with pytest.raises(ConfigurationError, match="start_time must be a finite number"):
         log.write_interval(h, start_time=math.inf, end_time=1.0)

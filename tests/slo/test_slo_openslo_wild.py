@@ -36,7 +36,7 @@ def test_top_level_list_keeps_names_and_converts_target_percent_exactly() -> Non
 
 
 def test_alert_policy_and_condition_references_map_onto_alert_rules() -> None:
-    """alertPolicyRef + conditionRef + an inline condition become the SLO's policy rows.
+    """AlertPolicyRef + conditionRef + an inline condition become the SLO's policy rows.
 
     A burn rate of 14.4 over 1 h of a 30-day window spends 2% of the budget
     (14.4 * 3600 / 2592000); 1 over 3 d spends 10%. The short windows are the
@@ -97,7 +97,7 @@ def test_calendar_period_edges_belong_to_the_next_period() -> None:
 
 
 def test_ops_values_in_milliseconds_composite_weights_labels_and_annotations() -> None:
-    """lt and lte give latency SLOs in seconds via value_unit; gte keeps op and value."""
+    """Lt and lte give latency SLOs in seconds via value_unit; gte keeps op and value."""
     fast, not_slow, floor = load_openslo_all(FIXTURES / "latency_ops.yaml", value_unit=1e-3)
     assert LatencySLO(threshold=0.25, target=0.9, window=7 * 86400) == fast.slo
     assert LatencySLO(threshold=1.0, target=0.99, window=7 * 86400) == not_slow.slo
@@ -137,7 +137,13 @@ def _slo(**replacements: str) -> str:
             "spec.budgetingMethod: expected one of",
         ),
         (
-            _slo(**{"    objectives:": "    alertPolicies:\n      - alertPolicyRef: nope\n    objectives:"}),
+            _slo(
+                **{
+                    "    objectives:": (
+                        "    alertPolicies:\n      - alertPolicyRef: nope\n    objectives:"
+                    )
+                }
+            ),
             "alert policy 'nope' is not in the source",
         ),
         (
@@ -171,9 +177,7 @@ def _condition(**condition: str) -> str:
                 "              metadata: {name: c}\n"
                 "              spec:\n"
                 "                severity: page\n"
-                "                condition:\n"
-                + body
-                + "\n    objectives:"
+                "                condition:\n" + body + "\n    objectives:"
             )
         }
     )
@@ -182,13 +186,28 @@ def _condition(**condition: str) -> str:
 @pytest.mark.parametrize(
     ("condition", "match"),
     [
-        ({"kind": "burnrate", "op": "lte", "threshold": "2", "lookbackWindow": "1h"}, r"\.op: a burn-rate alert fires above"),
-        ({"kind": "budget", "op": "gt", "threshold": "2", "lookbackWindow": "1h"}, r"\.kind: perfprim maps burnrate"),
-        ({"kind": "burnrate", "op": "gt", "threshold": "1000", "lookbackWindow": "1w"}, r"\.threshold: burn rate 1000 over 1w would spend"),
-        ({"kind": "burnrate", "op": "gt", "threshold": "2", "lookbackWindow": "8w"}, r"\.lookbackWindow: 8w is longer than the SLO window"),
-        ({"kind": "burnrate", "op": "gt", "threshold": "-1", "lookbackWindow": "1h"}, r"\.threshold: a burn rate above 0"),
+        (
+            {"kind": "burnrate", "op": "lte", "threshold": "2", "lookbackWindow": "1h"},
+            r"\.op: a burn-rate alert fires above",
+        ),
+        (
+            {"kind": "budget", "op": "gt", "threshold": "2", "lookbackWindow": "1h"},
+            r"\.kind: perfprim maps burnrate",
+        ),
+        (
+            {"kind": "burnrate", "op": "gt", "threshold": "1000", "lookbackWindow": "1w"},
+            r"\.threshold: burn rate 1000 over 1w would spend",
+        ),
+        (
+            {"kind": "burnrate", "op": "gt", "threshold": "2", "lookbackWindow": "8w"},
+            r"\.lookbackWindow: 8w is longer than the SLO window",
+        ),
+        (
+            {"kind": "burnrate", "op": "gt", "threshold": "-1", "lookbackWindow": "1h"},
+            r"\.threshold: a burn rate above 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_alert_conditions_that_cannot_map_name_the_field(
     condition: dict[str, str], match: str
 ) -> None:
@@ -199,9 +218,7 @@ def test_alert_conditions_that_cannot_map_name_the_field(
 
 def test_a_mappable_inline_condition_loads() -> None:
     """The same inline form with a valid burn-rate condition gives one policy row."""
-    slo = load_openslo(
-        _condition(kind="burnrate", op="gt", threshold="6", lookbackWindow="6h")
-    ).slo
+    slo = load_openslo(_condition(kind="burnrate", op="gt", threshold="6", lookbackWindow="6h")).slo
     assert [("page", 21600.0, 1800.0)] == [
         (r.severity, r.long_window, r.short_window) for r in slo.policy
     ]
@@ -209,7 +226,7 @@ def test_a_mappable_inline_condition_loads() -> None:
 
 def test_sources_that_are_not_openslo_text() -> None:
     """None, a missing path and a v1alpha document each get a message that says what to do."""
-    with pytest.raises(ConfigurationError, match="YAML text .str or bytes. or a path"):
+    with pytest.raises(ConfigurationError, match=r"YAML text \(str or bytes\) or a path"):
         load_openslo(None)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_openslo(Path("/nonexistent/slo.yaml"))
@@ -221,6 +238,8 @@ def test_sources_that_are_not_openslo_text() -> None:
 def test_a_list_item_that_is_not_an_object_is_named_without_dumping_the_file() -> None:
     """A top-level list holding a scalar names its position; the message stays short."""
     text = _slo() + "- just a string " + "x" * 2000 + "\n"
-    with pytest.raises(ConfigurationError, match=r"document 0, item 2: expected an OpenSLO object") as info:
+    with pytest.raises(
+        ConfigurationError, match=r"document 0, item 2: expected an OpenSLO object"
+    ) as info:
         load_openslo(text)
     assert len(str(info.value)) < 250

@@ -49,9 +49,9 @@ def test_sloth_compatible_rules_have_sloths_names_and_labels(promtool: str, tmp_
     check(promtool, rules, tmp_path)
     groups = {g["name"]: g["rules"] for g in yaml.safe_load(rules)["groups"]}
     sli = groups["sloth-slo-sli-recordings-api-availability"]
-    assert [f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")] == [
-        r["record"] for r in sli
-    ]
+    assert [
+        f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+    ] == [r["record"] for r in sli]
     assert {**SLOTH_IDS, "team": "core", "sloth_window": "5m"} == sli[0]["labels"]
     meta = groups["sloth-slo-meta-recordings-api-availability"]
     assert SLOTH_META == [r["record"] for r in meta]
@@ -97,12 +97,22 @@ def test_sloth_burn_rates_from_real_series(promtool: str, tmp_path: Path) -> Non
                 "promql_expr_test": [
                     sample(
                         f"slo:current_burn_rate:ratio{ids}",
-                        {"__name__": "slo:current_burn_rate:ratio", **OURS, **SLOTH_IDS, "sloth_window": "5m"},
+                        {
+                            "__name__": "slo:current_burn_rate:ratio",
+                            **OURS,
+                            **SLOTH_IDS,
+                            "sloth_window": "5m",
+                        },
                         10,
                     ),
                     sample(
                         f"slo:period_burn_rate:ratio{ids}",
-                        {"__name__": "slo:period_burn_rate:ratio", **OURS, **SLOTH_IDS, "sloth_window": "30d"},
+                        {
+                            "__name__": "slo:period_burn_rate:ratio",
+                            **OURS,
+                            **SLOTH_IDS,
+                            "sloth_window": "30d",
+                        },
                         10,
                     ),
                     sample(
@@ -193,19 +203,27 @@ def test_timeslice_budgets_are_computed_slice_by_slice(
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"total": 'http_requests_total{job="api"', "errors": ERRORS}, "neither a counter selector"),
-        ({"total": 'http_requests_total{job=api}', "errors": ERRORS}, "must be a quoted string"),
+        (
+            {"total": 'http_requests_total{job="api"', "errors": ERRORS},
+            "neither a counter selector",
+        ),
+        ({"total": "http_requests_total{job=api}", "errors": ERRORS}, "must be a quoted string"),
         ({"total": 'http_requests_total{job="api}', "errors": ERRORS}, "is not closed"),
         ({"total": "{}", "errors": ERRORS}, "needs a metric name or at least one matcher"),
         ({"total": 'http_requests_total{job="a"} offset 5m', "errors": ERRORS}, "unexpected"),
         ({"total": "sum(rate(x[$window])", "errors": ERRORS}, r"bracket\(s\) are not closed"),
-        ({"total": "sum(rate(x[$window]))", "errors": 'rate(y{a="b"}[$window]))'}, "closes nothing"),
+        (
+            {"total": "sum(rate(x[$window]))", "errors": 'rate(y{a="b"}[$window]))'},
+            "closes nothing",
+        ),
         ({"total": TOTAL, "errors": ERRORS, "labels": ["team"]}, "labels must be a mapping"),
         ({"total": TOTAL, "errors": ERRORS, "labels": {"sloth_id": "x"}}, "reserved"),
         ({"total": TOTAL, "errors": ERRORS, "sloth_compatible": "yes"}, "True or False"),
     ],
-)  # fmt: skip
-def test_selectors_are_checked_before_any_rule_is_written(kwargs: dict[str, Any], match: str) -> None:
+)
+def test_selectors_are_checked_before_any_rule_is_written(
+    kwargs: dict[str, Any], match: str
+) -> None:
     """A malformed selector or expression fails with what is wrong, before any YAML exists."""
     with pytest.raises(ConfigurationError, match=match):
         SLO(target=0.99).prometheus_rules(service="api", **kwargs)
@@ -216,7 +234,7 @@ def test_selectors_are_checked_before_any_rule_is_written(kwargs: dict[str, Any]
     [
         "http_requests_total",
         'http_requests_total{code=~"5..",job!="x"}',
-        "{__name__=\"up\"}",
+        '{__name__="up"}',
         "http_requests_total{path='/a,b}', method=`GET`,}",
         'http_requests_total{msg="a \\"quoted\\" }"}',
     ],

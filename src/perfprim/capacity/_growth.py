@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from perfprim.capacity._lm import least_squares
 from perfprim._validate import finite_result, integer, non_negative, numbers, positive
+from perfprim.capacity._lm import least_squares
 from perfprim.exceptions import ConfigurationError, InfeasibleError
 
 __all__ = [

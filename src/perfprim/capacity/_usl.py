@@ -14,8 +14,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from perfprim._validate import finite, integer, positive
 from perfprim.capacity._lm import least_squares
-from perfprim._validate import finite, integer, number, positive
 from perfprim.exceptions import ConfigurationError, InfeasibleError
 
 __all__ = ["MIN_USL_POINTS", "USLModel", "amdahl_speedup", "fit_usl"]

@@ -68,12 +68,21 @@ the interpreter at 2**63, so ``record`` and ``merge`` refuse to go past it."""
 _MAX_TICKS = 1000  # .hgrm lines per halving: more is megabytes of text, no more information
 
 
-def check_unit(unit: object) -> float:
+def check_unit(unit: float) -> float:
     """Validate ``unit``: seconds per stored integer, from a picosecond to an hour."""
     seconds = to_seconds(unit, name="unit", example="1e-6 = microseconds")
     if not 1e-12 <= seconds <= 3600.0:
-        raise v.fail("unit", "between 1e-12 (picoseconds) and 3600 seconds", unit, "1e-6 = microseconds")
+        raise v.fail(
+            "unit", "between 1e-12 (picoseconds) and 3600 seconds", unit, "1e-6 = microseconds"
+        )
     return seconds
+
+
+def _is_nan(value: numbers.Real) -> bool:
+    try:
+        return math.isnan(value)
+    except OverflowError:  # an int too large for a float is no NaN
+        return False
 
 
 def _check_percentile(p: object) -> float:
@@ -300,8 +309,7 @@ class LatencyHistogram:
             or n < 0
             or count != 1
             or count is True  # True == 1: a bool is no count
-            or seconds is True
-            or seconds is False
+            or seconds.__class__ is bool
         ):
             self._record_slow(seconds, n, count)
             return
@@ -426,7 +434,7 @@ class LatencyHistogram:
 
     def _out_of_range(self, seconds: object, n: int, count: object) -> int:
         """Slow path of record: validate, then clamp (returning the value) or raise."""
-        v.integer(count, "count", low=1, high=MAX_COUNT)
+        c = v.integer(count, "count", low=1, high=MAX_COUNT)
         if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
             msg = (
                 f"record() takes float seconds, got {seconds!r} "
@@ -435,12 +443,12 @@ class LatencyHistogram:
             raise ConfigurationError(msg)
         if 0 <= n <= self._hi:
             return n
-        if seconds != seconds:  # NaN (math.isnan would overflow on a huge int)
+        if _is_nan(seconds):
             msg = "cannot record NaN: measure a real duration"
             raise HistogramRangeError(msg)
         if self._clamp:
             with self._lock:
-                self._clamped += count
+                self._clamped += c
             return 0 if seconds < 0 else self._hi
         msg = (
             f"value {v.show(seconds)} s is outside the histogram range [0, {self.highest!r}] s: "
@@ -783,9 +791,7 @@ class LatencyHistogram:
             ConfigurationError: If ``bounds`` is not a sequence of numbers, or
                 a bound is NaN.
         """
-        checked = v.numbers(
-            bounds, "bounds", lambda b, name: v.number(b, name, allow_inf=True)
-        )
+        checked = v.numbers(bounds, "bounds", lambda b, name: v.number(b, name, allow_inf=True))
         prefix = self._prefix_sums()
         total = prefix[-1] if prefix else 0
         last = len(prefix) - 1
@@ -949,7 +955,9 @@ class LatencyHistogram:
         from perfprim.histogram._hgrm import percentile_distribution
 
         out = to_seconds(output_unit, name="output_unit", example="1e-3 = milliseconds")
-        ticks = v.integer(ticks_per_half_distance, "ticks_per_half_distance", low=1, high=_MAX_TICKS)
+        ticks = v.integer(
+            ticks_per_half_distance, "ticks_per_half_distance", low=1, high=_MAX_TICKS
+        )
         counts, count, total, _low, high, _clamped = self._state()
         return percentile_distribution(
             self._layout,

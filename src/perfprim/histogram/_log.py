@@ -18,8 +18,10 @@ Java).
 The reader also reads the logs of older writers, as Java's
 ``HistogramLogReader`` does: format 1.01-1.2 (jHiccup 2.0.1-2.0.7, YCSB), whose
 legend says ``"EndTimestamp"`` for what is the interval length, and whose
-histograms are V0 or V1 encodings (see ``_codec``). The hdrhistogram package's writer gets three things wrong, fixed here:
-its ``StartTime`` line crashes (``datetime.fromtimestamp`` on milliseconds,
+histograms are V0 or V1 encodings (see ``_codec``).
+
+The hdrhistogram package's writer gets three things wrong, fixed here: its
+``StartTime`` line crashes (``datetime.fromtimestamp`` on milliseconds,
 then ``iso_format``), it floors ``Interval_Max`` with ``//``, and it never
 writes the ``Tag=`` prefix.
 """
@@ -233,7 +235,8 @@ class HistogramLogReader:
         Raises:
             HistogramFormatError: On a malformed line (the message names it).
         """
-        for number, raw in enumerate(self._source, start=1):
+        for number, item in enumerate(self._source, start=1):
+            raw: object = item  # a stream opened in binary mode yields bytes
             if not isinstance(raw, str):
                 msg = (
                     f"line {number}: expected text, got {v.show(raw)}: open the log in text "

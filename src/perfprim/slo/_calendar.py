@@ -1,4 +1,4 @@
-"""Calendar-aligned SLO periods: "this week", "this month", in a time zone (OpenSLO calendar windows).
+"""Calendar-aligned SLO periods: "this week", "this month", in a time zone (OpenSLO calendars).
 
 A rolling window always looks back the same number of seconds. A calendar
 window restarts its error budget at fixed boundaries: every Monday at 00:00,
@@ -50,7 +50,7 @@ def _zone(name: str) -> ZoneInfo:
 
 @dataclass(frozen=True, slots=True)
 class CalendarWindow:
-    """A calendar-aligned budget period: ``count`` ``unit``\\ s from ``start``, in ``time_zone``.
+    """A calendar-aligned budget period: ``count`` units from ``start``, in ``time_zone``.
 
     Attributes:
         count: How many units one period lasts (``1`` for "1M").

@@ -43,6 +43,7 @@ field, rather than being silently dropped.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -224,7 +225,7 @@ def _number(value: object, where: str, ctx: _Context) -> float:
         result = float(value)
     except OverflowError:
         raise ctx.fail(where, f"{v.show(value)} does not fit a float") from None
-    if result != result or result in (float("inf"), float("-inf")):
+    if not math.isfinite(result):
         raise ctx.fail(where, f"expected a finite number, got {v.show(value)}")
     return result
 
@@ -250,7 +251,8 @@ def _annotations(value: object, ctx: _Context) -> dict[str, str]:
         return {}
     annotations = _mapping(value, "metadata.annotations", ctx)
     for key, item in annotations.items():
-        if not isinstance(key, str) or not isinstance(item, str):
+        name: object = key  # YAML keys may be numbers
+        if not isinstance(name, str) or not isinstance(item, str):
             raise ctx.fail(
                 "metadata.annotations", f"expected string keys and values, got {v.show(item)}"
             )
@@ -289,7 +291,8 @@ def _window(spec: Mapping[str, Any], ctx: _Context) -> tuple[float, CalendarWind
     if not isinstance(start, datetime):
         raise ctx.fail(
             f"{where}.startTime",
-            f"expected a time such as '2022-01-01 00:00:00', got {v.show(calendar.get('startTime'))}",
+            "expected a time such as '2022-01-01 00:00:00', got "
+            f"{v.show(calendar.get('startTime'))}",
         )
     zone = calendar.get("timeZone", "UTC")
     try:
@@ -517,7 +520,9 @@ def _definitions(
         raise ctx.fail("spec.objectives", "expected a non-empty list of objectives")
     common = {
         "name": name,
-        "display_name": _text(metadata.get("displayName"), "metadata.displayName", ctx, required=False),
+        "display_name": _text(
+            metadata.get("displayName"), "metadata.displayName", ctx, required=False
+        ),
         "service": service,
         "description": _text(spec.get("description"), "spec.description", ctx, required=False),
         "labels": _labels(metadata.get("labels"), ctx),
@@ -630,7 +635,8 @@ def _documents(source: object) -> list[Mapping[str, Any]]:
             if kind not in _KINDS:
                 raise _fail(
                     where,
-                    f"unknown kind {v.show(kind)}; OpenSLO v1 kinds are {', '.join(sorted(_KINDS))}",
+                    f"unknown kind {v.show(kind)}; OpenSLO v1 kinds are "
+                    f"{', '.join(sorted(_KINDS))}",
                 )
             documents.append(item)
     return documents

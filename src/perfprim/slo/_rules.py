@@ -144,7 +144,7 @@ def _selector_problem(text: str) -> str | None:
     if i == len(text):
         return None if i else "it is empty"
     if text[i] != "{" or not text.endswith("}"):
-        return f"unexpected {text[i:i + 20]!r} after the metric name"
+        return f"unexpected {text[i : i + 20]!r} after the metric name"
     i += 1
     matchers = 0
     while True:
@@ -154,7 +154,7 @@ def _selector_problem(text: str) -> str | None:
             break
         m = _MATCHER.match(text, i)
         if m is None:
-            return f"expected a label matcher such as code=~\"5..\" at {text[i:i + 20]!r}"
+            return f'expected a label matcher such as code=~"5.." at {text[i : i + 20]!r}'
         i = m.end()
         if i >= len(text) or text[i] not in "\"'`":
             return f"the value of label {m.group(1)!r} must be a quoted string"
@@ -168,9 +168,9 @@ def _selector_problem(text: str) -> str | None:
         if text[i] == ",":
             i += 1
         elif text[i] != "}":
-            return f"expected ',' or '}}' at {text[i:i + 20]!r}"
+            return f"expected ',' or '}}' at {text[i : i + 20]!r}"
     if i != len(text) - 1:
-        return f"unexpected {text[i + 1:i + 21]!r} after the closing brace"
+        return f"unexpected {text[i + 1 : i + 21]!r} after the closing brace"
     if not match and not matchers:
         return "a selector needs a metric name or at least one matcher"
     return None
@@ -185,14 +185,13 @@ def _expression_problem(text: str) -> str | None:
         if c in "\"'`":
             end = _string_end(text, i)
             if end < 0:
-                return f"a string opened at {text[i:i + 20]!r} is not closed"
+                return f"a string opened at {text[i : i + 20]!r} is not closed"
             i = end
             continue
         if c in _CLOSERS:
             stack.append(_CLOSERS[c])
-        elif c in ")]}":
-            if not stack or stack.pop() != c:
-                return f"{c!r} at {text[max(0, i - 10):i + 10]!r} closes nothing"
+        elif c in ")]}" and (not stack or stack.pop() != c):
+            return f"{c!r} at {text[max(0, i - 10) : i + 10]!r} closes nothing"
         i += 1
     if stack:
         return f"{len(stack)} bracket(s) are not closed ({''.join(reversed(stack))})"
@@ -329,7 +328,9 @@ def prometheus_rules(
             records.append(
                 {
                     "record": period,
-                    "expr": (f"avg_over_time(slo:error_ratio:rate{shortest}{matchers}[{slo_window}])"),
+                    "expr": (
+                        f"avg_over_time(slo:error_ratio:rate{shortest}{matchers}[{slo_window}])"
+                    ),
                     "labels": rule_labels,
                 }
             )
@@ -425,7 +426,7 @@ def _sloth_ids(service: str, name: str) -> dict[str, str]:
     return {"sloth_id": f"{service}-{name}", "sloth_service": service, "sloth_slo": name}
 
 
-def _sloth_groups(
+def _sloth_groups(  # noqa: PLR0917 - a private helper of prometheus_rules, called once
     slo: SLO,
     service: str,
     name: str,
@@ -435,7 +436,7 @@ def _sloth_groups(
     period: str | None,
     slo_window: str,
 ) -> list[dict[str, Any]]:
-    """sloth's recording rules, read from perfprim's, under sloth's names and labels.
+    """Sloth's recording rules, read from perfprim's, under sloth's names and labels.
 
     The names and labels are those of sloth's generated rules (``sloth generate``:
     groups ``sloth-slo-sli-recordings-*`` and ``sloth-slo-meta-recordings-*``),
@@ -465,7 +466,11 @@ def _sloth_groups(
     on = "/ on(sloth_id, sloth_slo, sloth_service) group_left"
     budget = f"slo:error_budget:ratio{sloth_filter}"
     meta: list[dict[str, Any]] = [
-        {"record": "slo:objective:ratio", "expr": f"vector({_number(slo.target)})", "labels": labels},
+        {
+            "record": "slo:objective:ratio",
+            "expr": f"vector({_number(slo.target)})",
+            "labels": labels,
+        },
         {
             "record": "slo:error_budget:ratio",
             "expr": f"vector({_number(slo.error_budget)})",

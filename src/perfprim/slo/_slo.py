@@ -409,7 +409,8 @@ class SLO:
         if not isinstance(error_ratios_by_window, Mapping):
             raise v.fail(
                 "error_ratios_by_window",
-                "a mapping of window seconds to error ratios (dict.fromkeys(slo.policy_windows(), 0.0))",
+                "a mapping of window seconds to error ratios, "
+                "like dict.fromkeys(slo.policy_windows(), 0.0)",
                 error_ratios_by_window,
             )
         burns: dict[float, float | None] = {}
@@ -609,9 +610,10 @@ class LatencySLO(SLO):
             ConfigurationError: If ``threshold`` is not a bucket bound, the
                 ``+Inf`` bucket is missing, or the counts are not cumulative.
         """
-        if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Iterable):
-            raise v.fail("buckets", "a mapping or pairs of le bound -> cumulative count", buckets)
-        items = buckets.items() if isinstance(buckets, Mapping) else buckets
+        given: object = buckets  # checked at run time: callers may not be type-checked
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise v.fail("buckets", "a mapping or pairs of le bound -> cumulative count", given)
+        items: Iterable[object] = given.items() if isinstance(given, Mapping) else given
         parsed: list[tuple[float, float]] = []
         for item in items:
             if not isinstance(item, (tuple, list)) or len(item) != 2:

@@ -31,9 +31,7 @@ def check_target(target: object, name: str = "target") -> float:
             f"{float(Decimal(repr(value)) / 100)!r} instead (99.9% is target=0.999)"
         )
         raise ConfigurationError(msg)
-    return v.number(
-        value, name, low=0.0, high=1.0, low_open=True, hint="such as 0.999 for 99.9%"
-    )
+    return v.number(value, name, low=0.0, high=1.0, low_open=True, hint="such as 0.999 for 99.9%")
 
 
 def budget_of(target: float) -> float:
