@@ -48,7 +48,7 @@ MAX_OFFERED_LOAD = 1e9
 recursion steps, a fraction of a second. Beyond it, staffing is ``A + O(sqrt(A))``
 servers to within a part per ten thousand."""
 MAX_SERVERS = 10**15
-"""Largest number of servers accepted (the answers are exact as floats up to 2**53)."""
+"""Most servers Erlang C and the M/M/c functions accept (their formulas take c as a float)."""
 _WARMUP = 12.0  # sqrt(A) multiples before min(c, A): error < exp(-72)
 # Below this B is 0 for every purpose; checking for an exact 0.0 instead would
 # loop until k = 2A, since A b / k rounds back up to the smallest subnormal.
@@ -102,7 +102,7 @@ def erlang_b(*, servers: int, offered_load: float) -> float:
         ConfigurationError: For a negative or non-integer ``servers``, a
             negative ``offered_load`` or one above :data:`MAX_OFFERED_LOAD`.
     """
-    c = _servers(servers, 0)
+    c = v.integer(servers, "servers", low=0)  # any size: the loop stops once B underflows
     load = _check_load(non_negative(offered_load, "offered_load"))
     return _erlang_b(c, load)
 

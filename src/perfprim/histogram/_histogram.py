@@ -164,8 +164,8 @@ class LatencyHistogram:
         >>> h = LatencyHistogram()
         >>> h.record(0.0123)
         >>> h.record(0.002, count=5)
-        >>> h.count, h.max
-        (6, 0.0123)
+        >>> h.count, h.max  # max at the histogram's precision: 0.0123's bucket ends at 0.012303
+        (6, 0.012303)
         >>> h.percentile(50.0)
         0.002
     """

@@ -91,8 +91,8 @@ class HistogramLogWriter:
         >>> h.record(0.0125)
         >>> h.start_time, h.end_time, h.tag = 1_700_000_000.5, 1_700_000_001.5, "api"
         >>> log.write_interval(h)
-        >>> out.getvalue().splitlines()[-1][:32]
-        'Tag=api,0.500,1.000,12.500,HISTF'
+        >>> out.getvalue().splitlines()[-1][:32]  # Interval_Max: the max's bucket, in ms
+        'Tag=api,0.500,1.000,12.503,HISTF'
     """
 
     def __init__(self, out: TextIO, *, max_value_unit: float = 1e-3) -> None:

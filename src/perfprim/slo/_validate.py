@@ -49,15 +49,16 @@ def check_ratio(value: object, name: str) -> float:
     return v.ratio(value, name)
 
 
-def check_count(value: object, name: str) -> float:
+def check_count(value: float, name: str) -> float:
     """Validate an event count: a non-negative finite number (Prometheus counts are floats)."""
     try:
-        return v.number(value, name, low=0.0)
+        v.number(value, name, low=0.0)
     except ConfigurationError:
         raise v.fail(name, "a non-negative, finite event count", value) from None
+    return value  # an int stays an int: counts print as given
 
 
-def check_counts(good: object, total: object) -> tuple[float, float]:
+def check_counts(good: float, total: float) -> tuple[float, float]:
     """Validate a (good, total) pair: both counts, and ``good <= total``."""
     good_ = check_count(good, "good")
     total_ = check_count(total, "total")
