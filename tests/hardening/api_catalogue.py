@@ -265,7 +265,7 @@ def _entries() -> list[Entry]:
         resolution=30.0,
         budget_resolution=3600.0,
     )
-    add("SLOTracker.slo", slo.SLOTracker, s=_slo())
+    add("SLOTracker.slo", slo.SLOTracker, slo=_slo())
     add("SLOTracker.clock", lambda c: slo.SLOTracker(_slo(), clock=c).burn_rate(300), c=lambda: 0)
     add("SLOTracker.record", lambda good: _tracker().record(good), good=True)
     add(
