@@ -18,7 +18,6 @@ in the issue note.
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -72,7 +71,23 @@ def _time_bound(seconds: float) -> Iterator[None]:
 
 
 def _entries() -> list[Entry]:
-    return catalogue()
+    """The catalogue, plus API added by issue 16 (kept out of the sweep, which runs on main too)."""
+    from datetime import datetime
+
+    from perfprim.slo import CalendarWindow, load_openslo_all
+
+    month = CalendarWindow(1, "M", datetime(2024, 1, 1), "Europe/Berlin")
+    openslo = catalogue()[[e.name for e in catalogue()].index("load_openslo")].valid["source"]
+    return [
+        *catalogue(),
+        Entry(
+            "CalendarWindow",
+            CalendarWindow,
+            {"count": 1, "unit": "M", "start": datetime(2024, 1, 1), "time_zone": "UTC"},
+        ),
+        Entry("CalendarWindow.period", month.period, {"at": 1_700_000_000.0}),
+        Entry("load_openslo_all", load_openslo_all, {"source": openslo, "value_unit": 1e-3}),
+    ]
 
 
 @pytest.mark.skipif(
@@ -107,7 +122,6 @@ def test_the_catalogue_covers_every_public_callable() -> None:
     import perfprim.histogram
     import perfprim.slo
 
-    names = " ".join(entry.name for entry in catalogue())
     data_only = {"DEFAULT_POLICY", "BudgetingMethod", "CumulativeHistogram", "GrowthModel"}
     results = {
         "AlertWindow",
@@ -118,12 +132,10 @@ def test_the_catalogue_covers_every_public_callable() -> None:
         "GrowthProjection",
         "TrendFit",
         "Layout",
-        "CalendarWindow",
-        "load_openslo_all",
-    }  # results, data classes, or covered through another entry (below)
+    }  # results and data classes: built by the callables above, not called directly
+    names = " ".join(entry.name for entry in _entries())
     for module in (perfprim.slo, perfprim.capacity, perfprim.histogram):
         for name in module.__all__:
             if name in data_only or name in results:
                 continue
             assert name in names, f"{module.__name__}.{name} is not in the catalogue"
-    assert "CalendarWindow" in names or math.isfinite(0.0)
