@@ -29,8 +29,9 @@ def to_seconds(
 
     The duration must be finite, and positive unless ``allow_zero``; infinity
     is refused because every duration option bounds a wait or a window. A
-    plain positive finite ``int`` or ``float`` takes a fast path (two checks)
-    for the call sites on query paths.
+    plain positive finite ``float`` takes a fast path (two checks) for the
+    call sites on query paths. An ``int`` too large for a float (``10**400``)
+    is refused like infinity, never an ``OverflowError``.
 
     Args:
         value: Seconds as an ``int`` or ``float`` (``bool`` is refused), or a
@@ -58,13 +59,16 @@ def to_seconds(
     perfprim.exceptions.ConfigurationError: ttl must be a positive, finite duration \
 (float seconds or a timedelta), got 0
     """
-    if value.__class__ in _REAL and 0 < value < math.inf:  # fast path
-        return float(value)
+    if value.__class__ is float and 0 < value < math.inf:  # fast path
+        return value
     raw: object = value  # checked at runtime: callers may not be type-checked
     if isinstance(raw, timedelta):
         seconds = raw.total_seconds()
     elif isinstance(raw, _REAL) and not isinstance(raw, bool):
-        seconds = float(raw)
+        try:
+            seconds = float(raw)
+        except OverflowError:  # an int beyond the float range, such as 10**400
+            seconds = math.inf
     else:
         raise ConfigurationError(_message(name, allow_zero, example, raw))
     if 0 < seconds < math.inf or (seconds == 0 and allow_zero):
@@ -75,5 +79,9 @@ def to_seconds(
 def _message(name: str, allow_zero: bool, example: str, value: object) -> str:
     """The error message: what ``name`` must be, what it got, and an optional hint."""
     bound = "non-negative, finite" if allow_zero else "positive, finite"
+    from perfprim._validate import show
+
     hint = f"; e.g. {example}" if example else ""
-    return f"{name} must be a {bound} duration (float seconds or a timedelta), got {value!r}{hint}"
+    return (
+        f"{name} must be a {bound} duration (float seconds or a timedelta), got {show(value)}{hint}"
+    )

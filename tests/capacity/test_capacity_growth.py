@@ -165,7 +165,7 @@ def test_projection_from_history() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"current": 100, "rate": -0.1, "capacity": 200}, "rate must be >= 0"),
+        ({"current": 100, "rate": -0.1, "capacity": 200}, "rate must be a finite number >= 0"),
         ({"current": -5, "rate": 0.1, "capacity": 200}, "current"),
         ({"current": 100, "rate": 0.1, "capacity": 0}, "capacity"),
         ({"current": 100, "capacity": 200}, "current and rate"),

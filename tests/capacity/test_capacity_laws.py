@@ -61,9 +61,9 @@ def test_littles_law_round_trips(rate: float, latency: float) -> None:
         ({}, "exactly two"),
         ({"concurrency": 1.0}, "exactly two"),
         ({"concurrency": 1.0, "arrival_rate": 1.0, "latency": 1.0}, "exactly two"),
-        ({"concurrency": 1.0, "arrival_rate": 0.0}, "arrival_rate must be > 0"),
+        ({"concurrency": 1.0, "arrival_rate": 0.0}, "arrival_rate must be a finite number > 0"),
         ({"concurrency": 1.0, "latency": 0.0}, "latency must be a positive, finite duration"),
-        ({"arrival_rate": -1.0, "latency": 1.0}, "arrival_rate must be >= 0"),
+        ({"arrival_rate": -1.0, "latency": 1.0}, "arrival_rate must be a finite number >= 0"),
         ({"concurrency": -1.0, "latency": 1.0}, "concurrency"),
     ],
 )

@@ -247,7 +247,7 @@ def test_model_rejects_out_of_range_coefficients(kwargs: dict[str, Any], match: 
 
 def test_model_rejects_non_positive_concurrency() -> None:
     """X(0) is not defined by the model; the message names the argument."""
-    with pytest.raises(ConfigurationError, match="n must be > 0"):
+    with pytest.raises(ConfigurationError, match="n must be a finite number > 0"):
         USLModel(sigma=0.1, kappa=0.0, lambda_=1.0).throughput(0)
 
 

@@ -71,15 +71,24 @@ def test_layout_matches_the_hdrhistogram_package(lowest: int, highest: int, digi
         assert ours.lowest_equivalent(index) <= v <= ours.highest_equivalent(index)
 
 
+def _package_extremes(units: list[int], highest: int = 3_600_000_000) -> tuple[float, float]:
+    """Min and max in seconds as the hdrhistogram package (like Java) reports them."""
+    package = HdrHistogram(1, highest, 3)
+    for value in units:
+        package.record_value(value)
+    return package.get_min_value() / 1e6, package.get_max_value() / 1e6
+
+
 def test_basic_statistics() -> None:
-    """Count, total, min, max and mean are exact at the unit resolution."""
+    """Count, total and mean are exact at the unit resolution; min and max as Java reports them."""
     h = LatencyHistogram()
     h.record(0.0123)
     h.record(0.002, count=5)
     assert 6 == h.count
     assert 0.0223 == pytest.approx(h.total, abs=1e-15)
-    assert 0.002 == h.min
-    assert 0.0123 == h.max
+    assert _package_extremes([12300, 2000]) == (h.min, h.max)
+    assert 0.012303 == h.max  # the highest value of 12300's bucket (width 8 us)
+    assert h.percentile(100) == h.max
     assert 0.0223 / 6 == pytest.approx(h.mean, rel=1e-12)
 
 
@@ -149,7 +158,7 @@ def test_clamp_counts_what_it_clamps() -> None:
     h.record(1.0)
     assert 4 == h.clamped
     assert 5 == h.count
-    assert 10.0 == h.max
+    assert _package_extremes([10_000_000, 0], highest=10_000_000)[1] == h.max
     assert 0.0 == h.min
     with pytest.raises(HistogramRangeError):
         h.record(math.nan)
@@ -301,11 +310,11 @@ def test_copy_and_reset_are_independent() -> None:
     c = h.copy()
     h.reset()
     assert (0, 3) == (h.count, c.count)
-    assert 0.25 == c.max
+    assert _package_extremes([250_000])[1] == c.max
     assert "api" == c.tag
     assert 0.0 == h.percentile(50)
     h.record(0.125)
-    assert 0.125 == h.max
+    assert _package_extremes([125_000])[1] == h.max
     assert 0.125 == pytest.approx(h.percentile(100), rel=1e-3)
 
 
@@ -460,7 +469,7 @@ def test_pending_values_are_folded_before_every_read() -> None:
     for i in range(1, 11):
         h.record(i * 1e-3)
         assert i == h.count
-    assert 0.01 == h.max
+    assert _package_extremes([10_000])[1] == h.max
     assert 0.055 == pytest.approx(h.total, abs=1e-15)
     for _ in range(3_000):  # crosses the fold threshold several times
         h.record_ns(7_000)
@@ -542,7 +551,7 @@ def test_record_corrected_clamps_infinity() -> None:
     h = LatencyHistogram(highest=1.0, clamp=True)
     h.record_corrected(math.inf, expected_interval=0.25)
     assert (4, 1) == (h.count, h.clamped)
-    assert 1.0 == h.max
+    assert _package_extremes([1_000_000], highest=1_000_000)[1] == h.max
 
 
 def test_readers_during_writes_see_consistent_growing_counts() -> None:

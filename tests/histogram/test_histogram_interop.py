@@ -276,8 +276,10 @@ def test_log_format_matches_java() -> None:
         '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
         == lines[3]
     )
-    assert lines[4].startswith("0.000,1.000,200.000,HISTF")
-    assert lines[5].startswith("Tag=db,1.000,1.500,3.000,HISTF")
+    # Interval_Max is Java's getMaxValue() / 1e3: the highest value of the
+    # max's bucket (200 ms lies in [199.936, 200.063] ms, 3 ms in [3.000, 3.001]).
+    assert lines[4].startswith("0.000,1.000,200.063,HISTF")
+    assert lines[5].startswith("Tag=db,1.000,1.500,3.001,HISTF")
 
 
 def test_log_round_trip_through_our_reader() -> None:

@@ -28,6 +28,7 @@ def test_exported_members() -> None:
         "AlertWindow",
         "BucketCounts",
         "BudgetingMethod",
+        "CalendarWindow",
         "CumulativeHistogram",
         "LatencySLO",
         "Occurrences",
@@ -38,6 +39,7 @@ def test_exported_members() -> None:
         "Timeslices",
         "WindowStatus",
         "load_openslo",
+        "load_openslo_all",
     ] == perfprim.slo.__all__
 
 

@@ -44,6 +44,7 @@ def test_occurrences_document() -> None:
         service="api",
         description="Share of successful API requests",
         slo=SLO(target=0.999, window=28 * 86400),
+        objective="good",
     ) == load_openslo(BASE)
 
 
@@ -90,12 +91,14 @@ def test_other_kinds_are_skipped() -> None:
     [
         (BASE.replace("openslo/v1", "openslo/v1alpha"), "apiVersion must be openslo/v1"),
         (BASE.replace("kind: SLO", "kind: Thing"), "unknown kind 'Thing'"),
-        (BASE.replace("kind: SLO", "kind: Service"), "found 0"),
-        (BASE + "---\n" + BASE, "found 2"),
-        (BASE.replace("isRolling: true", "isRolling: false"), "calendar windows"),
-        (BASE.replace("duration: 28d", "duration: 1M"), "calendar windows"),
+        (BASE.replace("kind: SLO", "kind: Service"), "holds no document of kind SLO"),
+        (BASE + "---\n" + BASE, "pass name= to pick one"),
+        (
+            BASE.replace("isRolling: true", "isRolling: false"),
+            r"spec.timeWindow\[0\].calendar: expected a mapping",
+        ),
         (BASE.replace("duration: 28d", "duration: soon"), "duration such as"),
-        (BASE + "  alertPolicies: [x]\n", "alertPolicies"),
+        (BASE + "  alertPolicies: [x]\n", "alert policy 'x' is not in the source"),
         (
             BASE.replace(
                 "  budgetingMethod: Occurrences\n", "  budgetingMethod: Occurrences\n  foo: 1\n"
@@ -111,21 +114,24 @@ def test_other_kinds_are_skipped() -> None:
             BASE.replace("target: 0.999", "target: 0.999\n      targetPercent: 99.9"),
             "exactly one of target",
         ),
-        (BASE + "    - target: 0.99\n", "exactly one objective"),
+        (BASE + "    - target: 0.99\n", "holds 2 SLO objectives"),
         (BASE.replace("Occurrences", "Timeslices"), "needs timeSliceWindow"),
-        (BASE.replace("Occurrences", "Cosmic"), "'Cosmic' is not one of"),
+        (BASE.replace("Occurrences", "Cosmic"), "expected one of Occurrences.*got 'Cosmic'"),
         (
             BASE.replace("target: 0.999", "target: 0.999\n      timeSliceWindow: 1m"),
             "only applies to Timeslices",
         ),
         (
-            BASE.replace("target: 0.999", "target: 0.999\n      op: gt\n      value: 3"),
-            "only op: lte",
+            BASE.replace("target: 0.999", "target: 0.999\n      op: above\n      value: 3"),
+            "expected one of lt, lte, gt, gte",
         ),
-        (BASE.replace("target: 0.999", "target: 0.999\n      compositeWeight: 1"), "composite"),
+        (
+            BASE.replace("target: 0.999", "target: 0.999\n      compositeWeight: 0"),
+            "compositeWeight: expected a weight > 0",
+        ),
         (BASE.replace("  service: api\n", ""), "spec.service"),
         ("{unclosed", "not valid YAML"),
-        ("- 1\n", "expected a mapping"),
+        ("- 1\n", "expected an OpenSLO object"),
     ],
 )
 def test_unsupported_or_invalid_documents(text: str, match: str) -> None:

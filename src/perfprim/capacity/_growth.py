@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from perfprim._validate import finite_result, integer, non_negative, numbers, positive
 from perfprim.capacity._lm import least_squares
-from perfprim.capacity._validate import non_negative, positive, whole
-from perfprim.exceptions import ConfigurationError
+from perfprim.exceptions import ConfigurationError, InfeasibleError
 
 __all__ = [
     "GrowthModel",
@@ -39,6 +39,7 @@ GrowthModel = Literal["compound", "linear"]
 _MODELS = ("compound", "linear")
 _MIN_HISTORY = 3
 _MAX_SCHEDULE = 1000
+_MAX_PERIODS = 100_000  # an explicit schedule length: 100,000 rows is already a lot
 _DEFAULT_SCHEDULE = 12
 
 
@@ -115,8 +116,12 @@ class GrowthProjection:
 
 
 def _load(model: str, current: float, rate: float, t: float) -> float:
+    """The load at period ``t``; past the float range a compound load is ``inf``."""
     if model == "compound":
-        return current * math.pow(1.0 + rate, t)
+        try:
+            return current * math.pow(1.0 + rate, t)
+        except OverflowError:
+            return math.inf if rate > 0 else 0.0
     return current + rate * t
 
 
@@ -126,7 +131,10 @@ def _crossing(model: str, current: float, rate: float, capacity: float) -> float
     if rate <= 0.0:
         return math.inf
     if model == "compound":
-        return math.log(capacity / current) / math.log1p(rate)
+        ratio = capacity / current
+        # the quotient keeps full precision; if it overflows, the difference of logs does not
+        growth = math.log(ratio) if math.isfinite(ratio) else math.log(capacity) - math.log(current)
+        return growth / math.log1p(rate)
     return (capacity - current) / rate
 
 
@@ -181,31 +189,44 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
     Raises:
         ConfigurationError: For an unknown model, fewer than 3 observations
             or values out of range.
+        InfeasibleError: If no compound trend fits in floats (loads that
+            jump by hundreds of orders of magnitude).
     """
     kind = _check_model(model)
     check = positive if kind == "compound" else non_negative
-    try:
-        ys = [check(y, f"history[{i}]") for i, y in enumerate(history)]
-    except TypeError as exc:
-        msg = "history must be an iterable of observed loads, oldest first"
-        raise ConfigurationError(msg) from exc
+    raw = numbers(history, "history", check)
+    ys = raw
     if len(ys) < _MIN_HISTORY:
         msg = f"history needs at least {_MIN_HISTORY} observations to fit a trend, got {len(ys)}"
         raise ConfigurationError(msg)
     n = len(ys)
     ts = [float(i - (n - 1)) for i in range(n)]
+    # Both models scale with the loads: fit loads / scale, so that squares of
+    # loads near 1e300 do not overflow, and scale the fitted load back.
+    scale = max(ys) or 1.0
+    ys = [y / scale for y in ys]
     if kind == "linear":
         a, b = _line(ts, ys)
         fitted = [a + b * t for t in ts]
-        return TrendFit("linear", a, b, _r_squared(ys, fitted), n)
-    log_a, log_g = _line(ts, [math.log(y) for y in ys])
+        return TrendFit(
+            "linear",
+            finite_result(a * scale, "the fitted current load"),
+            finite_result(b * scale, "the fitted rate"),
+            _r_squared(ys, fitted),
+            n,
+        )
+    log_scale = math.log(scale)
+    log_a, log_g = _line(ts, [math.log(y) - log_scale for y in raw])
 
     def residuals_and_jacobian(p: Sequence[float]) -> tuple[list[float], list[list[float]]]:
         a, k = p  # y = a exp(k t)
         res: list[float] = []
         jac: list[list[float]] = []
         for t, y in zip(ts, ys, strict=True):
-            e = math.exp(k * t)
+            try:
+                e = math.exp(k * t)
+            except OverflowError:  # a wild trial step: infinite cost, so the solver rejects it
+                return [math.inf] * len(ys), [[0.0, 0.0] for _ in ys]
             res.append(a * e - y)
             jac.append([e, a * t * e])
         return res, jac
@@ -217,8 +238,21 @@ def fit_trend(history: Iterable[float], *, model: GrowthModel = "compound") -> T
         upper=(math.inf, math.inf),
     )
     a, k = result.params
-    fitted = [a * math.exp(k * t) for t in ts]
-    return TrendFit("compound", a, math.expm1(k), _r_squared(ys, fitted), n)
+    try:
+        fitted = [a * math.exp(k * t) for t in ts]
+    except OverflowError:
+        msg = (
+            "no compound trend fits this history: its loads change by more than a float "
+            "can hold from one period to the next; fit model='linear' or check the data"
+        )
+        raise InfeasibleError(msg) from None
+    return TrendFit(
+        "compound",
+        finite_result(a * scale, "the fitted current load"),
+        finite_result(math.expm1(k), "the fitted growth rate"),
+        _r_squared(ys, fitted),
+        n,
+    )
 
 
 def project_growth(
@@ -243,9 +277,10 @@ def project_growth(
         model: ``"compound"`` or ``"linear"``.
         history: Observed loads, oldest first, instead of ``current``/``rate``.
             A fitted rate may be negative (a shrinking load never crosses).
-        periods: Schedule length after now. By default the schedule runs to
-            the first period at or over capacity (at most 1,000), or 12
-            periods if the capacity is never reached.
+        periods: Schedule length after now, at most 100,000. By default
+            the schedule runs to the first period at or over capacity (at
+            most 1,000), or 12 periods if the capacity is never reached. A
+            compound load beyond the float range is ``inf``.
 
     Returns:
         The crossing period (fractional, ``inf`` if never) and the schedule.
@@ -277,7 +312,7 @@ def project_growth(
             else _DEFAULT_SCHEDULE
         )
     else:
-        length = whole(periods, "periods", minimum=0)
+        length = integer(periods, "periods", low=0, high=_MAX_PERIODS)
     schedule = tuple(
         GrowthPeriod(t, load, cap - load)
         for t in range(length + 1)

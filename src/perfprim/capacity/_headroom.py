@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfprim.capacity._validate import fraction, positive
+from perfprim._validate import finite_result, fraction, positive
 from perfprim.exceptions import ConfigurationError
 
 __all__ = ["headroom"]
@@ -27,7 +27,8 @@ def headroom(*, current_load: float, current_utilization: float, ceiling: float)
 
     Raises:
         ConfigurationError: For a non-positive load, a utilization or
-            ceiling outside (0, 1], or a ceiling below the current utilization.
+            ceiling outside (0, 1], a ceiling below the current utilization,
+            or an answer beyond the float range.
     """
     load = positive(current_load, "current_load")
     utilization = fraction(current_utilization, "current_utilization")
@@ -38,4 +39,4 @@ def headroom(*, current_load: float, current_utilization: float, ceiling: float)
             "the system is already over its ceiling. Raise the ceiling or add capacity first."
         )
         raise ConfigurationError(msg)
-    return load * (top / utilization)
+    return finite_result(load * (top / utilization), "the load at the ceiling")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from perfprim._durations import to_seconds
-from perfprim.capacity._validate import non_negative, positive
+from perfprim._validate import finite_result, non_negative, positive
 from perfprim.exceptions import ConfigurationError
 
 __all__ = ["littles_law"]
@@ -33,7 +33,8 @@ def littles_law(
 
     Raises:
         ConfigurationError: Unless exactly two are given, for negative
-            values, or when solving would divide by zero.
+            values, when solving would divide by zero, or for an answer
+            beyond the float range.
     """
     given = [v is not None for v in (concurrency, arrival_rate, latency)]
     if sum(given) != 2:
@@ -45,11 +46,11 @@ def littles_law(
     if concurrency is None:
         assert arrival_rate is not None
         assert latency is not None
-        return non_negative(arrival_rate, "arrival_rate") * to_seconds(
-            latency, name="latency", allow_zero=True
-        )
+        rate = non_negative(arrival_rate, "arrival_rate")
+        wait = to_seconds(latency, name="latency", allow_zero=True)
+        return finite_result(rate * wait, "concurrency")
     l_value = non_negative(concurrency, "concurrency")
     if arrival_rate is None:
         assert latency is not None
-        return l_value / to_seconds(latency, name="latency")
-    return l_value / positive(arrival_rate, "arrival_rate")
+        return finite_result(l_value / to_seconds(latency, name="latency"), "arrival_rate")
+    return finite_result(l_value / positive(arrival_rate, "arrival_rate"), "latency")

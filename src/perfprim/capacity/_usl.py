@@ -14,8 +14,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from perfprim._validate import finite, integer, positive
 from perfprim.capacity._lm import least_squares
-from perfprim.capacity._validate import finite, positive
 from perfprim.exceptions import ConfigurationError, InfeasibleError
 
 __all__ = ["MIN_USL_POINTS", "USLModel", "amdahl_speedup", "fit_usl"]
@@ -37,8 +37,8 @@ class USLModel:
         lambda_: Throughput at ``N = 1`` (the ideal rate per unit of concurrency).
         residuals: ``observed - fitted`` throughput per measurement, in input
             order (empty for a model not built by a fit).
-        r_squared: ``1 - SSE / SST`` of the fit (``nan`` when not fitted).
-        residual_standard_error: ``sqrt(SSE / (n - 3))`` (``nan`` when not fitted).
+        r_squared: ``1 - SSE / SST`` of the fit (None when not fitted).
+        residual_standard_error: ``sqrt(SSE / (n - 3))`` (None when not fitted).
         converged: Whether the fit met its convergence test.
     """
 
@@ -46,13 +46,17 @@ class USLModel:
     kappa: float
     lambda_: float
     residuals: tuple[float, ...] = field(default=(), repr=False)
-    r_squared: float = math.nan
-    residual_standard_error: float = field(default=math.nan, repr=False)
+    r_squared: float | None = None
+    residual_standard_error: float | None = field(default=None, repr=False)
     converged: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
         sigma = finite(self.sigma, "sigma")
         kappa = finite(self.kappa, "kappa")
+        for name in ("r_squared", "residual_standard_error"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, finite(value, name))
         object.__setattr__(self, "lambda_", positive(self.lambda_, "lambda_"))
         if not 0.0 <= sigma <= 1.0:
             msg = f"sigma must be in [0, 1], got {self.sigma!r}"
@@ -79,7 +83,10 @@ class USLModel:
             ConfigurationError: If ``n`` is not a positive number.
         """
         n = positive(n, "n")
-        return self.lambda_ * n / self._denominator(n)
+        if n < 1.0:  # 1 / n may overflow for a tiny n; lambda_ n does not
+            return self.lambda_ * n / self._denominator(n)
+        # lambda_ / (D / n), not lambda_ n / D: for a huge n the product overflows first
+        return self.lambda_ / (1.0 / n + self.sigma * (1.0 - 1.0 / n) + self.kappa * (n - 1.0))
 
     def latency(self, n: float) -> float:
         """Return the modelled response time ``R(N) = N / X(N)`` (Little's law).
@@ -327,6 +334,9 @@ def _start(ns: Sequence[float], xs: Sequence[float]) -> list[float]:
     return [min(sigma, 1.0), kappa, lam]
 
 
+_MAX_ITERATIONS = 100_000
+
+
 def fit_usl(
     points: Iterable[tuple[float, float]],
     *,
@@ -344,7 +354,7 @@ def fit_usl(
         points: At least 6 ``(concurrency, throughput)`` pairs, concurrency and
             throughput ``> 0``, at least 3 distinct concurrency levels. The
             order does not matter; repeated levels are fine.
-        max_iterations: Bound on the solver's steps.
+        max_iterations: Bound on the solver's steps, 1 to 100,000.
 
     Returns:
         The fitted model with its residuals, ``r_squared`` and residual
@@ -352,9 +362,15 @@ def fit_usl(
 
     Raises:
         ConfigurationError: For fewer than 6 points, non-positive or
-            non-finite values, or fewer than 3 distinct concurrency levels.
+            non-finite values, fewer than 3 distinct concurrency levels, or
+            ``max_iterations`` outside 1..100,000.
     """
-    ns, xs = _points(points)
+    iterations = integer(max_iterations, "max_iterations", low=1, high=_MAX_ITERATIONS)
+    ns, raw = _points(points)
+    # The model is linear in lambda_: fit throughput / scale and scale lambda_
+    # back, so that squares of throughputs near 1e300 do not overflow.
+    scale = max(raw)
+    xs = [x / scale for x in raw]
 
     def residuals_and_jacobian(p: Sequence[float]) -> tuple[list[float], list[list[float]]]:
         sigma, kappa, lam = p
@@ -374,10 +390,10 @@ def fit_usl(
         _start(ns, xs),
         lower=(0.0, 0.0, 1e-300),
         upper=(1.0, math.inf, math.inf),
-        max_iterations=max_iterations,
+        max_iterations=iterations,
     )
     sigma, kappa, lam = result.params
-    observed_minus_fitted = tuple(-r for r in result.residuals)
+    observed_minus_fitted = tuple(-r * scale for r in result.residuals)
     mean = math.fsum(xs) / len(xs)
     sst = math.fsum((x - mean) ** 2 for x in xs)
     sse = result.cost
@@ -385,9 +401,9 @@ def fit_usl(
     return USLModel(
         sigma=sigma,
         kappa=kappa,
-        lambda_=lam,
+        lambda_=lam * scale,
         residuals=observed_minus_fitted,
         r_squared=r_squared,
-        residual_standard_error=math.sqrt(sse / (len(xs) - 3)),
+        residual_standard_error=math.sqrt(sse / (len(xs) - 3)) * scale,
         converged=result.converged,
     )

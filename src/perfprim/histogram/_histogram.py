@@ -34,6 +34,7 @@ stdev uses HdrHistogram's convention (bucket midpoints), computed with
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import threading
 import time as _time
@@ -46,6 +47,7 @@ from operator import add, floordiv, mul
 from types import TracebackType
 from typing import Any, TypeVar
 
+from perfprim import _validate as v
 from perfprim._durations import to_seconds
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError, HistogramRangeError
@@ -58,22 +60,41 @@ H = TypeVar("H", bound="LatencyHistogram")
 
 _NO_MIN = 1 << 63  # larger than any trackable value
 _FOLD_AT = 256  # pending values per fold: ~40 us of work for the writer that folds
+MAX_COUNT = (1 << 62) - 1
+"""Most values a histogram holds: the V2 wire format's ZigZag varints lose larger counts.
+
+The hdrhistogram package's encoder turns a count of 2**62 into 0 and aborts
+the interpreter at 2**63, so ``record`` and ``merge`` refuse to go past it."""
+_MAX_TICKS = 1000  # .hgrm lines per halving: more is megabytes of text, no more information
 
 
-def _positive_int(value: object, name: str) -> int:
-    """Validate an int option >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"{name} must be an int >= 1, got {value!r}"
-        raise ConfigurationError(msg)
-    return value
+def check_unit(unit: float) -> float:
+    """Validate ``unit``: seconds per stored integer, from a picosecond to an hour."""
+    seconds = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+    if not 1e-12 <= seconds <= 3600.0:
+        raise v.fail(
+            "unit", "between 1e-12 (picoseconds) and 3600 seconds", unit, "1e-6 = microseconds"
+        )
+    return seconds
 
 
-def _check_percentile(p: float) -> float:
-    p = float(p)
-    if not 0.0 <= p <= 100.0:  # also rejects NaN
-        msg = f"percentile must be in [0, 100] (99.9 means p99.9), got {p!r}"
-        raise ConfigurationError(msg)
-    return p
+def _is_nan(value: numbers.Real) -> bool:
+    try:
+        return math.isnan(value)
+    except OverflowError:  # an int too large for a float is no NaN
+        return False
+
+
+def _check_percentile(p: object) -> float:
+    return v.number(p, "percentile", low=0.0, high=100.0, hint="99.9 means p99.9")
+
+
+def _too_many(have: int, adding: int) -> ConfigurationError:
+    return ConfigurationError(
+        f"the histogram would hold {have + adding} values, more than the {MAX_COUNT} "
+        "(2**62 - 1) that the HdrHistogram wire format can carry: record into a new "
+        "histogram (an IntervalRecorder interval, say)"
+    )
 
 
 class _Timer:
@@ -143,8 +164,8 @@ class LatencyHistogram:
         >>> h = LatencyHistogram()
         >>> h.record(0.0123)
         >>> h.record(0.002, count=5)
-        >>> h.count, h.max
-        (6, 0.0123)
+        >>> h.count, h.max  # max at the histogram's precision: 0.0123's bucket ends at 0.012303
+        (6, 0.012303)
         >>> h.percentile(50.0)
         0.002
     """
@@ -192,9 +213,11 @@ class LatencyHistogram:
         clamp: bool = False,
         clock: Callable[[], int] = _time.perf_counter_ns,
     ) -> None:
-        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        unit_f = check_unit(unit)
         lowest_s = to_seconds(lowest, name="lowest")
         highest_s = to_seconds(highest, name="highest")
+        clamp = v.boolean(clamp, "clamp")
+        v.callable_(clock, "clock", what="a callable returning integer nanoseconds")
         exact_unit = Fraction(repr(unit_f))
         lowest_units = round(Fraction(repr(lowest_s)) / exact_unit)
         highest_units = round(Fraction(repr(highest_s)) / exact_unit)
@@ -281,7 +304,13 @@ class LatencyHistogram:
             n = int(seconds * self._inv + 0.5)
         except (ValueError, OverflowError, TypeError):
             n = -1
-        if n > self._hi or n < 0 or count != 1:
+        if (
+            n > self._hi
+            or n < 0
+            or count != 1
+            or count is True  # True == 1: a bool is no count
+            or seconds.__class__ is bool
+        ):
             self._record_slow(seconds, n, count)
             return
         buf = self._buf
@@ -324,7 +353,11 @@ class LatencyHistogram:
             self.record_ns(int(converted))
             return
         n = (elapsed_ns * self._ns_num + self._ns_half) // self._ns_den
-        self._record_slow(elapsed_ns / 1e9, -1 if elapsed_ns < 0 else max(n, self._hi + 1), 1)
+        try:
+            seconds = elapsed_ns / 1e9
+        except OverflowError:  # more nanoseconds than a float holds
+            seconds = math.inf
+        self._record_slow(seconds, -1 if elapsed_ns < 0 else max(n, self._hi + 1), 1)
 
     def _record_slow(self, seconds: object, n: int, count: object) -> None:
         """Validate, clamp or raise, then add ``count`` values directly under the lock."""
@@ -333,6 +366,8 @@ class LatencyHistogram:
         index = self._layout.index_of(n)
         with self._lock:
             self._drain()
+            if self._count + c > MAX_COUNT:
+                raise _too_many(self._count, c)
             self._counts[index] += c
             self._count += c
             self._sum += n * c
@@ -399,26 +434,24 @@ class LatencyHistogram:
 
     def _out_of_range(self, seconds: object, n: int, count: object) -> int:
         """Slow path of record: validate, then clamp (returning the value) or raise."""
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            msg = f"count must be an int >= 1, got {count!r}"
-            raise ConfigurationError(msg)
-        if 0 <= n <= self._hi:
-            return n
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        c = v.integer(count, "count", low=1, high=MAX_COUNT)
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
             msg = (
                 f"record() takes float seconds, got {seconds!r} "
                 "(for a timedelta pass td.total_seconds())"
             )
             raise ConfigurationError(msg)
-        if math.isnan(seconds):
+        if 0 <= n <= self._hi:
+            return n
+        if _is_nan(seconds):
             msg = "cannot record NaN: measure a real duration"
             raise HistogramRangeError(msg)
         if self._clamp:
             with self._lock:
-                self._clamped += count
+                self._clamped += c
             return 0 if seconds < 0 else self._hi
         msg = (
-            f"value {seconds!r} s is outside the histogram range [0, {self.highest!r}] s: "
+            f"value {v.show(seconds)} s is outside the histogram range [0, {self.highest!r}] s: "
             "construct it with a larger highest=, or with clamp=True to clamp and count "
             "such values in .clamped"
         )
@@ -448,6 +481,9 @@ class LatencyHistogram:
             HistogramRangeError: As for :meth:`record`.
         """
         interval = to_seconds(expected_interval, name="expected_interval")
+        if interval > self.highest:  # no value in range is corrected: nothing to fill in
+            self.record(seconds, count)
+            return
         d = round(interval * self._inv)
         if d < 1:
             msg = (
@@ -480,6 +516,8 @@ class LatencyHistogram:
         smallest = x + d
         with self._lock:
             self._drain()
+            if self._count + added > MAX_COUNT:
+                raise _too_many(self._count, added)
             counts = self._counts
             for index, c in updates:
                 counts[index] += c
@@ -627,14 +665,30 @@ class LatencyHistogram:
 
     @property
     def min(self) -> float:
-        """Smallest recorded value in seconds (0.0 when empty)."""
+        """Smallest recorded value in seconds, at the histogram's precision (0.0 when empty).
+
+        The lowest value of the bucket holding the smallest recorded value,
+        as Java HdrHistogram's ``getMinValue`` reports it; equal to
+        ``percentile(0)``.
+        """
         m = self._stats()[2]
-        return 0.0 if m == _NO_MIN else self._to_seconds(m)
+        if m == _NO_MIN:
+            return 0.0
+        return self._to_seconds(self._layout.lowest_equivalent(self._layout.index_of(m)))
 
     @property
     def max(self) -> float:
-        """Largest recorded value in seconds (0.0 when empty)."""
-        return self._to_seconds(self._stats()[3])
+        """Largest recorded value in seconds, at the histogram's precision (0.0 when empty).
+
+        The highest value of the bucket holding the largest recorded value,
+        as Java HdrHistogram's ``getMaxValue`` reports it; equal to
+        ``percentile(100)``, and the same after any merge.
+        """
+        return self._to_seconds(self._highest(self._stats()[3]))
+
+    def _highest(self, n: int) -> int:
+        """The highest value equivalent to ``n`` (0 stays 0, as in Java)."""
+        return self._layout.highest_equivalent(self._layout.index_of(n)) if n else 0
 
     @property
     def mean(self) -> float:
@@ -710,6 +764,8 @@ class LatencyHistogram:
         Raises:
             ConfigurationError: If a percentile is outside [0, 100].
         """
+        if isinstance(ps, (str, bytes)) or not isinstance(ps, Iterable):
+            raise v.fail("ps", "an iterable of percentiles such as (50, 99, 99.9)", ps)
         checked = [(p, _check_percentile(p)) for p in ps]
         prefix = self._prefix_sums()
         if not prefix or not prefix[-1]:
@@ -732,18 +788,16 @@ class LatencyHistogram:
             One count per bound, in the same order.
 
         Raises:
-            ConfigurationError: If a bound is NaN.
+            ConfigurationError: If ``bounds`` is not a sequence of numbers, or
+                a bound is NaN.
         """
+        checked = v.numbers(bounds, "bounds", lambda b, name: v.number(b, name, allow_inf=True))
         prefix = self._prefix_sums()
         total = prefix[-1] if prefix else 0
         last = len(prefix) - 1
         layout = self._layout
         result = []
-        for bound in bounds:
-            b = float(bound)
-            if math.isnan(b):
-                msg = "bounds must be numbers of seconds, got NaN"
-                raise ConfigurationError(msg)
+        for b in checked:
             if b < 0:
                 result.append(0)
                 continue
@@ -778,10 +832,13 @@ class LatencyHistogram:
             other: The histogram to add; it is not modified.
 
         Raises:
+            ConfigurationError: If ``other`` is not a ``LatencyHistogram``, or
+                the sum would hold more than :data:`MAX_COUNT` values.
             HistogramRangeError: If ``other`` holds values above this
                 histogram's range (and this one does not clamp); nothing is
                 added then.
         """
+        v.instance(other, "other", LatencyHistogram, "a LatencyHistogram")
         counts, count, total, low, high, clamped = other._state()
         if not count:
             return
@@ -793,6 +850,7 @@ class LatencyHistogram:
             ratio = other._unit / self._unit
             olayout = other._layout
             updates = []
+            values: list[int] = []
             clamped_here = 0
             for i in nonzero:
                 n = round(olayout.lowest_equivalent(i) * ratio)
@@ -807,12 +865,16 @@ class LatencyHistogram:
                     n = self._hi
                     clamped_here += counts[i]
                 updates.append((self._layout.index_of(n), counts[i]))
+                values.append(n)
             clamped += clamped_here
             total = round(total * ratio)
-            low = round(low * ratio) if low != _NO_MIN else _NO_MIN
-            high = min(round(high * ratio), self._hi)
+            # Java's add() records each of other's buckets at its lowest value,
+            # so the extremes are those values, read in this layout.
+            low, high = values[0], values[-1]
         with self._lock:
             self._drain()
+            if self._count + count > MAX_COUNT:
+                raise _too_many(self._count, count)
             mine = self._counts
             for i, c in updates:
                 mine[i] += c
@@ -893,7 +955,9 @@ class LatencyHistogram:
         from perfprim.histogram._hgrm import percentile_distribution
 
         out = to_seconds(output_unit, name="output_unit", example="1e-3 = milliseconds")
-        ticks = _positive_int(ticks_per_half_distance, "ticks_per_half_distance")
+        ticks = v.integer(
+            ticks_per_half_distance, "ticks_per_half_distance", low=1, high=_MAX_TICKS
+        )
         counts, count, total, _low, high, _clamped = self._state()
         return percentile_distribution(
             self._layout,
@@ -901,7 +965,7 @@ class LatencyHistogram:
             scale=out * self._inv,
             mean=(total / count / self._inv / out) if count else 0.0,
             stdev=self.stdev / out,
-            max_value=high / self._inv / out,
+            max_value=self._highest(high) / self._inv / out,
             ticks_per_half_distance=ticks,
         )
 
@@ -915,10 +979,16 @@ class LatencyHistogram:
 
         Returns:
             The base64 text.
+
+        Raises:
+            ConfigurationError: If the histogram holds more than
+                :data:`MAX_COUNT` values, which the format cannot carry.
         """
         from perfprim.histogram._codec import encode
 
         counts, count, _total, low, high, _clamped = self._state()
+        if count > MAX_COUNT:  # only single records, folded in bulk, can get here
+            raise _too_many(count, 0)
         return encode(self._layout, counts, count, low, high)
 
     @classmethod
@@ -944,7 +1014,10 @@ class LatencyHistogram:
         """
         from perfprim.histogram._codec import decode
 
-        unit_f = to_seconds(unit, name="unit", example="1e-6 = microseconds")
+        unit_f = check_unit(unit)
+        clamp = v.boolean(clamp, "clamp")
+        if not isinstance(text, (str, bytes)):
+            raise v.fail("text", "the base64 text of an HdrHistogram (str or bytes)", text)
         layout, counts = decode(text)
         new = cls._empty_like(layout, Fraction(repr(unit_f)), clamp=clamp)
         new._load_counts(counts)

@@ -64,9 +64,11 @@ class IntervalRecorder:
         clock: Callable[[], int] = _time.perf_counter_ns,
         wall_clock: Callable[[], float] = _time.time,
     ) -> None:
+        from perfprim import _validate as v
         from perfprim.histogram._log import check_tag
 
         self.tag = check_tag(tag)
+        v.callable_(wall_clock, "wall_clock", what="a callable returning seconds since the epoch")
         self._histogram = LatencyHistogram(
             lowest=lowest,
             highest=highest,

@@ -9,7 +9,8 @@ in-process tracking in bounded memory, Prometheus rules (checked with
 from __future__ import annotations
 
 from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslices, Timeslices
-from perfprim.slo._openslo import OpenSLODefinition, load_openslo
+from perfprim.slo._calendar import CalendarWindow
+from perfprim.slo._openslo import OpenSLODefinition, load_openslo, load_openslo_all
 from perfprim.slo._policy import DEFAULT_POLICY, AlertRule, AlertWindow
 from perfprim.slo._slo import SLO, CumulativeHistogram, LatencySLO
 from perfprim.slo._tracker import BucketCounts, SLOSnapshot, SLOTracker, WindowStatus
@@ -21,6 +22,7 @@ __all__ = [
     "AlertWindow",
     "BucketCounts",
     "BudgetingMethod",
+    "CalendarWindow",
     "CumulativeHistogram",
     "LatencySLO",
     "Occurrences",
@@ -31,4 +33,5 @@ __all__ = [
     "Timeslices",
     "WindowStatus",
     "load_openslo",
+    "load_openslo_all",
 ]

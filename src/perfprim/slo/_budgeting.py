@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
-from perfprim.slo._validate import check_counts, check_ratio
+from perfprim.slo._validate import check_counts, check_pairs, check_ratio
 
 __all__ = ["BudgetingMethod", "Occurrences", "RatioTimeslices", "Timeslices"]
 
@@ -42,8 +42,7 @@ class Occurrences:
         """
         good_sum = 0.0
         total_sum = 0.0
-        for good, total in slices:
-            check_counts(good, total)
+        for good, total in check_pairs(slices):
             good_sum += good
             total_sum += total
         return None if total_sum == 0 else good_sum / total_sum
@@ -121,7 +120,12 @@ class Timeslices:
 
         Returns:
             The slice's share in the SLI's numerator.
+
+        Raises:
+            ConfigurationError: If the counts are negative, NaN, ``good >
+                total`` or ``total`` is 0 (a slice without events has no value).
         """
+        good, total = _slice_counts(good, total)
         return 1.0 if good / total >= self.slice_target else 0.0
 
 
@@ -183,8 +187,21 @@ class RatioTimeslices:
 
         Returns:
             The slice's share in the SLI's numerator.
+
+        Raises:
+            ConfigurationError: If the counts are negative, NaN, ``good >
+                total`` or ``total`` is 0 (a slice without events has no value).
         """
+        good, total = _slice_counts(good, total)
         return good / total
+
+
+def _slice_counts(good: float, total: float) -> tuple[float, float]:
+    good, total = check_counts(good, total)
+    if total == 0:
+        msg = "a slice without events (total=0) has no value: leave it out"
+        raise ConfigurationError(msg)
+    return good, total
 
 
 def _mean_over_slices(
@@ -193,8 +210,7 @@ def _mean_over_slices(
     """Mean of ``slice_value(good, total)`` over the slices with traffic, or None."""
     value_sum = 0.0
     counted = 0
-    for good, total in slices:
-        check_counts(good, total)
+    for good, total in check_pairs(slices):
         if total == 0:
             continue
         counted += 1

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from perfprim import _validate as v
 from perfprim._durations import to_seconds
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import BudgetingMethod, Occurrences, RatioTimeslices, Timeslices
@@ -109,6 +110,10 @@ class SLO:
                 f"window ({window_s:g} s): use a shorter slice"
             )
             raise ConfigurationError(msg)
+        if policy is not None and (
+            isinstance(policy, (str, bytes, AlertRule)) or not isinstance(policy, Iterable)
+        ):
+            raise v.fail("policy", "an iterable of AlertRule objects", policy)
         rules = default_policy(window_s) if policy is None else tuple(policy)
         for rule in rules:
             if not _is_rule(rule):
@@ -301,12 +306,11 @@ class SLO:
             Seconds; ``inf`` at burn rate 0, 0 when nothing remains.
 
         Raises:
-            ConfigurationError: If ``burn_rate`` is negative or NaN.
+            ConfigurationError: If ``burn_rate`` is negative or NaN, or
+                ``remaining`` is not a finite number.
         """
         burn_rate = _non_negative(burn_rate, "burn_rate")
-        if isinstance(remaining, bool) or not isinstance(remaining, int | float):
-            msg = f"remaining must be a share of the budget such as 0.5, got {remaining!r}"
-            raise ConfigurationError(msg)
+        remaining = v.number(remaining, "remaining", hint="a share of the budget such as 0.5")
         if remaining <= 0:
             return 0.0
         if burn_rate == 0:
@@ -404,6 +408,13 @@ class SLO:
             ConfigurationError: If a window the policy needs is missing, or a
                 ratio is out of range.
         """
+        if not isinstance(error_ratios_by_window, Mapping):
+            raise v.fail(
+                "error_ratios_by_window",
+                "a mapping of window seconds to error ratios, "
+                "like dict.fromkeys(slo.policy_windows(), 0.0)",
+                error_ratios_by_window,
+            )
         burns: dict[float, float | None] = {}
         for window in self.policy_windows():
             try:
@@ -451,6 +462,7 @@ class SLO:
         errors: str | None = None,
         name: str | None = None,
         labels: RuleLabels | None = None,
+        sloth_compatible: bool = False,
     ) -> str:
         """Prometheus recording and multiwindow alerting rules for this SLO, as YAML.
 
@@ -470,12 +482,21 @@ class SLO:
             errors: A counter selector of bad events (or an expression).
             name: The SLO's name (label ``slo``); ``"availability"`` by default.
             labels: Extra labels on every rule.
+            sloth_compatible: Also write sloth's recording rules
+                (``slo:sli_error:ratio_rate<w>``, ``slo:current_burn_rate:ratio``,
+                ``slo:period_burn_rate:ratio``, ``slo:time_period:days``,
+                ``sloth_slo_info``, ...) and sloth's labels on the alerts, so
+                that sloth's Grafana dashboards show this SLO.
 
         Returns:
-            The rule file as YAML text.
+            The rule file as YAML text. With timeslice budgeting the budget's
+            error ratio is computed slice by slice
+            (``slo:error_ratio:timeslices<W>``).
 
         Raises:
-            ConfigurationError: If the selectors are missing or malformed.
+            ConfigurationError: If the selectors are missing or malformed (each
+                is parsed as a PromQL selector, or checked for balanced
+                brackets and quotes when it holds ``$window``).
             MissingDependencyError: If PyYAML is not installed.
         """
         from perfprim.slo._rules import prometheus_rules
@@ -488,6 +509,7 @@ class SLO:
             errors=errors,
             name=name,
             labels=labels,
+            sloth_compatible=sloth_compatible,
         )
 
 
@@ -507,14 +529,8 @@ def _is_rule(value: object) -> bool:
     return isinstance(value, AlertRule)
 
 
-def _non_negative(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a non-negative number, got {value!r}"
-        raise ConfigurationError(msg)
-    if not value >= 0:  # also rejects NaN
-        msg = f"{name} must be a non-negative number, got {value!r}"
-        raise ConfigurationError(msg)
-    return float(value)
+def _non_negative(value: object, name: str) -> float:
+    return v.number(value, name, low=0.0, allow_inf=True)
 
 
 class LatencySLO(SLO):
@@ -579,7 +595,13 @@ class LatencySLO(SLO):
 
         Returns:
             True for a good request.
+
+        Raises:
+            ConfigurationError: If ``latency`` is not a non-negative, finite
+                number of seconds (NaN is no latency at all).
         """
+        if latency.__class__ is not float or not 0.0 <= latency < math.inf:
+            latency = check_latency(latency)
         return latency <= self.threshold
 
     def counts_from_buckets(
@@ -599,14 +621,16 @@ class LatencySLO(SLO):
             ConfigurationError: If ``threshold`` is not a bucket bound, the
                 ``+Inf`` bucket is missing, or the counts are not cumulative.
         """
-        items = buckets.items() if isinstance(buckets, Mapping) else buckets
+        given: object = buckets  # checked at run time: callers may not be type-checked
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise v.fail("buckets", "a mapping or pairs of le bound -> cumulative count", given)
+        items: Iterable[object] = given.items() if isinstance(given, Mapping) else given
         parsed: list[tuple[float, float]] = []
-        for bound, count in items:
-            try:
-                le = float(bound)
-            except (TypeError, ValueError):
-                msg = f"bucket bound {bound!r} is not a number (Prometheus 'le' label)"
-                raise ConfigurationError(msg) from None
+        for item in items:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise v.fail("buckets", "pairs of (le bound, cumulative count)", item)
+            bound, count = item
+            le = _bound(bound)
             parsed.append((le, check_count(count, f"bucket le={bound!r}")))
         parsed.sort()
         if not parsed or parsed[-1][0] != math.inf:
@@ -660,6 +684,10 @@ class LatencySLO(SLO):
             count as good a value above it by at most one bucket width (a
             relative ``10 ** -significant_figures``: 0.1% at 3 digits).
         """
+        if not callable(getattr(histogram, "cumulative_counts", None)):
+            raise v.fail(
+                "histogram", "a histogram with cumulative_counts() (a LatencyHistogram)", histogram
+            )
         (good,) = histogram.cumulative_counts([self.threshold])
         return good, histogram.count
 
@@ -674,3 +702,25 @@ class LatencySLO(SLO):
         """
         good, total = self.counts_from_histogram(histogram)
         return self.sli(good, total)
+
+
+def _bound(bound: object) -> float:
+    """A Prometheus ``le`` bound: a number or its label text ("0.3", "+Inf"), not NaN."""
+    if isinstance(bound, str):
+        try:
+            le = float(bound)
+        except ValueError:
+            le = math.nan
+    elif isinstance(bound, int | float) and not isinstance(bound, bool):
+        le = v.number(bound, "bucket bound", allow_inf=True)
+    else:
+        le = math.nan
+    if math.isnan(le):
+        msg = f"bucket bound {v.show(bound)} is not a number (Prometheus 'le' label)"
+        raise ConfigurationError(msg)
+    return le
+
+
+def check_latency(latency: object, name: str = "latency") -> float:
+    """Validate a measured latency: a non-negative, finite number of seconds."""
+    return v.number(latency, name, low=0.0, hint="a measured duration in seconds")

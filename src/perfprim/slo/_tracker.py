@@ -39,12 +39,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from perfprim import _validate as v
 from perfprim._durations import to_seconds
 from perfprim._timing import timing_wrapper
 from perfprim.exceptions import ConfigurationError
 from perfprim.slo._budgeting import Occurrences
 from perfprim.slo._policy import AlertWindow
-from perfprim.slo._slo import SLO, LatencySLO
+from perfprim.slo._slo import SLO, LatencySLO, check_latency
 
 __all__ = ["MAX_SLOTS", "BucketCounts", "SLOSnapshot", "SLOTracker", "WindowStatus"]
 
@@ -52,6 +53,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_SLOTS = 1_000_000
 """Largest ring the tracker accepts (16 MB of counters); choose a coarser resolution."""
+_MAX_EVENTS = (1 << 63) - 1  # the rings are array('q'): the running counters must fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +147,18 @@ def _unknown_window(window: float, known: tuple[float, ...]) -> ConfigurationErr
     )
 
 
-def _is_slo(value: object) -> bool:
-    return isinstance(value, SLO)
+def _bucket(now: float, width: float) -> int:
+    """The bucket of a clock reading; a reading so large that it has none is refused."""
+    index = now / width
+    if not math.isfinite(index):
+        msg = f"the clock reads {now!r} s: too large for buckets of {width:g} s"
+        raise ConfigurationError(msg)
+    return math.floor(index)
+
+
+def _reading(value: object) -> float:
+    """The clock's first reading: finite seconds (every bucket edge is computed from it)."""
+    return v.number(value, "clock()", hint="the clock must return seconds, e.g. time.monotonic")
 
 
 def _exception_types(value: object) -> bool:
@@ -165,7 +177,8 @@ class _Ring:
     __slots__ = ("bad", "first", "size", "total", "width")
 
     def __init__(self, width: float, span: float, first: int, name: str) -> None:
-        size = math.ceil(span / width - 1e-9) + 2
+        slots = span / width  # may be inf for a tiny width: refused below, never ceil()ed
+        size = math.ceil(slots - 1e-9) + 2 if slots < MAX_SLOTS else MAX_SLOTS + 1
         if size > MAX_SLOTS:
             msg = (
                 f"{name}={width:g} s over {span:g} s needs {size} slots (limit {MAX_SLOTS}): "
@@ -232,9 +245,8 @@ class SLOTracker:
         resolution: float | timedelta | None = None,
         budget_resolution: float | timedelta | None = None,
     ) -> None:
-        if not _is_slo(slo):
-            msg = f"slo must be an SLO or LatencySLO, got {slo!r}"
-            raise ConfigurationError(msg)
+        v.instance(slo, "slo", SLO, "an SLO or LatencySLO")
+        v.callable_(clock, "clock", what="a callable returning seconds")
         windows = slo.policy_windows()
         shortest = windows[0] if windows else slo.window
         longest = windows[-1] if windows else slo.window
@@ -269,11 +281,11 @@ class SLOTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._windows = windows
-        self._buckets = {w: max(1, round(w / fine)) for w in windows}
         self._threshold = slo.threshold if isinstance(slo, LatencySLO) else None
-        now = float(clock())
-        self._fine = _Ring(fine, longest, math.floor(now / fine), "resolution")
-        self._coarse = _Ring(coarse, slo.window, math.floor(now / coarse), "budget_resolution")
+        now = _reading(clock())
+        self._fine = _Ring(fine, longest, _bucket(now, fine), "resolution")
+        self._coarse = _Ring(coarse, slo.window, _bucket(now, coarse), "budget_resolution")
+        self._buckets = {w: max(1, round(w / fine)) for w in windows}
         self._fine_bucket = self._fine.first
         self._coarse_bucket = self._coarse.first
         self._edge = min((self._fine_bucket + 1) * fine, (self._coarse_bucket + 1) * coarse)
@@ -305,8 +317,14 @@ class SLOTracker:
         """Count one event, good or bad.
 
         Args:
-            good: True for a good event.
+            good: True for a good event, False for a bad one.
+
+        Raises:
+            ConfigurationError: If ``good`` is not a bool (a status code or a
+                latency passed here would count as good).
         """
+        if good.__class__ is not bool:  # callers may not be type-checked
+            v.boolean(good, "good")  # type: ignore[unreachable]
         now = self._clock()
         with self._lock:
             if now >= self._edge:
@@ -322,12 +340,16 @@ class SLOTracker:
             latency: The request's latency in seconds.
 
         Raises:
-            ConfigurationError: If the tracked SLO is not a :class:`LatencySLO`.
+            ConfigurationError: If the tracked SLO is not a :class:`LatencySLO`,
+                or ``latency`` is not a non-negative, finite number of seconds
+                (NaN is no measurement: it would otherwise count as good).
         """
         threshold = self._threshold
         if threshold is None:
             msg = "record_latency needs a LatencySLO; use record(good) for this SLO"
             raise ConfigurationError(msg)
+        if latency.__class__ is not float or not 0.0 <= latency < math.inf:
+            latency = check_latency(latency)
         now = self._clock()
         with self._lock:
             if now >= self._edge:
@@ -348,10 +370,19 @@ class SLOTracker:
                 ``0 <= good <= total``.
         """
         if not (_is_int(good) and _is_int(total) and 0 <= good <= total):
-            msg = f"record_counts needs integers with 0 <= good <= total, got {good!r}, {total!r}"
+            msg = (
+                f"record_counts needs integers with 0 <= good <= total, got "
+                f"{v.show(good)}, {v.show(total)}"
+            )
             raise ConfigurationError(msg)
         now = self._clock()
         with self._lock:
+            if self._total + total > _MAX_EVENTS:
+                msg = (
+                    f"record_counts: {total} more events would pass the {_MAX_EVENTS} "
+                    "(2**63 - 1) a tracker counts"
+                )
+                raise ConfigurationError(msg)
             if now >= self._edge:
                 self._advance(now)
             self._total += total

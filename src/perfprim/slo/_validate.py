@@ -1,40 +1,37 @@
-"""Argument checks shared by the SLO modules: durations, ratios, counts, targets."""
+"""SLO-specific checks on top of the shared ones (:mod:`perfprim._validate`): targets, counts.
+
+Targets get a percentage hint (``99.9`` means ``0.999``) and their budget is
+computed in decimal; counts are Prometheus-style non-negative floats.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 from decimal import Decimal
 
+from perfprim import _validate as v
 from perfprim.exceptions import ConfigurationError
 
 __all__ = [
     "budget_of",
     "check_count",
     "check_counts",
+    "check_pairs",
     "check_ratio",
     "check_target",
 ]
 
 
-def check_target(target: float, name: str = "target") -> float:
-    """Validate an SLO target given as a ratio in (0, 1]."""
-    if isinstance(target, bool) or not isinstance(target, int | float):
-        msg = f"{name} must be a ratio such as 0.999, got {target!r}"
-        raise ConfigurationError(msg)
-    target = float(target)
-    if math.isnan(target):
-        msg = f"{name} must be a ratio such as 0.999, got nan"
-        raise ConfigurationError(msg)
-    if 1 < target <= 100:
+def check_target(target: object, name: str = "target") -> float:
+    """Validate an SLO target given as a ratio in (0, 1]; a percentage gets the ratio to pass."""
+    value = v.number(target, name, hint="a ratio such as 0.999 for 99.9%")
+    if 1 < value <= 100:
         msg = (
             f"{name}={target!r} looks like a percentage: pass the ratio "
-            f"{float(Decimal(repr(target)) / 100)!r} instead (99.9% is target=0.999)"
+            f"{float(Decimal(repr(value)) / 100)!r} instead (99.9% is target=0.999)"
         )
         raise ConfigurationError(msg)
-    if not 0 < target <= 1:
-        msg = f"{name} must be a ratio in (0, 1], such as 0.999 for 99.9%, got {target!r}"
-        raise ConfigurationError(msg)
-    return target
+    return v.number(value, name, low=0.0, high=1.0, low_open=True, hint="such as 0.999 for 99.9%")
 
 
 def budget_of(target: float) -> float:
@@ -47,37 +44,40 @@ def budget_of(target: float) -> float:
     return float(Decimal(1) - Decimal(repr(target)))
 
 
-def check_ratio(value: float, name: str) -> float:
+def check_ratio(value: object, name: str) -> float:
     """Validate a ratio in [0, 1] (an error ratio, an SLI, a budget fraction)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a ratio in [0, 1], got {value!r}"
-        raise ConfigurationError(msg)
-    value = float(value)
-    if not 0 <= value <= 1:
-        msg = f"{name} must be a ratio in [0, 1], got {value!r}"
-        raise ConfigurationError(msg)
-    return value
+    return v.ratio(value, name)
 
 
 def check_count(value: float, name: str) -> float:
     """Validate an event count: a non-negative finite number (Prometheus counts are floats)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        msg = f"{name} must be a non-negative event count, got {value!r}"
-        raise ConfigurationError(msg)
-    if not (math.isfinite(value) and value >= 0):
-        msg = f"{name} must be a non-negative, finite event count, got {value!r}"
-        raise ConfigurationError(msg)
-    return value
+    try:
+        v.number(value, name, low=0.0)
+    except ConfigurationError:
+        raise v.fail(name, "a non-negative, finite event count", value) from None
+    return value  # an int stays an int: counts print as given
 
 
 def check_counts(good: float, total: float) -> tuple[float, float]:
     """Validate a (good, total) pair: both counts, and ``good <= total``."""
-    check_count(good, "good")
-    check_count(total, "total")
-    if good > total:
+    good_ = check_count(good, "good")
+    total_ = check_count(total, "total")
+    if good_ > total_:
         msg = (
             f"good={good!r} exceeds total={total!r}: pass total as the count of all "
             "events (good plus bad), not the count of bad ones"
         )
         raise ConfigurationError(msg)
-    return good, total
+    return good_, total_
+
+
+def check_pairs(slices: object) -> list[tuple[float, float]]:
+    """Validate an iterable of ``(good, total)`` pairs, one per time slice."""
+    if isinstance(slices, (str, bytes)) or not isinstance(slices, Iterable):
+        raise v.fail("slices", "an iterable of (good, total) pairs", slices)
+    pairs = []
+    for index, pair in enumerate(slices):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise v.fail(f"slices[{index}]", "a (good, total) pair", pair)
+        pairs.append(check_counts(pair[0], pair[1]))
+    return pairs
