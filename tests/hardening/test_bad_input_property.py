@@ -126,6 +126,7 @@ def test_the_catalogue_covers_every_public_callable() -> None:
     results = {
         "AlertWindow",
         "SLOSnapshot",
+        "BucketCounts",
         "WindowStatus",
         "OpenSLODefinition",
         "GrowthPeriod",

@@ -151,8 +151,8 @@ def _slo(**replacements: str) -> str:
             "timeWindow.0..calendar: expected a mapping",
         ),
         (
-            _slo(**{"duration: 4w": "duration: 1d"}),
-            r"default alert policy does not fit a 86400 s window",
+            _slo(**{"duration: 4w": "duration: 1m"}),
+            r"the SLO window \(60 s\) is under one hour",
         ),
     ],
 )
