@@ -172,7 +172,7 @@ def decode_stored(value: object) -> HttpCacheEntry | VaryIndex | None:
                 return _entry(value)
             if len(value) == 3 and value[0] == VARY_FORMAT:
                 return _vary_index(value)
-        except (TypeError, ValueError, binascii.Error):
+        except (TypeError, ValueError, AttributeError, OverflowError, binascii.Error):
             return None
         return None
     if isinstance(value, (HttpCacheEntry, VaryIndex)):
