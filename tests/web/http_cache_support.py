@@ -102,8 +102,9 @@ def read(cache: FakeCache, plan: RequestPlan, policy: HttpCachePolicy) -> ReadDe
     decision = decide_read(plan, cache.get(plan.key), now=cache.now, policy=policy)
     if decision.action is ReadAction.LOOKUP_VARIANT:
         assert decision.key is not None
+        index = decision.vary_index
         decision = decide_read(
-            plan, cache.get(decision.key), now=cache.now, policy=policy, index=decision.index
+            plan, cache.get(decision.key), now=cache.now, policy=policy, vary_index=index
         )
     return decision
 

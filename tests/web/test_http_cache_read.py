@@ -430,7 +430,7 @@ def test_a_vary_index_where_a_variant_was_expected_is_a_miss() -> None:
     plan = plan_request(request(), DEFAULT)
     index = ["perfprim.vary/1", ["accept"], "e"]
     first = decide_read(plan, index, now=T0, policy=DEFAULT)
-    second = decide_read(plan, index, now=T0, policy=DEFAULT, index=first.index)
+    second = decide_read(plan, index, now=T0, policy=DEFAULT, vary_index=first.vary_index)
     assert (ReadAction.LOOKUP_VARIANT, ReadAction.FORWARD, "vary-miss") == (
         first.action,
         second.action,

@@ -13,7 +13,7 @@ The flow an adapter runs (at most two cache reads on a hit)::
         decision = decide_read(plan, cache.get(plan.key), now=now, policy=policy)
         if decision.action is ReadAction.LOOKUP_VARIANT:           # the URL varies
             decision = decide_read(plan, cache.get(decision.key), now=now,
-                                   policy=policy, index=decision.index)
+                                   policy=policy, vary_index=decision.vary_index)
     if decision is not None and decision.action is not ReadAction.FORWARD:
         send(decision.status, decision.headers, decision.body)    # hit, 304, 504
         if decision.revalidate:                                   # stale-while-revalidate
@@ -42,9 +42,10 @@ The flow an adapter runs (at most two cache reads on a hit)::
 from __future__ import annotations
 
 import enum
+import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from perfprim.web._http_cache_dates import format_http_date, parse_http_date
 from perfprim.web._http_cache_directives import (
@@ -52,7 +53,7 @@ from perfprim.web._http_cache_directives import (
     CacheDirectives,
     parse_cache_control,
 )
-from perfprim.web._http_cache_entry import HttpCacheEntry, VaryIndex, decode_stored
+from perfprim.web._http_cache_entry import VARY_FORMAT, HttpCacheEntry, VaryIndex, decode_stored
 from perfprim.web._http_cache_keys import (
     parse_vary,
     primary_key,
@@ -65,6 +66,7 @@ from perfprim.web._http_cache_status import cache_status
 from perfprim.web._http_cache_validators import body_etag, modified_since, none_match
 
 __all__ = [
+    "AsgiHeaders",
     "CacheRequest",
     "CacheWrite",
     "HeaderPairs",
@@ -141,6 +143,56 @@ def collect_headers(pairs: HeaderPairs) -> dict[str, str]:
     return out
 
 
+class AsgiHeaders(Mapping[str, str]):
+    """Request fields as an ASGI server hands them over, decoded only when read.
+
+    ASGI gives lowercase ``bytes`` names; a request has a dozen or more lines
+    and the cache reads about seven of them, so folding them lazily costs a
+    C-level ``dict()`` plus one decode per field read, instead of two decodes
+    and a ``lower()`` per line (:func:`collect_headers`). Repeated lines are
+    joined as :func:`collect_headers` joins them.
+
+    >>> h = AsgiHeaders([(b"accept", b"a"), (b"accept", b"b"), (b"cache-control", b"no-cache")])
+    >>> h.get("accept"), "cache-control" in h, h.get("range")
+    ('a, b', True, None)
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        lines = pairs if isinstance(pairs, list) else list(pairs)
+        raw: dict[bytes, bytes] = dict(lines)
+        if len(raw) != len(lines):  # repeated names: join them in order
+            raw = {}
+            for name, value in lines:
+                previous = raw.get(name)
+                if previous is None:
+                    raw[name] = value
+                else:
+                    raw[name] = previous + (b"; " if name == b"cookie" else b", ") + value
+        self._raw = raw
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        """The field's value, or ``default``."""
+        value = self._raw.get(key.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __getitem__(self, key: str) -> str:
+        return self._raw[key.encode("latin-1")].decode("latin-1")
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.encode("latin-1") in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"AsgiHeaders({dict(self.items())!r})"
+
+
 def response_headers(pairs: HeaderPairs) -> Headers:
     """Header lines as :data:`Headers`: lowercase text names, text values, order kept.
 
@@ -156,8 +208,7 @@ def response_headers(pairs: HeaderPairs) -> Headers:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CacheRequest:
+class CacheRequest(NamedTuple):
     """A request as the cache sees it.
 
     Attributes:
@@ -191,8 +242,7 @@ class CacheRequest:
         return cls(method, scheme, host, path, query, collect_headers(headers))
 
 
-@dataclass(frozen=True, slots=True)
-class RequestPlan:
+class RequestPlan(NamedTuple):
     """What the cache will do with a request before any read (:func:`plan_request`).
 
     Attributes:
@@ -220,6 +270,9 @@ class RequestPlan:
     detail: str | None
 
 
+_plan = RequestPlan._make  # positional, without keyword handling: the per-request path
+
+
 class ReadAction(enum.Enum):
     """What the adapter does after a read (:attr:`ReadDecision.action`)."""
 
@@ -230,13 +283,12 @@ class ReadAction(enum.Enum):
     GATEWAY_TIMEOUT = "gateway-timeout"
     """Send the 504 in ``status``/``headers``: ``only-if-cached`` and nothing usable."""
     LOOKUP_VARIANT = "lookup-variant"
-    """Read ``key`` and call :func:`decide_read` again with ``index``."""
+    """Read ``key`` and call :func:`decide_read` again with ``vary_index``."""
     FORWARD = "forward"
     """Call the application, then :func:`decide_store` (or :func:`decide_on_error`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReadDecision:
+class ReadDecision(NamedTuple):
     """The outcome of :func:`decide_read`.
 
     Attributes:
@@ -249,7 +301,7 @@ class ReadDecision:
         entry: The entry served, or for FORWARD the stored entry that may
             stand in for an error (:func:`decide_on_error`).
         key: LOOKUP_VARIANT: the variant key to read next.
-        index: The URL's vary index, when it has one.
+        vary_index: The URL's vary index, when it has one.
         fwd: FORWARD: the ``Cache-Status`` ``fwd`` reason.
         detail: Why (``Cache-Status`` ``detail``), if there is more to say.
         strip_conditionals: FORWARD: remove ``If-None-Match`` and
@@ -265,32 +317,35 @@ class ReadDecision:
     revalidate: bool = False
     entry: HttpCacheEntry | None = None
     key: str | None = None
-    index: VaryIndex | None = None
+    vary_index: VaryIndex | None = None
     fwd: str | None = None
     detail: str | None = None
     strip_conditionals: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CacheWrite:
+_decision = ReadDecision._make
+
+
+class CacheWrite(NamedTuple):
     """One ``cache.set`` to perform.
 
     Attributes:
         key: The cache key.
-        value: The JSON-able data form (``entry.to_data()`` or ``index.to_data()``).
+        value: The entry or the vary index: JSON-able as it is (a NamedTuple of
+            JSON types), so ``cache.set(key, value)`` works with the JSON
+            serializer, and the memory tier keeps the object itself.
         ttl: Seconds to keep it (freshness plus the longer stale window, bounded
             by ``max_ttl``).
         tags: Cache tags for ``set(..., tags=)``.
     """
 
     key: str
-    value: list[object]
+    value: HttpCacheEntry | VaryIndex
     ttl: float
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StoreDecision:
+class StoreDecision(NamedTuple):
     """The outcome of :func:`decide_store`: what to store, delete and send.
 
     Attributes:
@@ -359,10 +414,8 @@ def plan_request(request: CacheRequest, policy: HttpCachePolicy) -> RequestPlan:
                     request, key, directives, False, not head, False, head, authorized,
                     "request", detail,
                 )  # fmt: skip
-        return RequestPlan(
-            request, key, directives, True, not head, False, head, authorized, None,
-            "head" if head else None,
-        )  # fmt: skip
+        return _plan((request, key, directives, True, not head, False, head, authorized, None,
+                      "head" if head else None))  # fmt: skip
     return RequestPlan(
         request, key, directives, False, False, method not in _SAFE_UNCACHED, False, authorized,
         "method", None,
@@ -378,13 +431,13 @@ def decide_read(
     *,
     now: float,
     policy: HttpCachePolicy,
-    index: VaryIndex | None = None,
+    vary_index: VaryIndex | None = None,
 ) -> ReadDecision:
     """Decide what to answer from what the cache returned for the plan's key.
 
     Call it with the value read under ``plan.key``; when it answers
     LOOKUP_VARIANT, read ``decision.key`` and call it again with
-    ``index=decision.index``.
+    ``vary_index=decision.vary_index``.
 
     Order of the rules (RFC 9111 §4 and §5.2.1, RFC 5861):
 
@@ -409,20 +462,21 @@ def decide_read(
         stored: The value ``cache.get`` returned (``None`` on a miss).
         now: The current time, epoch seconds.
         policy: The configuration.
-        index: The vary index from the first read, on the second read.
+        vary_index: The vary index from the first read, on the second read.
 
     Returns:
         The decision.
     """
     found = decode_stored(stored)
     directives = plan.directives
+    index = vary_index
     if isinstance(found, VaryIndex):
         if index is None:
             digest = vary_digest(found.vary, plan.request.headers)
             return ReadDecision(
                 ReadAction.LOOKUP_VARIANT,
                 key=variant_key(plan.key, found.epoch, digest),
-                index=found,
+                vary_index=found,
             )
         found = None  # an index where a variant was expected: nothing usable
     if found is None:
@@ -562,7 +616,7 @@ def _forward(
     return ReadDecision(
         ReadAction.FORWARD,
         entry=entry,
-        index=index,
+        vary_index=index,
         fwd=fwd,
         detail=detail,
         strip_conditionals=plan.may_store and _has_conditionals(plan.request.headers),
@@ -600,41 +654,36 @@ def _serve(
     collapsed: bool = False,
 ) -> ReadDecision:
     age = entry.age(now)
-    status_value = cache_status(
-        policy.status_token,
-        hit=fwd is None,
-        fwd=fwd,
-        fwd_status=fwd_status,
-        collapsed=collapsed,
-        ttl=entry.lifetime - age,
-        key=_shown_key(plan, policy),
-        detail=detail,
-    )
-    age_value = str(int(age)) if age < 2_147_483_648 else "2147483648"
-    if _not_modified(plan.request.headers, entry.etag, entry.last_modified, entry.status, now):
-        return ReadDecision(
-            ReadAction.NOT_MODIFIED,
-            status=304,
-            headers=(
-                *_not_modified_headers(entry.headers, entry.etag),
-                ("age", age_value),
-                ("cache-status", status_value),
-            ),
-            revalidate=revalidate,
-            entry=entry,
+    ttl = entry.lifetime - age
+    if fwd is None and detail is None and not policy.cache_status_key:  # the plain hit
+        status_value = f"{policy.status_token}; hit; ttl={math.floor(ttl)}"
+    else:
+        status_value = cache_status(
+            policy.status_token,
+            hit=fwd is None,
+            fwd=fwd,
+            fwd_status=fwd_status,
+            collapsed=collapsed,
+            ttl=ttl,
+            key=_shown_key(plan, policy),
             detail=detail,
-            strip_conditionals=revalidate,
         )
-    return ReadDecision(
-        ReadAction.SERVE,
-        status=entry.status,
-        headers=(*entry.headers, ("age", age_value), ("cache-status", status_value)),
-        body=b"" if plan.head else entry.body,
-        revalidate=revalidate,
-        entry=entry,
-        detail=detail,
-        strip_conditionals=revalidate and _has_conditionals(plan.request.headers),
-    )
+    age_value = str(int(age)) if age < 2_147_483_648 else "2147483648"
+    headers = plan.request.headers
+    if _not_modified(headers, entry.etag, entry.last_modified, entry.status, now):
+        lines = (
+            *_not_modified_headers(entry.headers, entry.etag),
+            ("age", age_value),
+            ("cache-status", status_value),
+        )
+        # positional: a NamedTuple built from a tuple skips the keyword handling
+        return _decision((ReadAction.NOT_MODIFIED, 304, lines, b"", revalidate, entry,
+                          None, None, None, detail, revalidate))  # fmt: skip
+    lines = (*entry.headers, ("age", age_value), ("cache-status", status_value))
+    body = b"" if plan.head else entry.body
+    strip = revalidate and _has_conditionals(headers)
+    return _decision((ReadAction.SERVE, entry.status, lines, body, revalidate, entry,
+                      None, None, None, detail, strip))  # fmt: skip
 
 
 def _not_modified(
@@ -822,8 +871,7 @@ def decide_store(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Judged:
+class _Judged(NamedTuple):
     """What :func:`_judge` learned about a storable response."""
 
     directives: CacheDirectives
@@ -970,7 +1018,7 @@ def _entry(
         last_modified = date if date is not None else float(int(now))
     directives = judged.directives
     vary = parse_vary(fields.get("vary"))
-    return HttpCacheEntry(
+    return HttpCacheEntry.create(
         status=status,
         headers=tuple(stored),
         body=body,
@@ -1008,14 +1056,14 @@ def _writes(
     if policy.max_ttl is not None and ttl > policy.max_ttl:
         ttl = policy.max_ttl
     if not entry.vary:
-        return (CacheWrite(plan.key, entry.to_data(), ttl, entry.tags),)
-    index = decision.index if decision is not None else None
+        return (CacheWrite(plan.key, entry, ttl, entry.tags),)
+    index = decision.vary_index if decision is not None else None
     if index is None or index.vary != entry.vary:
-        index = VaryIndex(entry.vary, new_epoch())
+        index = VaryIndex(VARY_FORMAT, entry.vary, new_epoch())
     key = variant_key(plan.key, index.epoch, entry.variant)
     return (
-        CacheWrite(key, entry.to_data(), ttl, entry.tags),
-        CacheWrite(plan.key, index.to_data(), ttl),
+        CacheWrite(key, entry, ttl, entry.tags),
+        CacheWrite(plan.key, index, ttl),
     )
 
 

@@ -1,23 +1,27 @@
 """What the HTTP response cache stores: a response entry, or a URL's vary index.
 
-Both are plain frozen dataclasses with a JSON-able *data form* for the
-tiered cache (whose default Redis serializer is JSON), and :func:`decode_stored`
-turns whatever a tier returns back into one of them, or ``None`` for anything
-it does not recognise (a foreign value, an older format): a miss, never an
-error.
+Both are :class:`~typing.NamedTuple` s of JSON types only, so one object serves
+every tier: the memory tier keeps it as is (an L1 hit decodes nothing), and
+the tiered cache's default JSON serializer writes it to Redis as a JSON array
+(a tuple is an array), which :func:`decode_stored` turns back into the
+object. Anything :func:`decode_stored` does not recognise (a foreign value,
+an older format, a damaged one) is ``None``: a miss, never an error.
 
-Data form of an entry (a JSON array; the first element names the format)::
+Why a NamedTuple and not a frozen dataclass: building a 17-field frozen
+dataclass costs one ``object.__setattr__`` per field (about 4x a NamedTuple
+here, measured in ``benchmarks/bench_http_cache_core.py``), and a dataclass is
+not JSON: it would need converting on every write and every hit.
 
-    ["perfprim.http/1", status, [name, value, name, value, ...],
-     body_kind, body, stored_at, initial_age, lifetime,
-     stale_while_revalidate, stale_if_error, etag, last_modified,
-     flags, [vary names], variant, [tags]]
+Data form of an entry (a JSON array, fields in this order)::
 
-``body_kind`` is ``"u"`` when the body is valid UTF-8 (stored as the text,
-no size overhead for the common text and JSON bodies) or ``"b"`` (base64).
-``etag`` and ``last_modified`` may be ``null``. ``flags`` is a bit set:
-``1`` = the response may answer requests carrying ``Authorization`` (RFC 9111
-§3.5), ``2`` = it may be served stale when a client's ``max-stale`` asks.
+    ["perfprim.http/1", status, [[name, value], ...], body_kind, body_text,
+     stored_at, initial_age, lifetime, stale_while_revalidate, stale_if_error,
+     etag, last_modified, authorized_ok, max_stale_ok, [vary names], variant,
+     [tags]]
+
+``body_kind`` is ``"u"`` when the body is valid UTF-8 (``body_text`` is the
+text: no size overhead for text and JSON bodies) or ``"b"`` (base64).
+``etag`` and ``last_modified`` may be ``null``.
 
 Data form of a vary index (stored under the primary key when the response
 has ``Vary``)::
@@ -30,29 +34,29 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["ENTRY_FORMAT", "VARY_FORMAT", "HttpCacheEntry", "VaryIndex", "decode_stored"]
 
 ENTRY_FORMAT = "perfprim.http/1"
 VARY_FORMAT = "perfprim.vary/1"
-_AUTH_OK, _STALE_OK = 1, 2
-_ENTRY_FIELDS = 16
+_DECODE_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, binascii.Error)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpCacheEntry:
+class HttpCacheEntry(NamedTuple):
     """One stored response, with the figures the read path needs precomputed.
 
     Times are wall-clock epoch seconds (shared across processes through Redis).
+    Build one with :meth:`create`.
 
     Attributes:
+        format: :data:`ENTRY_FORMAT`.
         status: The status code.
         headers: The stored header lines, lowercase names, latin-1 text
             values, in order, as sent on a hit (without ``Age``,
             ``Cache-Status`` and the tag field, which are per response).
-        body: The body (sent for GET, not for HEAD or 304).
+        body_kind: ``"u"`` (``body_text`` is UTF-8 text) or ``"b"`` (base64).
+        body_text: The body as text; :attr:`body` gives the bytes.
         stored_at: When the entry was stored (the cache's ``response_time``).
         initial_age: The response's age when stored (RFC 9111 §4.2.3
             ``corrected_initial_age``).
@@ -75,9 +79,11 @@ class HttpCacheEntry:
         tags: The cache tags.
     """
 
+    format: str
     status: int
     headers: tuple[tuple[str, str], ...]
-    body: bytes
+    body_kind: str
+    body_text: str
     stored_at: float
     initial_age: float
     lifetime: float
@@ -87,9 +93,61 @@ class HttpCacheEntry:
     last_modified: float | None
     authorized_ok: bool
     max_stale_ok: bool
-    vary: tuple[str, ...] = ()
-    variant: str = ""
-    tags: tuple[str, ...] = ()
+    vary: tuple[str, ...]
+    variant: str
+    tags: tuple[str, ...]
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        stored_at: float,
+        initial_age: float,
+        lifetime: float,
+        stale_while_revalidate: float = 0.0,
+        stale_if_error: float = 0.0,
+        etag: str | None = None,
+        last_modified: float | None = None,
+        authorized_ok: bool = False,
+        max_stale_ok: bool = True,
+        vary: tuple[str, ...] = (),
+        variant: str = "",
+        tags: tuple[str, ...] = (),
+    ) -> HttpCacheEntry:
+        """Build an entry from a body in bytes (stored as text when it is UTF-8)."""
+        try:
+            body_kind, body_text = "u", body.decode("utf-8")
+        except UnicodeDecodeError:
+            body_kind, body_text = "b", base64.b64encode(body).decode("ascii")
+        return cls(
+            ENTRY_FORMAT,
+            status,
+            headers,
+            body_kind,
+            body_text,
+            stored_at,
+            initial_age,
+            lifetime,
+            stale_while_revalidate,
+            stale_if_error,
+            etag,
+            last_modified,
+            authorized_ok,
+            max_stale_ok,
+            vary,
+            variant,
+            tags,
+        )
+
+    @property
+    def body(self) -> bytes:
+        """The body in bytes (encoded from :attr:`body_text` on each access)."""
+        if self.body_kind == "u":
+            return self.body_text.encode("utf-8")
+        return base64.b64decode(self.body_text)
 
     def age(self, now: float) -> float:
         """``current_age`` at ``now`` (RFC 9111 §4.2.3): initial age plus resident time."""
@@ -104,61 +162,29 @@ class HttpCacheEntry:
         """How long a tier should keep it from ``now``: freshness plus the longer stale window."""
         return self.ttl(now) + max(self.stale_while_revalidate, self.stale_if_error)
 
-    def to_data(self) -> list[object]:
-        """The JSON-able data form (see the module docstring)."""
-        try:
-            body_kind, body = "u", self.body.decode("utf-8")
-        except UnicodeDecodeError:
-            body_kind, body = "b", base64.b64encode(self.body).decode("ascii")
-        flat: list[str] = []
-        for name, value in self.headers:
-            flat.append(name)
-            flat.append(value)
-        flags = (_AUTH_OK if self.authorized_ok else 0) | (_STALE_OK if self.max_stale_ok else 0)
-        return [
-            ENTRY_FORMAT,
-            self.status,
-            flat,
-            body_kind,
-            body,
-            self.stored_at,
-            self.initial_age,
-            self.lifetime,
-            self.stale_while_revalidate,
-            self.stale_if_error,
-            self.etag,
-            self.last_modified,
-            flags,
-            list(self.vary),
-            self.variant,
-            list(self.tags),
-        ]
 
-
-@dataclass(frozen=True, slots=True)
-class VaryIndex:
+class VaryIndex(NamedTuple):
     """What the primary key holds when the URL's responses vary.
 
     Attributes:
+        format: :data:`VARY_FORMAT`.
         vary: The normalised ``Vary`` field names the variants are keyed by.
         epoch: A token renewed whenever the index is created afresh, part of
             every variant key: after the URL is invalidated (the index
             deleted), variants stored before are never reached again.
     """
 
+    format: str
     vary: tuple[str, ...]
     epoch: str
-
-    def to_data(self) -> list[object]:
-        """The JSON-able data form (see the module docstring)."""
-        return [VARY_FORMAT, list(self.vary), self.epoch]
 
 
 def decode_stored(value: object) -> HttpCacheEntry | VaryIndex | None:
     """Turn a value read from the cache back into an entry or an index.
 
-    Accepts the data form (a list, or a tuple) and the objects themselves;
-    anything else, including a malformed data form, gives ``None`` (a miss).
+    The objects themselves (an L1 hit) come back as they are; their JSON form
+    (a list, from Redis) is checked and converted; anything else, including a
+    damaged data form, gives ``None`` (a miss).
 
     Args:
         value: What ``cache.get`` returned (``None`` on a miss).
@@ -166,59 +192,52 @@ def decode_stored(value: object) -> HttpCacheEntry | VaryIndex | None:
     Returns:
         The entry, the vary index, or ``None``.
     """
-    if isinstance(value, (list, tuple)):
-        try:
-            if len(value) == _ENTRY_FIELDS and value[0] == ENTRY_FORMAT:
-                return _entry(value)
-            if len(value) == 3 and value[0] == VARY_FORMAT:
-                return _vary_index(value)
-        except (TypeError, ValueError, AttributeError, OverflowError, binascii.Error):
-            return None
+    cls = value.__class__
+    if cls is HttpCacheEntry or cls is VaryIndex:
+        return value  # type: ignore[return-value]  # narrowed by the class check
+    if cls is not list:
         return None
-    if isinstance(value, (HttpCacheEntry, VaryIndex)):
-        return value
+    data: list[Any] = value  # type: ignore[assignment]
+    try:
+        if len(data) == 17 and data[0] == ENTRY_FORMAT:
+            return _entry(data)
+        if len(data) == 3 and data[0] == VARY_FORMAT:
+            return _vary_index(data)
+    except _DECODE_ERRORS:
+        return None
     return None
 
 
 def _vary_index(data: Sequence[Any]) -> VaryIndex:
     _, vary, epoch = data
-    if type(epoch) is not str or not all(type(n) is str for n in vary):
-        raise TypeError("a vary index holds str names and a str epoch")
-    return VaryIndex(tuple(vary), epoch)
+    "".join(vary)  # raises TypeError unless every name is a str
+    if epoch.__class__ is not str:
+        raise TypeError("a vary index epoch is a str")
+    return VaryIndex(VARY_FORMAT, tuple(vary), epoch)
 
 
 def _entry(data: Sequence[Any]) -> HttpCacheEntry:
-    _, status, flat, body_kind, body, stored_at, initial_age, lifetime, swr, sie = data[:10]
-    etag, last_modified, flags, vary, variant, tags = data[10:]
-    if body_kind == "u":
-        raw = body.encode("utf-8")
-    elif body_kind == "b":
-        raw = base64.b64decode(body, validate=True)
-    else:
+    fields = list(data)
+    headers = tuple(map(tuple, fields[2]))
+    for line in headers:
+        if len(line) != 2:
+            raise ValueError("a header line is a [name, value] pair")
+    "".join(name + value for name, value in headers)  # TypeError unless all are str
+    if fields[3] not in ("u", "b") or fields[4].__class__ is not str:
         raise ValueError("unknown body kind")
-    if len(flat) % 2:
-        raise ValueError("header names and values come in pairs")
-    it = iter(flat)
-    headers = tuple(zip(it, it, strict=True))
-    for name, value in headers:
-        if type(name) is not str or type(value) is not str:
-            raise TypeError("header names and values must be str")
-    if (etag is not None and type(etag) is not str) or type(variant) is not str:
-        raise TypeError("etag and variant must be str")
-    return HttpCacheEntry(
-        status=int(status),
-        headers=headers,
-        body=raw,
-        stored_at=float(stored_at),
-        initial_age=float(initial_age),
-        lifetime=float(lifetime),
-        stale_while_revalidate=float(swr),
-        stale_if_error=float(sie),
-        etag=etag,
-        last_modified=None if last_modified is None else float(last_modified),
-        authorized_ok=bool(int(flags) & _AUTH_OK),
-        max_stale_ok=bool(int(flags) & _STALE_OK),
-        vary=tuple(str(n) for n in vary),
-        variant=variant,
-        tags=tuple(str(t) for t in tags),
-    )
+    if fields[3] == "b":
+        base64.b64decode(fields[4], validate=True)
+    etag, variant = fields[10], fields[15]
+    if (etag is not None and etag.__class__ is not str) or variant.__class__ is not str:
+        raise TypeError("etag and variant are str")
+    vary, tags = tuple(fields[14]), tuple(fields[16])
+    "".join(vary + tags)
+    fields[1] = int(fields[1])
+    fields[2] = headers
+    for i in (5, 6, 7, 8, 9):
+        fields[i] = float(fields[i])
+    if fields[11] is not None:
+        fields[11] = float(fields[11])
+    fields[12], fields[13] = bool(fields[12]), bool(fields[13])
+    fields[14], fields[16] = vary, tags
+    return HttpCacheEntry._make(fields)

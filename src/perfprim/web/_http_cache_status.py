@@ -67,25 +67,29 @@ def cache_status(
     >>> cache_status("perfprim", fwd="uri-miss", fwd_status=200, stored=True, ttl=60)
     'perfprim; fwd=uri-miss; fwd-status=200; stored; ttl=60'
     """
-    parts = [name]
-    if hit:
-        parts.append("hit")
+    out = f"{name}; hit" if hit else name
     if fwd is not None:
-        parts.append(f"fwd={fwd}")
+        out += f"; fwd={fwd}"
     if fwd_status is not None:
-        parts.append(f"fwd-status={fwd_status}")
+        out += f"; fwd-status={fwd_status}"
     if stored:
-        parts.append("stored")
+        out += "; stored"
     if collapsed:
-        parts.append("collapsed")
+        out += "; collapsed"
     if ttl is not None:
-        whole = math.floor(max(-_TTL_BOUND, min(_TTL_BOUND, ttl))) if not math.isnan(ttl) else 0
-        parts.append(f"ttl={whole}")
+        out += f"; ttl={_whole_seconds(ttl)}"
     if key is not None:
-        parts.append(f"key={_sf_string(key)}")
+        out += f"; key={_sf_string(key)}"
     if detail is not None:
-        parts.append(f"detail={sf_item(detail)}")
-    return "; ".join(parts)
+        out += f"; detail={sf_item(detail)}"
+    return out
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Rounded down, within the 15 digits of an sf-integer (RFC 8941 §3.3.1); NaN is 0."""
+    if seconds != seconds:  # noqa: PLR0124 - the NaN test without an import
+        return 0
+    return math.floor(max(-_TTL_BOUND, min(_TTL_BOUND, seconds)))
 
 
 def sf_item(text: str) -> str:
