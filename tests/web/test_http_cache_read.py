@@ -21,6 +21,7 @@ from perfprim.web._http_cache_core import (
     decide_collapsed,
     decide_on_error,
     decide_read,
+    decide_store,
     plan_request,
 )
 from perfprim.web._http_cache_dates import format_http_date
@@ -576,3 +577,34 @@ def test_freshness_boundaries(after: float, action: ReadAction, detail: str | No
     decision = decide_read(plan, cache.get(plan.key), now=T0 + after, policy=DEFAULT)
     assert (action, detail) == (decision.action, decision.detail)
     assert (detail is not None) == decision.revalidate
+
+
+def test_background_revalidation_of_a_variant_keeps_its_siblings() -> None:
+    """A background revalidation of a variant keeps the URL's other variants.
+
+    Serving a stale variant (SWR) hands back the vary index, so the refresh's
+    store reuses the epoch.
+    """
+    cache = FakeCache()
+    app_calls: list[str] = []
+
+    def app(req: CacheRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+        accept = req.headers.get("accept", "")
+        app_calls.append(accept)
+        cc = "max-age=60, stale-while-revalidate=600"
+        return 200, [("cache-control", cc), ("vary", "Accept")], accept.encode()
+
+    serve(cache, request(headers={"accept": "a"}), app)
+    serve(cache, request(headers={"accept": "b"}), app)
+    cache.now = T0 + 70
+    plan = plan_request(request(headers={"accept": "a"}), DEFAULT)
+    stale = read(cache, plan, DEFAULT)
+    assert (True, True) == (stale.revalidate, stale.vary_index is not None)
+    status, headers, body = app(request(headers={"accept": "a"}))  # the background call
+    refreshed = decide_store(
+        plan, stale, status=status, headers=headers, body=body, now=cache.now, policy=DEFAULT
+    )
+    cache.apply(refreshed)
+    sibling = serve(cache, request(headers={"accept": "b"}), app)
+    assert (False, b"b") == (sibling.app_called, sibling.body)
+    assert ["a", "b", "a"] == app_calls

@@ -301,7 +301,8 @@ class ReadDecision(NamedTuple):
         entry: The entry served, or for FORWARD the stored entry that may
             stand in for an error (:func:`decide_on_error`).
         key: LOOKUP_VARIANT: the variant key to read next.
-        vary_index: The URL's vary index, when it has one.
+        vary_index: The URL's vary index, when it has one (a background
+            revalidation's :func:`decide_store` reuses its epoch).
         fwd: FORWARD: the ``Cache-Status`` ``fwd`` reason.
         detail: Why (``Cache-Status`` ``detail``), if there is more to say.
         strip_conditionals: FORWARD: remove ``If-None-Match`` and
@@ -496,14 +497,20 @@ def decide_read(
                 return _gateway_timeout(plan, policy, refused)
             return _forward(plan, "request", refused, index, entry)
     if ttl > 0.0:
-        return _serve(plan, entry, now=now, policy=policy)
+        return _serve(plan, entry, now=now, policy=policy, vary_index=index)
     staleness = -ttl
     max_stale = directives.max_stale
     if max_stale is not None and entry.max_stale_ok and staleness <= max_stale:
-        return _serve(plan, entry, now=now, policy=policy, detail="max-stale")
+        return _serve(plan, entry, now=now, policy=policy, detail="max-stale", vary_index=index)
     if staleness <= entry.stale_while_revalidate:
         return _serve(
-            plan, entry, now=now, policy=policy, detail="stale-while-revalidate", revalidate=True
+            plan,
+            entry,
+            now=now,
+            policy=policy,
+            detail="stale-while-revalidate",
+            revalidate=True,
+            vary_index=index,
         )
     if directives.only_if_cached:
         return _gateway_timeout(plan, policy, "only-if-cached")
@@ -566,6 +573,7 @@ def decide_on_error(
         detail="stale-if-error",
         fwd=decision.fwd,
         fwd_status=status,
+        vary_index=decision.vary_index,
     )
 
 
@@ -652,6 +660,7 @@ def _serve(
     fwd: str | None = None,
     fwd_status: int | None = None,
     collapsed: bool = False,
+    vary_index: VaryIndex | None = None,
 ) -> ReadDecision:
     age = entry.age(now)
     ttl = entry.lifetime - age
@@ -678,12 +687,12 @@ def _serve(
         )
         # positional: a NamedTuple built from a tuple skips the keyword handling
         return _decision((ReadAction.NOT_MODIFIED, 304, lines, b"", revalidate, entry,
-                          None, None, None, detail, revalidate))  # fmt: skip
+                          None, vary_index, None, detail, revalidate))  # fmt: skip
     lines = (*entry.headers, ("age", age_value), ("cache-status", status_value))
     body = b"" if plan.head else entry.body
     strip = revalidate and _has_conditionals(headers)
     return _decision((ReadAction.SERVE, entry.status, lines, body, revalidate, entry,
-                      None, None, None, detail, strip))  # fmt: skip
+                      None, vary_index, None, detail, strip))  # fmt: skip
 
 
 def _not_modified(
