@@ -107,7 +107,7 @@ class OpenLoop:
         try:
             await self._send_all()
             self._idle.clear()
-            if self.in_flight:
+            if self.in_flight and not self._stop:
                 remaining = self.deadline - self._clock()
                 try:
                     await asyncio.wait_for(self._idle.wait(), max(remaining, 0.0))
@@ -200,6 +200,9 @@ class OpenLoop:
             self._idle.set()
 
     async def _cancel_stragglers(self) -> None:
+        # One pass of the loop first: a task cancelled before its first step
+        # never runs its body, and its request would go uncounted.
+        await asyncio.sleep(0)
         pending = list(self._tasks)
         for task in pending:
             task.cancel()
@@ -218,8 +221,7 @@ class OpenLoop:
                 self._stop = True
                 self._cancel_kind = "aborted"
                 self._slot.set()
-                for task in list(self._tasks):
-                    task.cancel()
+                self._idle.set()
 
     def _emit(self, now: float) -> bool:
         sample = Sample(
