@@ -27,7 +27,13 @@ from perfprim.load._targets import HttpTarget, Target, check_target, open_call
 __all__ = ["GOOD_FIT_R_SQUARED", "KneeResult", "KneeStep", "find_knee"]
 
 GOOD_FIT_R_SQUARED = 0.9
-"""Below this R^2 the fit is reported as poor and its peak as unreliable."""
+"""R^2 at or above this is a good fit."""
+GOOD_FIT_RELATIVE_ERROR = 0.05
+"""A residual standard error at or below this fraction of the mean throughput is a good fit.
+
+R^2 alone misjudges a flat curve (a saturated bottleneck): its total variance
+is only noise, so even a perfect fit explains little of it. A fit is good
+when either test passes."""
 MIN_STEPS = 6  # fit_usl's minimum: three parameters and a quality figure
 
 
@@ -64,6 +70,8 @@ class KneeResult:
         peak_throughput: The model's ``X(N*)`` (its ceiling ``lambda/sigma``
             when ``kappa == 0``), or the best measured throughput.
         r_squared: The fit's R^2 (NaN without a model).
+        relative_error: The fit's residual standard error over the mean
+            measured throughput (NaN without a model).
         verdict: One sentence on what the data supports.
     """
 
@@ -72,12 +80,13 @@ class KneeResult:
     peak_concurrency: float
     peak_throughput: float
     r_squared: float
+    relative_error: float
     verdict: str
 
     @property
     def fit_ok(self) -> bool:
-        """Whether a model was fitted with ``R^2 >= 0.9``."""
-        return self.model is not None and self.r_squared >= GOOD_FIT_R_SQUARED
+        """Whether a model was fitted with ``R^2 >= 0.9`` or a residual error <= 5% of the mean."""
+        return self.model is not None and _good(self.r_squared, self.relative_error)
 
     @property
     def measured_peak(self) -> KneeStep:
@@ -97,7 +106,7 @@ class KneeResult:
             m = self.model
             lines.append(
                 f"USL fit: sigma={m.sigma:.4g} kappa={m.kappa:.4g} lambda={m.lambda_:.4g}/s "
-                f"R^2={self.r_squared:.3f}"
+                f"R^2={self.r_squared:.3f} residual error {self.relative_error:.1%} of the mean"
             )
         lines.append(
             f"peak: {self.peak_throughput:.1f} req/s at concurrency {self.peak_concurrency:.1f}"
@@ -126,9 +135,14 @@ class KneeResult:
             "peak_concurrency": _finite_or_none(self.peak_concurrency),
             "peak_throughput": _finite_or_none(self.peak_throughput),
             "r_squared": _finite_or_none(self.r_squared),
+            "relative_error": _finite_or_none(self.relative_error),
             "fit_ok": self.fit_ok,
             "verdict": self.verdict,
         }
+
+
+def _good(r_squared: float, relative_error: float) -> bool:
+    return r_squared >= GOOD_FIT_R_SQUARED or relative_error <= GOOD_FIT_RELATIVE_ERROR
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -155,17 +169,30 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
             "levels); the peak shown is the best step measured. Measure more levels, e.g. "
             "concurrency=[1, 2, 4, 8, 16, 32, 64]"
         )
-        return KneeResult(steps, None, best.concurrency, best.throughput, math.nan, verdict)
+        return KneeResult(
+            steps, None, best.concurrency, best.throughput, math.nan, math.nan, verdict
+        )
     model = fit_usl([(s.concurrency, s.throughput) for s in usable])
+    mean = math.fsum(s.throughput for s in usable) / len(usable)
+    relative_error = model.residual_standard_error / mean
     top = max(levels)
     peak_n = model.peak_concurrency
     peak_x = model.peak_throughput
-    if model.r_squared < GOOD_FIT_R_SQUARED:
+    if peak_n < 1.0:
+        # sigma == 1 with kappa > 0 puts N* below one user (USLModel then says 0):
+        # throughput only falls from N = 1, so one user is the peak.
+        peak_n, peak_x = 1.0, model.throughput(1.0)
+    if not _good(model.r_squared, relative_error):
         verdict = (
-            f"poor fit (R^2 = {model.r_squared:.2f} < {GOOD_FIT_R_SQUARED}): the throughput "
-            "does not follow the USL (noise, errors, or a changing system); do not trust the "
-            "modelled peak, the best step measured was "
+            f"poor fit (R^2 = {model.r_squared:.2f}, residual error {relative_error:.0%} of the "
+            "mean): the throughput does not follow the USL (noise, errors, or a changing "
+            "system); do not trust the modelled peak, the best step measured was "
             f"{best.throughput:.1f} req/s at concurrency {best.concurrency}"
+        )
+    elif peak_n == 1.0 and model.kappa > 0.0:
+        verdict = (
+            f"throughput is highest with one user ({peak_x:.1f} req/s) and falls as "
+            "concurrency grows: the work is serial and concurrency only adds overhead"
         )
     elif math.isinf(peak_n):
         verdict = (
@@ -186,7 +213,7 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
             f"throughput peaks at {peak_x:.1f} req/s near concurrency {peak_n:.1f} and falls "
             "beyond it (coherency cost)"
         )
-    return KneeResult(steps, model, peak_n, peak_x, model.r_squared, verdict)
+    return KneeResult(steps, model, peak_n, peak_x, model.r_squared, relative_error, verdict)
 
 
 def find_knee(

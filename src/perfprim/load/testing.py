@@ -112,8 +112,8 @@ class LoopbackServer:
 
     Example:
         >>> import urllib.request
-        >>> with LoopbackServer() as server:
-        ...     urllib.request.urlopen(server.url).read()
+        >>> with LoopbackServer() as server, urllib.request.urlopen(server.url) as answer:
+        ...     answer.read()
         b'ok'
     """
 
