@@ -34,10 +34,10 @@ def test_exported_members() -> None:
 
 def test_loopback_server_answers_and_reports_statuses(http_server: LoopbackServer) -> None:
     """200 ok on any path; /status/NNN answers NNN."""
-    with urllib.request.urlopen(http_server.url + "any") as response:  # noqa: S310
+    with urllib.request.urlopen(http_server.url + "any") as response:
         assert b"ok" == response.read()
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(http_server.url + "status/429")  # noqa: S310
+        urllib.request.urlopen(http_server.url + "status/429")
     info.value.close()
     assert 429 == info.value.code
 

@@ -49,6 +49,7 @@ def nearest_rank(sorted_values: list[float], p: float) -> float:
 async def drive_open(
     schedule: Schedule, call: object, **options: object
 ) -> tuple[list[Sample], OpenLoop]:
+    """Run the open loop on the running (virtual-time) loop; return its samples and itself."""
     samples: list[Sample] = []
     loop = asyncio.get_running_loop()
     defaults: dict[str, object] = {
@@ -72,6 +73,7 @@ async def drive_open(
 
 
 def merged(samples: list[Sample]) -> Sample:
+    """All samples merged into the first."""
     total = samples[0]
     for s in samples[1:]:
         total.merge(s)
@@ -156,7 +158,7 @@ def test_deadline_cancels_stragglers_as_timeout_errors() -> None:
 
 
 def test_abort_from_on_sample_stops_sending() -> None:
-    """A True from on_sample (a failed abort threshold) stops the plan; cancelled ones are 'aborted'."""
+    """A True from on_sample (a failed abort threshold) stops the plan; cancelled: 'aborted'."""
 
     async def slowish() -> None:
         await asyncio.sleep(0.5)
@@ -199,8 +201,8 @@ def test_samples_partition_the_run_by_interval() -> None:
 def test_error_kind_uses_the_perfprim_kind_attribute() -> None:
     """HTTP status errors carry their name; others are named by type."""
 
-    class Status(Exception):
+    class StatusError(Exception):
         perfprim_kind = "http 503"
 
-    assert "http 503" == error_kind(Status())
+    assert "http 503" == error_kind(StatusError())
     assert "ValueError" == error_kind(ValueError())

@@ -19,6 +19,7 @@ LEVELS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def steps_from(model: USLModel, levels: tuple[int, ...] = LEVELS) -> list[KneeStep]:
+    """Steps whose throughput is the model's, exactly."""
     return [KneeStep(n, model.throughput(n), 100, 0, new_histogram()) for n in levels]
 
 
@@ -86,9 +87,9 @@ def test_find_knee_on_a_lock_recovers_its_peak() -> None:
     result = find_knee(
         serial, concurrency=[1, 2, 3, 4, 6, 8], duration=0.5, warmup=0.1, progress=seen.append
     )
-    assert [1, 2, 3, 4, 6, 8] == [s.concurrency for s in result.steps] == [
-        s.concurrency for s in seen
-    ]
+    assert (
+        [1, 2, 3, 4, 6, 8] == [s.concurrency for s in result.steps] == [s.concurrency for s in seen]
+    )
     assert result.model is not None
     # asyncio's timers are coarse (~1 ms): the real peak lies between 1/6 ms and 1/5 ms.
     assert 140.0 < result.peak_throughput < 260.0

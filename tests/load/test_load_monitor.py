@@ -13,6 +13,7 @@ from perfprim.load._schedule import Schedule
 
 
 def sample(index: int, latencies: list[float], *, errors: int = 0, base: float = 0.0) -> Sample:
+    """An interval sample holding these latencies."""
     latency = new_histogram()
     lateness = new_histogram()
     for v in latencies:
@@ -34,6 +35,7 @@ def sample(index: int, latencies: list[float], *, errors: int = 0, base: float =
 
 
 def monitor(*thresholds: str, **options: object) -> Monitor:
+    """A monitor over a 10 s, 100/s plan with 1 s intervals."""
     return Monitor(
         [parse_threshold(t) for t in thresholds],
         schedule=Schedule([Stage(10, 100)]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import timedelta
 
@@ -97,7 +98,7 @@ def test_planned_times_are_monotone_and_inside_the_run(stages: list[Stage]) -> N
     s = Schedule(stages)
     times = list(s)
     assert s.planned == len(times)
-    assert all(a <= b for a, b in zip(times, times[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(times))
     assert all(0.0 <= t <= s.duration + 1e-9 for t in times)
 
 
@@ -143,7 +144,7 @@ def test_time_of_agrees_with_iteration_and_inverts_offered_until(
 
 
 def test_worker_arguments_are_validated() -> None:
-    """worker must lie in [0, workers)."""
+    """Worker must lie in [0, workers)."""
     with pytest.raises(ConfigurationError, match="worker must be"):
         Schedule([Stage(1, 1)], worker=2, workers=2)
     with pytest.raises(ConfigurationError, match="workers must be"):

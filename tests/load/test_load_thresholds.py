@@ -80,6 +80,7 @@ numbers = st.one_of(
 
 @st.composite
 def thresholds(draw: st.DrawFn) -> Threshold:
+    """Any threshold the grammar can express."""
     agg = draw(st.sampled_from(["p", "avg", "med", "min", "max", "error_rate", "rate", "count"]))
     percentile = draw(st.floats(0.0, 100.0)) if agg == "p" else None
     if agg in ("p", "avg", "med", "min", "max"):
@@ -110,6 +111,7 @@ def test_format_then_parse_is_the_identity(t: Threshold) -> None:
 
 
 def measurements(values: list[float], errors: int = 0, seconds: float = 10.0) -> Measurements:
+    """Measurements over these latencies."""
     h = LatencyHistogram()
     for v in values:
         h.record(v)

@@ -21,6 +21,7 @@ latency recorded up to that moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -109,17 +110,13 @@ class OpenLoop:
             self._idle.clear()
             if self.in_flight and not self._stop:
                 remaining = self.deadline - self._clock()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._idle.wait(), max(remaining, 0.0))
-                except asyncio.TimeoutError:
-                    pass
             await self._cancel_stragglers()
         finally:
             ticker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-            except asyncio.CancelledError:
-                pass
         self._emit(self._clock())
 
     async def _send_all(self) -> None:
@@ -150,9 +147,7 @@ class OpenLoop:
                 if not await self._wait_for_slot():
                     return
                 now = clock()
-            lateness = now - planned
-            if lateness < 0.0:  # woken a hair early
-                lateness = 0.0
+            lateness = max(now - planned, 0.0)  # never negative when woken a hair early
             record_lateness(lateness)
             if lateness > late_after:
                 self._late += 1
@@ -181,7 +176,7 @@ class OpenLoop:
         except asyncio.CancelledError:
             self._finish(planned, self._clock(), self._cancel_kind)
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure is counted, none escapes
+        except Exception as exc:
             self._finish(planned, self._clock(), error_kind(exc))
         else:
             self._finish(planned, self._clock() if done is None else done, None)
@@ -302,7 +297,7 @@ async def closed_loop(
             failed = False
             try:
                 done = await call()
-            except Exception:  # noqa: BLE001 - counted, never raised
+            except Exception:
                 done, failed = None, True
             t1 = clock() if done is None else done
             if begin <= t1 < end:

@@ -23,9 +23,7 @@ __all__ = ["http_call"]
 
 
 @contextlib.asynccontextmanager
-async def http_call(
-    target: HttpTarget, *, connections: int, timeout: float
-) -> AsyncIterator[Call]:
+async def http_call(target: HttpTarget, *, connections: int, timeout: float) -> AsyncIterator[Call]:
     """Yield a call that sends ``target`` once and reads the whole answer.
 
     Args:

@@ -253,15 +253,26 @@ def find_knee(
     warm = to_seconds(warmup, name="warmup", allow_zero=True, example="1 second")
     grace = to_seconds(timeout, name="timeout", example="10 seconds")
     checked = check_target(target)
-    if progress is not None and not callable(progress):
+    hook: object = progress  # checked at runtime: callers may not be type-checked
+    if hook is not None and not callable(hook):
         msg = f"progress must be a callable taking a KneeStep, got {progress!r}"
         raise ConfigurationError(msg)
     refuse_running_loop("find_knee")
-    steps = asyncio.run(_steps(checked, levels, seconds, warm, grace, progress))
+    steps = asyncio.run(
+        _steps(
+            target=checked,
+            levels=levels,
+            duration=seconds,
+            warmup=warm,
+            timeout=grace,
+            progress=progress,
+        )
+    )
     return analyse(steps)
 
 
 async def _steps(
+    *,
     target: HttpTarget | Callable[[], object],
     levels: list[int],
     duration: float,

@@ -64,7 +64,7 @@ def _ms(seconds: float) -> str:
 
 
 class TerminalProgress:
-    """Print each :class:`Progress` over the previous one (``\\r``) on a text stream.
+    """Print each :class:`Progress` over the previous one (a carriage return) on a text stream.
 
     Args:
         stream: Where to print (default: standard error).
@@ -116,7 +116,8 @@ def progress_callback(
         return printer, printer
     if option is False:
         return None, None
-    if callable(option):
+    raw: object = option  # checked at runtime: callers may not be type-checked
+    if callable(raw):
         return option, None
     msg = f"progress must be None, True, False or a callable taking a Progress, got {option!r}"
     raise ConfigurationError(msg)

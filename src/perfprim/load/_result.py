@@ -10,7 +10,7 @@ from typing import Any
 from perfprim.histogram import LatencyHistogram
 from perfprim.load._thresholds import ThresholdResult, format_observed
 
-__all__ = ["REPORT_PERCENTILES", "LATE_FRACTION_LIMIT", "LoadResult"]
+__all__ = ["LATE_FRACTION_LIMIT", "REPORT_PERCENTILES", "LoadResult"]
 
 REPORT_PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
 LATE_FRACTION_LIMIT = 0.01
@@ -142,17 +142,24 @@ class LoadResult:
     def report(self) -> str:
         """Return a human summary: counts, rate, latency and lateness, thresholds, warnings."""
         p = self.latency.percentiles(REPORT_PERCENTILES)
+        workers = f", {self.workers} workers" if self.workers > 1 else ""
+        percentiles = "  ".join(f"p{_pct(q)} {_ms(v)}" for q, v in p.items())
         lines = [
-            f"requests: {self.planned} planned, {self.sent} sent, {self.completed} completed, "
-            f"{self.errors} errors ({self.error_rate:.2%}) in {self.duration:.1f} s",
-            f"throughput: {self.throughput:.1f} req/s (offered {self.offered_rate:.1f} req/s"
-            f"{', ' + str(self.workers) + ' workers' if self.workers > 1 else ''})",
-            "latency from planned start: "
-            + "  ".join(f"p{_pct(q)} {_ms(v)}" for q, v in p.items())
-            + f"  max {_ms(self.latency.max)}",
-            f"lateness of sends: p50 {_ms(self.lateness.percentile(50.0))}  "
-            f"p99 {_ms(self.lateness.percentile(99.0))}  max {_ms(self.lateness.max)}  "
-            f"late (> {_ms(self.late_after)}): {self.late}",
+            (
+                f"requests: {self.planned} planned, {self.sent} sent, {self.completed} "
+                f"completed, {self.errors} errors ({self.error_rate:.2%}) in "
+                f"{self.duration:.1f} s"
+            ),
+            (
+                f"throughput: {self.throughput:.1f} req/s (offered {self.offered_rate:.1f} "
+                f"req/s{workers})"
+            ),
+            f"latency from planned start: {percentiles}  max {_ms(self.latency.max)}",
+            (
+                f"lateness of sends: p50 {_ms(self.lateness.percentile(50.0))}  "
+                f"p99 {_ms(self.lateness.percentile(99.0))}  max {_ms(self.lateness.max)}  "
+                f"late (> {_ms(self.late_after)}): {self.late}"
+            ),
         ]
         if self.error_kinds:
             kinds = ", ".join(f"{k}: {n}" for k, n in sorted(self.error_kinds.items()))

@@ -75,10 +75,16 @@ class Schedule:
 
     def __init__(self, stages: Iterable[Stage], *, worker: int = 0, workers: int = 1) -> None:
         self.stages = check_stages(stages)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raw_workers: object = workers  # checked at runtime: callers may not be type-checked
+        raw_worker: object = worker
+        if isinstance(raw_workers, bool) or not isinstance(raw_workers, int) or workers < 1:
             msg = f"workers must be an int >= 1, got {workers!r}"
             raise ConfigurationError(msg)
-        if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < workers:
+        if (
+            isinstance(raw_worker, bool)
+            or not isinstance(raw_worker, int)
+            or not 0 <= worker < workers
+        ):
             msg = f"worker must be an int in [0, {workers}), got {worker!r}"
             raise ConfigurationError(msg)
         self.worker = worker
@@ -166,9 +172,8 @@ class Schedule:
             while i >= piece.n1 and k + 1 < len(pieces):
                 k += 1
                 piece = pieces[k]
-            t = piece.start + piece.offset(i - piece.n0)
-            if t < previous:  # float rounding never reorders the plan
-                t = previous
+            # float rounding must never reorder the plan
+            t = max(piece.start + piece.offset(i - piece.n0), previous)
             previous = t
             yield t
 

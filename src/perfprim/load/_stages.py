@@ -80,7 +80,8 @@ def check_stages(stages: Iterable[Stage]) -> tuple[Stage, ...]:
     except TypeError as exc:
         msg = f"stages must be a list of Stage objects, got {stages!r}"
         raise ConfigurationError(msg) from exc
-    for stage in result:
+    items: tuple[object, ...] = result  # checked at runtime: callers may not be type-checked
+    for stage in items:
         if not isinstance(stage, Stage):
             msg = (
                 f"stages must hold Stage objects, got {stage!r}; "

@@ -52,10 +52,12 @@ class HttpTarget:
     body: bytes | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.url, str) or not self.url.startswith(("http://", "https://")):
+        url: object = self.url  # checked at runtime: callers may not be type-checked
+        method: object = self.method
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             msg = f"an HTTP target needs an http:// or https:// URL, got {self.url!r}"
             raise ConfigurationError(msg)
-        if not isinstance(self.method, str) or not self.method.isalpha():
+        if not isinstance(method, str) or not method.isalpha():
             msg = f"method must be an HTTP method such as 'GET' or 'POST', got {self.method!r}"
             raise ConfigurationError(msg)
         object.__setattr__(self, "method", self.method.upper())

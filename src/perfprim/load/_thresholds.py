@@ -180,11 +180,13 @@ def parse_threshold(text: str | Threshold) -> Threshold:
         perfprim.exceptions.ThresholdError: the value in threshold 'p(95) < 200' \
 needs a time unit: write 200ms or 0.2s (e.g. 'p(95) < 200ms')
     """
-    if isinstance(text, Threshold):
-        return text
-    if not isinstance(text, str):
+    raw: object = text  # checked at runtime: callers may not be type-checked
+    if isinstance(raw, Threshold):
+        return raw
+    if not isinstance(raw, str):
         msg = f"a threshold is a string such as 'p(95) < 200ms', got {text!r}"
         raise ThresholdError(msg)
+    text = raw
     match = _PATTERN.match(text)
     if match is None:
         msg = (
@@ -211,9 +213,8 @@ needs a time unit: write 200ms or 0.2s (e.g. 'p(95) < 200ms')
             raise ThresholdError(msg)
     elif unit:
         kind = "a fraction (0.01) or a percentage (1%)" if agg == "error_rate" else "a number"
-        msg = (
-            f"{agg} in threshold {text!r} takes {kind}, not {unit!r}"
-            + ("; rate is completed requests per second" if agg == "rate" else "")
+        msg = f"{agg} in threshold {text!r} takes {kind}, not {unit!r}" + (
+            "; rate is completed requests per second" if agg == "rate" else ""
         )
         raise ThresholdError(msg)
     else:

@@ -34,6 +34,7 @@ _EXIT_GRACE = 10.0
 
 
 def _worker_main(
+    *,
     conn: Connection,
     target: HttpTarget | Callable[[], object],
     stages: tuple[Any, ...],
@@ -85,7 +86,14 @@ def drive_workers(
         parent, child = context.Pipe()
         process = context.Process(
             target=_worker_main,
-            args=(child, target, schedule.stages, k, workers, options),
+            kwargs={
+                "conn": child,
+                "target": target,
+                "stages": schedule.stages,
+                "worker": k,
+                "workers": workers,
+                "options": options,
+            },
             name=f"perfprim-load-{k}",
             daemon=True,
         )

@@ -85,7 +85,8 @@ def stress(
     Raises:
         ConfigurationError: If ``steps`` < 1 or ``overshoot`` < 1.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    raw: object = steps  # checked at runtime: callers may not be type-checked
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         msg = f"steps must be an int >= 1, got {steps!r}"
         raise ConfigurationError(msg)
     if not overshoot >= 1.0:

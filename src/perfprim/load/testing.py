@@ -11,7 +11,9 @@ latency and throughput is known in advance:
   answered when it ends (experiment 1, coordinated omission).
 - ``delay``: every answer waits this long (service time).
 - ``serial``: every request holds one server-wide lock for this long (a
-  bottleneck with a known peak of ``1 / serial`` requests per second).
+  bottleneck with a known peak of ``1 / serial`` requests per second). The
+  lock is the server's event loop itself: a blocking ``time.sleep``, which
+  keeps to the microsecond where asyncio's timers round to the millisecond.
 - ``usl=(sigma, kappa, lambda_)``: a request that arrives while ``N``
   requests are in the server (itself included) takes
   ``(1 + sigma (N - 1) + kappa N (N - 1)) / lambda_`` seconds, so a closed
@@ -79,7 +81,8 @@ class ServerBehaviour:
                 f"(got stall_every={self.stall_every!r}, stall_for={self.stall_for!r})"
             )
             raise ConfigurationError(msg)
-        if self.usl is not None and (len(self.usl) != 3 or self.usl[2] <= 0):
+        usl: object = self.usl  # checked at runtime: callers may not be type-checked
+        if usl is not None and (not isinstance(usl, tuple) or len(usl) != 3 or usl[2] <= 0):
             msg = f"usl must be (sigma, kappa, lambda_) with lambda_ > 0, got {self.usl!r}"
             raise ConfigurationError(msg)
 
@@ -155,7 +158,7 @@ class LoopbackServer:
         cmd = [sys.executable, "-m", "perfprim.load.testing", *self.behaviour.arguments()]
         if self._cpu is not None:
             cmd.append(f"--cpu={self._cpu}")
-        self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
+        self._process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         assert self._process.stdout is not None
@@ -211,12 +214,11 @@ _OK = _answer(200)
 
 
 class _State:
-    """What all connections share: the behaviour, its clock origin, the lock, the in-flight count."""
+    """What all connections share: the behaviour, its clock origin and the in-flight count."""
 
     def __init__(self, behaviour: ServerBehaviour) -> None:
         self.behaviour = behaviour
         self.origin = time.monotonic()
-        self.lock = asyncio.Lock()
         self.in_flight = 0
         self.slow = bool(
             behaviour.delay or behaviour.stall_every or behaviour.serial or behaviour.usl
@@ -236,8 +238,7 @@ class _State:
                 n = self.in_flight
                 await asyncio.sleep((1.0 + sigma * (n - 1) + kappa * n * (n - 1)) / lam)
             if b.serial:
-                async with self.lock:
-                    await asyncio.sleep(b.serial)
+                time.sleep(b.serial)  # noqa: ASYNC251 - blocking the loop IS the server-wide lock
             if b.delay:
                 await asyncio.sleep(b.delay)
         finally:
@@ -318,7 +319,7 @@ async def _serve(behaviour: ServerBehaviour, port: int) -> None:
         lambda: _Connection(state), "127.0.0.1", port, backlog=4096, reuse_address=True
     )
     bound = server.sockets[0].getsockname()[1]
-    print(f"{_READY}{bound}", flush=True)  # noqa: T201 - the parent reads this line
+    print(f"{_READY}{bound}", flush=True)
     async with server:
         await server.serve_forever()
 
