@@ -107,6 +107,12 @@ class Schedule:
         """The integral of the rate over the run (requests offered, fractional)."""
         self.planned = math.ceil(n)
         """Requests planned for all workers together."""
+        if self.planned == 0:
+            msg = (
+                "the stages plan no request (a rate > 0 only in stages of zero length): "
+                "give a stage with duration > 0 and rate > 0"
+            )
+            raise ConfigurationError(msg)
         self.total = len(range(worker, self.planned, workers))
         """Requests planned for this worker."""
 
