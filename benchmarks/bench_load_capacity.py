@@ -59,7 +59,7 @@ def test_exp2_driver_capacity(
     with LoopbackServer(cpu=SERVER_CPU) as server:
         url = server.url
         with pinned(DRIVER_CPU):
-            ours_one = highest_steady_rate(url, seconds=seconds, workers=1, start=500)
+            ours_one = highest_steady_rate(url, seconds=seconds, workers=1, start=250)
         locust_one = run_locust(url, seconds=max(seconds, 3), users=64, cpus={DRIVER_CPU})
         wrk_one = run_wrk(url, seconds=max(seconds, 1), connections=64, cpus={DRIVER_CPU})
     record_metric("load.capacity.one_core.perfprim_req_per_s", round(ours_one), "req/s", note)
@@ -75,7 +75,7 @@ def test_exp2_driver_capacity(
     if len(CPUS) > 1:
         with LoopbackServer() as server:
             ours_all = highest_steady_rate(
-                server.url, seconds=seconds, workers=len(CPUS), start=1000
+                server.url, seconds=seconds, workers=len(CPUS), start=250
             )
             locust_all = run_locust(
                 server.url, seconds=max(seconds, 3), users=64, processes=len(CPUS)

@@ -59,10 +59,7 @@ async def aiosonic_client(url: str) -> tuple[Any, Any]:
     async def call() -> None:
         await (await client.get(url)).content()
 
-    async def close() -> None:
-        await client.shutdown() if hasattr(client, "shutdown") else None
-
-    return call, close
+    return call, client.aclose
 
 
 async def pyqwest_client(url: str) -> tuple[Any, Any]:
@@ -105,6 +102,8 @@ async def closed_rate(factory: Factory, url: str, seconds: float) -> float:
     return n / elapsed
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_http_client_candidates(
     request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:
