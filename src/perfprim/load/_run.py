@@ -218,20 +218,19 @@ async def drive(
 def _log_writer(
     hlog: str | os.PathLike[str] | TextIO | None,
 ) -> Iterator[HistogramLogWriter | None]:
+    """Open the interval log (a path is opened and closed here; a stream is the caller's)."""
     if hlog is None:
         yield None
         return
-    if isinstance(hlog, (str, os.PathLike)):
-        with Path(hlog).open("w", encoding="ascii") as out:
-            writer = HistogramLogWriter(out)
-            writer.write_header()
-            writer.write_comment("[perfprim.load: untagged = latency from planned start]")
-            yield writer
-        return
-    if not hasattr(hlog, "write"):
-        msg = f"hlog must be a path or a text stream, got {hlog!r}"
-        raise ConfigurationError(msg)
-    writer = HistogramLogWriter(hlog)
-    writer.write_header()
-    writer.write_comment("[perfprim.load: untagged = latency from planned start]")
-    yield writer
+    with contextlib.ExitStack() as stack:
+        if isinstance(hlog, (str, os.PathLike)):
+            out: TextIO = stack.enter_context(Path(hlog).open("w", encoding="ascii"))
+        elif hasattr(hlog, "write"):
+            out = hlog
+        else:
+            msg = f"hlog must be a path or a text stream, got {hlog!r}"
+            raise ConfigurationError(msg)
+        writer = HistogramLogWriter(out)
+        writer.write_header()
+        writer.write_comment("[perfprim.load: untagged = latency from planned start]")
+        yield writer

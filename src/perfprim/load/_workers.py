@@ -33,7 +33,7 @@ _READY_TIMEOUT = 60.0  # a worker imports perfprim and its client before it is r
 _EXIT_GRACE = 10.0
 
 
-def _worker_main(
+def _worker_main(  # pragma: no cover - runs in the worker processes
     *,
     conn: Connection,
     target: HttpTarget | Callable[[], object],

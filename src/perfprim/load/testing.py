@@ -201,7 +201,7 @@ class LoopbackServer:
         self.stop()
 
 
-def _answer(status: int) -> bytes:
+def _answer(status: int) -> bytes:  # pragma: no cover - runs in the server subprocess
     reason = _REASONS.get(status, "Status")
     body = b"ok" if status < 400 else reason.encode()
     return (
@@ -210,10 +210,10 @@ def _answer(status: int) -> bytes:
     ).encode() + body
 
 
-_OK = _answer(200)
+_OK = _answer(200)  # pragma: no cover - runs in the server subprocess
 
 
-class _State:
+class _State:  # pragma: no cover - runs in the server subprocess
     """What all connections share: the behaviour, its clock origin and the in-flight count."""
 
     def __init__(self, behaviour: ServerBehaviour) -> None:
@@ -245,7 +245,7 @@ class _State:
             self.in_flight -= 1
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.Protocol):  # pragma: no cover - runs in the server subprocess
     def __init__(self, state: _State) -> None:
         self._state = state
         self._buf = b""
@@ -302,7 +302,7 @@ class _Connection(asyncio.Protocol):
         self._transport = None
 
 
-def _status_of(head: bytes) -> int:
+def _status_of(head: bytes) -> int:  # pragma: no cover - runs in the server subprocess
     line = head[: head.find(b"\r\n")] if b"\r\n" in head else head
     parts = line.split(b" ")
     path = parts[1] if len(parts) > 1 else b"/"
@@ -312,7 +312,9 @@ def _status_of(head: bytes) -> int:
     return 200
 
 
-async def _serve(behaviour: ServerBehaviour, port: int) -> None:
+async def _serve(
+    behaviour: ServerBehaviour, port: int
+) -> None:  # pragma: no cover - runs in the server subprocess
     loop = asyncio.get_running_loop()
     state = _State(behaviour)
     server = await loop.create_server(
@@ -324,7 +326,9 @@ async def _serve(behaviour: ServerBehaviour, port: int) -> None:
         await server.serve_forever()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(
+    argv: Sequence[str] | None = None,
+) -> None:  # pragma: no cover - runs in the server subprocess
     """Run the server in the foreground (``python -m perfprim.load.testing --help``).
 
     Args:
