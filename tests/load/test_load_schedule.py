@@ -14,6 +14,7 @@ from perfprim.exceptions import ConfigurationError
 from perfprim.load import Stage
 from perfprim.load._schedule import Schedule
 
+
 def plans_something(stages: list[Stage]) -> bool:
     """Whether some stage of positive length has a positive rate at either end."""
     previous = stages[0].rate

@@ -109,14 +109,6 @@ class LoadResult:
     def warnings(self) -> tuple[str, ...]:
         """Plain sentences on anything that makes the figures less than they seem."""
         out: list[str] = []
-        if self.late_fraction > LATE_FRACTION_LIMIT:
-            out.append(
-                f"the driver could not keep up: {self.late_fraction:.1%} of requests were sent "
-                f"more than {_ms(self.late_after)} late (p99 lateness "
-                f"{_ms(self.lateness.percentile(99.0))}); the load offered was lower than "
-                "planned, so the throughput is the driver's limit, not the server's. Add "
-                "workers=, lower the rate, or run the driver on a machine of its own"
-            )
         if self.waited:
             out.append(
                 f"max_in_flight={self.max_in_flight} was reached: {self.waited} sends waited "
@@ -124,6 +116,23 @@ class LoadResult:
                 "still measured from the planned start, but the rate offered fell: raise "
                 "max_in_flight"
             )
+        if self.late_fraction > LATE_FRACTION_LIMIT:
+            late = (
+                f"{self.late_fraction:.1%} of requests were sent more than "
+                f"{_ms(self.late_after)} late (p99 lateness "
+                f"{_ms(self.lateness.percentile(99.0))})"
+            )
+            if self.waited:
+                out.append(
+                    f"{late}, most of them waiting for a free slot (above): the load offered "
+                    "was lower than planned"
+                )
+            else:
+                out.append(
+                    f"the driver could not keep up: {late}; the load offered was lower than "
+                    "planned, so the throughput is the driver's limit, not the server's. Add "
+                    "workers=, lower the rate, or run the driver on a machine of its own"
+                )
         if self.unsent and self.aborted_by is None:
             out.append(
                 f"{self.unsent} planned requests were never sent before the run's deadline "
