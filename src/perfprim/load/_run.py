@@ -194,13 +194,18 @@ async def drive(
     options: RunOptions,
     on_sample: Callable[[Sample], bool],
     *,
-    start_at: float | None = None,
+    ready: Callable[[], float] | None = None,
 ) -> None:
-    """Drive one process's share of the schedule (the whole plan when there are no workers)."""
+    """Drive one process's share of the schedule (the whole plan when there are no workers).
+
+    ``ready`` is called once the client is open and returns the start time
+    (a worker reports ready to its parent and waits for the common start);
+    without it the run starts at once.
+    """
     async with open_call(
         target, connections=options.max_in_flight, timeout=options.timeout
     ) as call:
-        start = time.perf_counter() if start_at is None else start_at
+        start = time.perf_counter() if ready is None else ready()
         loop = OpenLoop(
             schedule,
             call,

@@ -46,19 +46,24 @@ def _worker_main(  # pragma: no cover - runs in the worker processes
     from perfprim.load._run import drive
 
     schedule = Schedule(stages, worker=worker, workers=workers)
-    conn.send(("ready", worker))
-    if not conn.poll(_READY_TIMEOUT):
-        return
-    kind, start_at = conn.recv()
-    if kind != "start":
-        return
+
+    def ready() -> float:
+        # The client is open: report ready, then block until the common start
+        # time arrives (nothing else runs on this loop yet).
+        conn.send(("ready", worker))
+        if not conn.poll(_READY_TIMEOUT):
+            raise SystemExit(1)
+        kind, start_at = conn.recv()
+        if kind != "start":
+            raise SystemExit(1)
+        return float(start_at)
 
     def on_sample(sample: Sample) -> bool:
         conn.send(("sample", sample.to_message()))
         return conn.poll() and conn.recv()[0] == "stop"
 
     try:
-        asyncio.run(drive(target, schedule, options, on_sample, start_at=start_at))
+        asyncio.run(drive(target, schedule, options, on_sample, ready=ready))
     finally:
         conn.send(("done", worker))
         conn.close()
