@@ -138,12 +138,17 @@ def run_locust(url: str, *, seconds: float, users: int, cpus: set[int] | None = 
         rows = {row["Name"]: row for row in csv.DictReader(f)}
     shutil.rmtree(folder, ignore_errors=True)
     row = rows["Aggregated"]
+
+    def ms(column: str) -> float:  # locust writes N/A when it has too few samples
+        value = row[column]
+        return float(value) / 1e3 if value not in ("", "N/A") else float("nan")
+
     return {
         "rate": float(row["Requests/s"]),
         "requests": int(row["Request Count"]),
-        "p50": float(row["50%"]) / 1e3,
-        "p90": float(row["90%"]) / 1e3,
-        "p99": float(row["99%"]) / 1e3,
-        "p99.9": float(row["99.9%"]) / 1e3,
-        "max": float(row["100%"]) / 1e3,
+        "p50": ms("50%"),
+        "p90": ms("90%"),
+        "p99": ms("99%"),
+        "p99.9": ms("99.9%"),
+        "max": ms("100%"),
     }

@@ -40,10 +40,12 @@ def holds(url: str, rate: float, seconds: float, workers: int) -> bool:
     return False
 
 
-def highest_steady_rate(url: str, *, seconds: float, workers: int, start: float) -> float:
-    """Step up by 1.5x until two rates in a row fail, then bisect 3 times above the best."""
+def highest_steady_rate(
+    url: str, *, seconds: float, workers: int, start: float, steps: int = 14, bisections: int = 3
+) -> float:
+    """Step up by 1.5x until two rates in a row fail, then bisect above the best."""
     good, rate, failures = 0.0, start, 0
-    for _ in range(14):
+    for _ in range(steps):
         if holds(url, rate, seconds, workers):
             good, failures = rate, 0
         else:
@@ -52,7 +54,7 @@ def highest_steady_rate(url: str, *, seconds: float, workers: int, start: float)
                 break
         rate *= 1.5
     bad = good * 1.5 if good else start
-    for _ in range(3):
+    for _ in range(bisections):
         mid = (good + bad) / 2
         if holds(url, mid, seconds, workers):
             good = mid
@@ -66,14 +68,16 @@ def test_exp2_driver_capacity(
 ) -> None:
     """Highest steady rate (<1% late) of perfprim vs locust FastHttpUser and wrk."""
     short = short_mode(request)
-    seconds = 0.5 if short else 5.0
+    seconds = 0.3 if short else 5.0
+    search = {"steps": 2, "bisections": 0} if short else {}
+    anchor_seconds = 2 if short else seconds
     note = f"{seconds} s per step; loopback server in a subprocess; {os.cpu_count()} CPUs"
     with LoopbackServer(cpu=SERVER_CPU) as server:
         url = server.url
         with pinned(DRIVER_CPU):
-            ours_one = highest_steady_rate(url, seconds=seconds, workers=1, start=250)
-        locust_one = run_locust(url, seconds=max(seconds, 3), users=64, cpus={DRIVER_CPU})
-        wrk_one = run_wrk(url, seconds=max(seconds, 1), connections=64, cpus={DRIVER_CPU})
+            ours_one = highest_steady_rate(url, seconds=seconds, workers=1, start=250, **search)
+        locust_one = run_locust(url, seconds=anchor_seconds, users=64, cpus={DRIVER_CPU})
+        wrk_one = run_wrk(url, seconds=anchor_seconds, connections=64, cpus={DRIVER_CPU})
     record_metric("load.capacity.one_core.perfprim_req_per_s", round(ours_one), "req/s", note)
     record_metric("load.capacity.one_core.locust_req_per_s", round(locust_one["rate"]), "req/s",
                   note)  # fmt: skip
@@ -87,14 +91,12 @@ def test_exp2_driver_capacity(
     if len(CPUS) > 1:
         with LoopbackServer() as server:
             ours_all = highest_steady_rate(
-                server.url, seconds=seconds, workers=len(CPUS), start=250
+                server.url, seconds=seconds, workers=len(CPUS), start=250, **search
             )
             locust_all = run_locust(
-                server.url, seconds=max(seconds, 3), users=64, processes=len(CPUS)
+                server.url, seconds=anchor_seconds, users=64, processes=len(CPUS)
             )
-            wrk_all = run_wrk(
-                server.url, seconds=max(seconds, 1), connections=64, threads=len(CPUS)
-            )
+            wrk_all = run_wrk(server.url, seconds=anchor_seconds, connections=64, threads=len(CPUS))
         record_metric("load.capacity.all_cores.perfprim_req_per_s", round(ours_all), "req/s",
                       note)  # fmt: skip
         record_metric("load.capacity.all_cores.locust_req_per_s", round(locust_all["rate"]),
