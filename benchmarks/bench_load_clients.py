@@ -124,3 +124,52 @@ def test_http_client_candidates(
             f"load.clients.{key}.over_aiohttp", round(rate / medians["aiohttp"], 2), "x", note
         )
     assert all(rate > 0 for rate in medians.values())
+
+
+class _Aiohttp:
+    """aiohttp as a coroutine target for perfprim.load.run.
+
+    The session opens lazily on run()'s own event loop and is left to the
+    garbage collector when that loop ends (hence the ignored warnings).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session: Any = None
+
+    async def __call__(self) -> None:
+        import aiohttp
+
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        async with self.session.get(self.url) as r:
+            await r.read()
+            r.raise_for_status()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_http_client_in_the_open_loop(
+    request: pytest.FixtureRequest, record_metric: Callable[..., None]
+) -> None:
+    """Late sends of the open-loop driver at a fixed rate, pyqwest (built in) vs aiohttp."""
+    from perfprim.load import Stage, run
+
+    short = short_mode(request)
+    rate, seconds, rounds = (200, 0.3, 1) if short else (2500, 4.0, 3)
+    late: dict[str, list[float]] = {"pyqwest": [], "aiohttp": []}
+    with LoopbackServer(cpu=SERVER_CPU) as server, pinned(DRIVER_CPU):
+        for _ in range(rounds):
+            for name, fractions in late.items():
+                target: Any = server.url if name == "pyqwest" else _Aiohttp(server.url)
+                result = run(target, stages=[Stage(seconds, rate)], progress=False)
+                fractions.append(result.late_fraction)
+    note = f"open loop, {rate} req/s for {seconds} s, one core, {rounds} interleaved rounds"
+    for name, fractions in late.items():
+        record_metric(
+            f"load.clients.open_loop.{name}.late_percent",
+            round(100 * statistics.median(fractions), 2),
+            "%",
+            note,
+        )
+    assert all(0.0 <= f <= 1.0 for fs in late.values() for f in fs)

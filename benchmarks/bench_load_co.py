@@ -10,10 +10,12 @@ quantile ``q > 1 - f`` the latency is ``stall * (q - (1 - f)) / f``:
 p99 = 0.95 s, p99.9 = 0.995 s (plus the ~1 ms service time).
 
 perfprim (open model, latency from the planned start) should match it.
-wrk and locust are closed models: each connection or user waits for its
-answer, so during a stall each of them records one slow sample and then
-nothing, while between stalls they record thousands of fast ones. Their
-p99 and p99.9 are therefore a few milliseconds: the stall is almost absent.
+locust is a closed model: each user waits for its answer, so during a stall
+it records one slow sample and then nothing, while between stalls it
+records thousands of fast ones; its p99 stays at a few milliseconds. wrk is
+closed too, but corrects its histogram after the run (``stats_correct``:
+for every slow sample it adds the samples a connection would have taken at
+its average pace), which brings its figures near the analytic ones.
 """
 
 from __future__ import annotations
