@@ -238,3 +238,14 @@ def test_import_perfprim_load_imports_no_http_client() -> None:
     code = "import perfprim.load, sys; print('pyqwest' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "False False" == out.stdout.strip()
+
+
+def test_url_target_without_the_extra_names_the_install(
+    monkeypatch: pytest.MonkeyPatch, http_server: LoopbackServer
+) -> None:
+    """Without pyqwest, a URL target raises MissingDependencyError naming perfprim[load]."""
+    from perfprim.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "pyqwest", None)
+    with pytest.raises(MissingDependencyError, match=r"perfprim\[load\]"):
+        run(http_server.url, stages=[Stage(0.2, 5)], progress=False)
