@@ -63,6 +63,7 @@ def highest_steady_rate(
     return good
 
 
+@pytest.mark.timeout(1800)
 def test_exp2_driver_capacity(
     request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:
@@ -70,7 +71,7 @@ def test_exp2_driver_capacity(
     short = short_mode(request)
     seconds = 0.3 if short else 5.0
     search = {"steps": 2, "bisections": 0} if short else {}
-    anchor_seconds = 2 if short else seconds
+    anchor_seconds = 3 if short else seconds
     note = f"{seconds} s per step; loopback server in a subprocess; {os.cpu_count()} CPUs"
     with LoopbackServer(cpu=SERVER_CPU) as server:
         url = server.url
@@ -82,12 +83,13 @@ def test_exp2_driver_capacity(
     record_metric("load.capacity.one_core.locust_req_per_s", round(locust_one["rate"]), "req/s",
                   note)  # fmt: skip
     record_metric("load.capacity.one_core.wrk_req_per_s", round(wrk_one["rate"]), "req/s", note)
-    record_metric(
-        "load.capacity.one_core.perfprim_over_locust",
-        round(ours_one / locust_one["rate"], 2),
-        "x",
-        note,
-    )
+    if locust_one["rate"] > 0:  # locust may complete nothing in a short, busy run
+        record_metric(
+            "load.capacity.one_core.perfprim_over_locust",
+            round(ours_one / locust_one["rate"], 2),
+            "x",
+            note,
+        )
     if len(CPUS) > 1:
         with LoopbackServer() as server:
             ours_all = highest_steady_rate(

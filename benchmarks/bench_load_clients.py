@@ -104,6 +104,7 @@ async def closed_rate(factory: Factory, url: str, seconds: float) -> float:
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.timeout(900)
 def test_http_client_candidates(
     request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:

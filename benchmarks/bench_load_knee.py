@@ -30,6 +30,7 @@ USL = (0.05, 0.002, 100.0)
 
 
 @pytest.mark.parametrize("service", ["lock_2ms", "usl"])
+@pytest.mark.timeout(900)
 def test_exp3_knee(
     service: str, request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:

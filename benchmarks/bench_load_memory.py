@@ -37,6 +37,7 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+@pytest.mark.timeout(1800)
 def test_exp4_flat_memory(
     request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:
