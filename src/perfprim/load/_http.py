@@ -1,10 +1,11 @@
 """The HTTP client behind URL targets: pyqwest (Rust's reqwest/hyper), one pool per run.
 
-Chosen by measurement (``benchmarks/bench_load_clients.py``; figures and the
-reasons in ``docs/load.md``). On loopback, one core, the open-loop driver
-kept under 1% late sends at about twice the rate with pyqwest than with
-aiohttp, and httpx's ``AsyncClient`` was an order of magnitude behind both
-under concurrency; aiosonic was level with aiohttp. pyqwest is young (0.x)
+Chosen by measurement against aiohttp, aiosonic and httpx
+(``benchmarks/bench_load_clients.py``; the figures are in ``docs/load.md``):
+what decides a load driver's capacity is how many sends per second it
+keeps on time, and in the open loop pyqwest's per-request cost left the
+driver on time at rates where aiohttp's left most sends late; httpx was an
+order of magnitude behind both under concurrency. pyqwest is young (0.x)
 but a thin binding over hyper and reqwest, which are among the most used
 and best kept HTTP stacks there are. This module is the only one that
 imports it: another client is a change here only.
