@@ -98,8 +98,12 @@ def test_stalling_server_shows_in_p99() -> None:
     with LoopbackServer(stall_every=2.0, stall_for=0.5) as server:
         result = run(server.url, stages=[Stage(4, 100)], progress=False)
     assert 400 == result.completed
-    # 25% of requests arrive during a stall and wait up to 0.5 s: p99 ~ (0.99-0.75)/0.25 * 0.5
-    assert 0.35 < result.latency.percentile(99.0) < 0.8
+    # 25% of requests arrive during a stall and wait up to 0.5 s: for q > 0.75 the
+    # latency is (q - 0.75) / 0.25 * 0.5 s, so p99 ~ 0.48 s and p90 ~ 0.3 s.
+    assert 0.35 < result.latency.percentile(99.0)
+    # (p90, not p99, bounds it from above: a busy runner that stalls the driver
+    # itself for a moment adds that to a few requests' latency, as it should)
+    assert 0.15 < result.latency.percentile(90.0) < 0.6
     assert 0.2 > result.latency.percentile(50.0)
 
 
