@@ -253,3 +253,20 @@ def test_url_target_without_the_extra_names_the_install(
     monkeypatch.setitem(sys.modules, "pyqwest", None)
     with pytest.raises(MissingDependencyError, match=r"perfprim\[load\]"):
         run(http_server.url, stages=[Stage(0.2, 5)], progress=False)
+
+
+def test_workers_survive_a_fresh_import_of_perfprim(
+    monkeypatch: pytest.MonkeyPatch, http_server: LoopbackServer
+) -> None:
+    """Workers get plain data, so a run still spawns after perfprim was imported anew.
+
+    (A benchmark of import time does that; pickling perfprim's own classes by
+    reference then fails with "it's not the same object".)
+    """
+    import importlib
+
+    for name in [m for m in sys.modules if m == "perfprim" or m.startswith("perfprim.")]:
+        monkeypatch.delitem(sys.modules, name)
+    importlib.import_module("perfprim.load")
+    result = run(HttpTarget(http_server.url), stages=[Stage(0.5, 40)], workers=2, progress=False)
+    assert (20, 0) == (result.completed, result.errors)

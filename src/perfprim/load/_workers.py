@@ -16,6 +16,7 @@ in time is terminated.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 from perfprim.load._monitor import Sample
 from perfprim.load._schedule import Schedule
+from perfprim.load._stages import Stage
 from perfprim.load._targets import HttpTarget
 
 __all__ = ["drive_workers"]
@@ -36,16 +38,19 @@ _EXIT_GRACE = 10.0
 def _worker_main(  # pragma: no cover - runs in the worker processes
     *,
     conn: Connection,
-    target: HttpTarget | Callable[[], object],
-    stages: tuple[Any, ...],
+    target: tuple[str, Any],
+    stages: list[tuple[float, float]],
     worker: int,
     workers: int,
-    options: Any,
+    options: dict[str, Any],
 ) -> None:
-    """Entry point of one worker process."""
-    from perfprim.load._run import drive
+    """Entry point of one worker process (arguments as plain data, see :func:`_plain`)."""
+    from perfprim.load._run import RunOptions, drive
 
-    schedule = Schedule(stages, worker=worker, workers=workers)
+    kind, value = target
+    checked: HttpTarget | Callable[[], object] = HttpTarget(**value) if kind == "http" else value
+    schedule = Schedule([Stage(d, r) for d, r in stages], worker=worker, workers=workers)
+    run_options = RunOptions(**options)
 
     def ready() -> float:
         # The client is open: report ready, then block until the common start
@@ -63,7 +68,7 @@ def _worker_main(  # pragma: no cover - runs in the worker processes
         return conn.poll() and conn.recv()[0] == "stop"
 
     try:
-        asyncio.run(drive(target, schedule, options, on_sample, ready=ready))
+        asyncio.run(drive(checked, schedule, run_options, on_sample, ready=ready))
     finally:
         conn.send(("done", worker))
         conn.close()
@@ -85,19 +90,23 @@ def drive_workers(
     """
     context = multiprocessing.get_context("spawn")
     workers = options.workers
+    # The worker's entry point as the module now in sys.modules holds it:
+    # pickle checks identity, and a reloaded perfprim would fail it.
+    entry = importlib.import_module(__name__)._worker_main
+    plain_target, plain_options = _plain(target, options)
     pipes: list[Connection] = []
     processes = []
     for k in range(workers):
         parent, child = context.Pipe()
         process = context.Process(
-            target=_worker_main,
+            target=entry,
             kwargs={
                 "conn": child,
-                "target": target,
-                "stages": schedule.stages,
+                "target": plain_target,
+                "stages": [(s.duration, s.rate) for s in schedule.stages],
                 "worker": k,
                 "workers": workers,
-                "options": options,
+                "options": plain_options,
             },
             name=f"perfprim-load-{k}",
             daemon=True,
@@ -121,6 +130,36 @@ def drive_workers(
                 process.join(timeout=5.0)
         for pipe in pipes:
             pipe.close()
+
+
+def _plain(
+    target: HttpTarget | Callable[[], object], options: Any
+) -> tuple[tuple[str, Any], dict[str, Any]]:
+    """The target and options as plain data for the pipe to the workers.
+
+    perfprim's own objects travel as builtins (rebuilt in the worker), so
+    spawning works even if perfprim's modules were imported anew since (as a
+    benchmark of import time does); a user's callable goes by reference.
+    """
+    if not callable(target):  # an HttpTarget (of whichever import of this package)
+        plain: tuple[str, Any] = (
+            "http",
+            {
+                "url": target.url,
+                "method": target.method,
+                "headers": dict(target.headers),
+                "body": target.body,
+            },
+        )
+    else:
+        plain = ("callable", target)
+    return plain, {
+        "max_in_flight": options.max_in_flight,
+        "timeout": options.timeout,
+        "late_after": options.late_after,
+        "interval": options.interval,
+        "workers": options.workers,
+    }
 
 
 def _ready(pipes: list[Connection]) -> None:
