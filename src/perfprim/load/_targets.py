@@ -7,6 +7,10 @@
   taken in the worker thread.
 
 A failure is an exception from the callable, or an HTTP status >= 400.
+
+A sync function cannot be cancelled: at the run's deadline its request is
+counted as a ``"timeout"`` error, but the thread runs on, and Python waits
+for pool threads at exit. Give blocking targets their own timeouts.
 """
 
 from __future__ import annotations
