@@ -5,6 +5,7 @@ keeps working for code that does not know perfprim::
 
     PerfprimError (Exception)
     ├── ConfigurationError (ValueError)       wrong argument or option: fix the call
+    │   └── ThresholdError                    a load-test threshold does not parse
     ├── MissingDependencyError (ImportError)  an optional extra is not installed
     ├── CacheError
     │   ├── BackendError                      a cache tier (Redis) failed
@@ -34,6 +35,7 @@ __all__ = [
     "MissingDependencyError",
     "PerfprimError",
     "SerializationError",
+    "ThresholdError",
 ]
 
 
@@ -43,6 +45,10 @@ class PerfprimError(Exception):
 
 class ConfigurationError(PerfprimError, ValueError):
     """An argument or option is invalid; the message says the valid form."""
+
+
+class ThresholdError(ConfigurationError):
+    """A load-test threshold does not follow k6's grammar; the message shows the valid form."""
 
 
 class MissingDependencyError(PerfprimError, ImportError):
