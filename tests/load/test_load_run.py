@@ -267,6 +267,8 @@ def test_workers_survive_a_fresh_import_of_perfprim(
 
     for name in [m for m in sys.modules if m == "perfprim" or m.startswith("perfprim.")]:
         monkeypatch.delitem(sys.modules, name)
-    importlib.import_module("perfprim.load")
-    result = run(HttpTarget(http_server.url), stages=[Stage(0.5, 40)], workers=2, progress=False)
+    fresh = importlib.import_module("perfprim.load")  # every perfprim class anew
+    result = fresh.run(
+        fresh.HttpTarget(http_server.url), stages=[fresh.Stage(0.5, 40)], workers=2, progress=False
+    )
     assert (20, 0) == (result.completed, result.errors)
