@@ -114,6 +114,9 @@ def bench(session: nox.Session) -> None:
         "--benchmark-max-time=0.5",
         "--benchmark-sort=name",
         "--benchmark-columns=median,iqr,ops,rounds",
+        # A file that only records metrics runs no pytest-benchmark benchmark: fine here.
+        "-W",
+        "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
     ]
     session.run(
         "pytest",

@@ -58,6 +58,8 @@ class Row:
 
 def load_medians(path: Path) -> dict[str, dict[str, tuple[float, str]]]:
     """Map group -> candidate -> (median ns per operation, pytest node id)."""
+    if not path.exists():  # the files run recorded metrics only
+        return {}
     data = json.loads(path.read_text())
     groups: dict[str, dict[str, tuple[float, str]]] = {}
     for bench in data["benchmarks"]:
