@@ -25,8 +25,8 @@ from datetime import timedelta
 import cachetools
 
 from perfprim._durations import to_seconds
+from perfprim.cache._decisions import l1_fresh_until, l1_keep_until
 from perfprim.cache._entry import Entry
-from perfprim.cache._policy import l1_fresh_until, l1_keep_until
 from perfprim.exceptions import ConfigurationError
 
 __all__ = ["MemoryTier"]
@@ -44,13 +44,13 @@ before it expires (``expires_at - delta * early_scale``).
 class _KeyOrder(cachetools.LRUCache[str, None]):
     """The keys of the L1 in LRU order; evicting one also removes its record."""
 
-    def __init__(self, maxsize: int, records: dict[str, Record]) -> None:
+    def __init__(self, maxsize: int, tier: MemoryTier) -> None:
         super().__init__(maxsize)
-        self._records = records
+        self._tier = tier
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._records.pop(key, None)
+        self._tier._forget(key)
 
 
 class MemoryTier:
@@ -89,8 +89,10 @@ class MemoryTier:
         self.ttl: float | None = None if ttl is None else to_seconds(ttl, name="ttl")
         self.timer = timer
         self._records: dict[str, Record] = {}
-        self._order = _KeyOrder(maxsize, self._records)
+        self._order = _KeyOrder(maxsize, self)
         self._counters: dict[str, int] = {}
+        # tag counter key -> the keys whose entries carry that tag (tagged entries only)
+        self._tagged: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self.early_scale = 0.0
         """``beta * 36.7`` of the cache that owns this tier (XFetch, set by the cache)."""
@@ -101,17 +103,37 @@ class MemoryTier:
     def __len__(self) -> int:
         return len(self._records)
 
+    @property
+    def records(self) -> Mapping[str, Record]:
+        """The live ``key -> Record`` mapping, for a cache's hit path (read it, never write it).
+
+        A lookup is one ``dict.get`` without a lock (atomic under the GIL, and
+        internally locked on free-threaded builds); see :data:`Record` for the
+        fields and :class:`~perfprim.cache.advanced.HitPath` for how a
+        decorator uses it.
+        """
+        return self._records
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
-        """Return the entry under ``key`` while this tier keeps it, else ``None``."""
+        """Return the entry under ``key`` while this tier keeps it, else ``None``.
+
+        A tagged entry is returned only while its stamps match this tier's
+        counters (see :meth:`read_counters`).
+        """
         record = self._records.get(key)
         if record is None:
             return None
-        if self.timer() < record[3]:
-            return record[2]
+        entry = record[2]
+        if self.timer() < record[3] and (not entry.tags or self._tags_current(entry)):
+            return entry
         self.delete([key])
         return None
+
+    def _tags_current(self, entry: Entry) -> bool:
+        counters = self._counters
+        return all(counters.get(tag, 0) == version for tag, version in entry.tags)
 
     def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """Return the entries for ``keys``, in order."""
@@ -144,7 +166,42 @@ class MemoryTier:
                     del self._order[key]
                 return
             self._order[key] = None
+            previous = self._records.get(key)
             self._records[key] = record
+            if previous is not None and previous[2].tags:
+                self._untag(key, previous[2])
+            if entry.tags:
+                for tag, _ in entry.tags:
+                    self._tagged.setdefault(tag, set()).add(key)
+
+    def _forget(self, key: str) -> None:
+        """Drop ``key``'s record and index entries (the lock is held)."""
+        record = self._records.pop(key, None)
+        if record is not None and record[2].tags:
+            self._untag(key, record[2])
+
+    def _untag(self, key: str, entry: Entry) -> None:
+        for tag, _ in entry.tags:
+            keys = self._tagged.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._tagged[tag]
+
+    def drop_tags(self, tags: Sequence[str]) -> int:
+        """Remove every entry carrying one of ``tags`` (tag counter keys); return how many.
+
+        The cache calls it when a tag is invalidated, here or (through the
+        invalidation bus) in another process; the hit path then misses.
+        """
+        with self._lock:
+            keys = {key for tag in tags for key in self._tagged.get(tag, ())}
+            for key in keys:
+                if key in self._order:
+                    del self._order[key]
+                else:
+                    self._forget(key)
+            return len(keys)
 
     def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
         """Store several entries."""
@@ -163,6 +220,7 @@ class MemoryTier:
         with self._lock:
             self._order.clear()
             self._records.clear()
+            self._tagged.clear()
 
     # -- counters --------------------------------------------------------------------------
 
@@ -176,6 +234,15 @@ class MemoryTier:
     def read_counter(self, key: str) -> int:
         """Return the counter ``key`` (0 if absent)."""
         return self._counters.get(key, 0)
+
+    def read_counters(self, keys: Sequence[str]) -> list[int]:
+        """Return the counters ``keys`` in order (0 for an absent one)."""
+        counters = self._counters
+        return [counters.get(key, 0) for key in keys]
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it in the parent)."""
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Nothing to release; present for the :class:`~perfprim.cache.Tier` protocol."""

@@ -1,28 +1,26 @@
-"""``AsyncRedisTier``: the asyncio twin of :class:`~perfprim.cache._redis_tier.RedisTier`.
+"""``AsyncRedisTier``: the Redis L2 tier, standalone or Cluster.
 
-Only the I/O differs; codec, breaker, counters and error mapping come from
-:mod:`perfprim.cache._redis_common`.
+Its codec, breaker and error mapping are in :mod:`perfprim.cache._redis_common`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perfprim._durations import to_seconds
+from perfprim.cache._async.lock import AsyncRedisLock
 from perfprim.cache._entry import Entry
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_COOLDOWN,
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_SOCKET_TIMEOUT,
+    AsyncRedisClients,
     ConnectionSettings,
     RedisTierBase,
-    check_client,
-    redis_module,
 )
 from perfprim.cache._serializers import Serializer
 
@@ -32,17 +30,31 @@ if TYPE_CHECKING:
 __all__ = ["AsyncRedisTier"]
 
 _T = TypeVar("_T")
+_CLIENTS = AsyncRedisClients
 
 
 class AsyncRedisTier(RedisTierBase):
-    """An asyncio cache tier on Redis (``redis.asyncio.Redis`` or its ``RedisCluster``).
+    """A cache tier on Redis through redis-py, standalone or Cluster.
 
-    Same storage format, timeouts, circuit breaker and error contract as
-    :class:`~perfprim.cache._redis_tier.RedisTier`; the methods are
-    coroutines.
+    Each entry is one Redis string (a small binary header with the entry's
+    times, then the serializer's payload) written with ``SET ... PX`` so Redis
+    drops it at ``entry.stale_until``. ``get_many`` is one ``MGET`` (on a
+    cluster, one pipelined ``MGET`` per slot group) and ``set_many`` one
+    pipeline of ``SET``. A tagged entry is checked against its tags' counters
+    before it is returned (one more ``MGET``), so a tier never returns a value
+    whose tag was invalidated after it was computed. Failures raise
+    :class:`~perfprim.exceptions.BackendError`; a call that meets a dead
+    pooled connection (the server restarted) is retried once on a new one;
+    after ``failure_threshold`` consecutive failures (or one timeout) the
+    circuit opens and calls raise :class:`~perfprim.exceptions.CircuitOpenError`
+    at once until a probe, ``cooldown`` seconds later, succeeds.
+
+    Build it with :meth:`from_url` (short timeouts, no driver retries) or
+    from a client you configured yourself (then its timeouts and retries are
+    yours: keep them short, see the docs).
 
     Args:
-        client: A ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
+        client: A redis-py client of this tier's kind (standalone or Cluster),
             built with ``decode_responses=False``.
         serializer: Value serializer (default :class:`JsonSerializer`).
         failure_threshold: Consecutive failures that open the circuit.
@@ -66,20 +78,7 @@ class AsyncRedisTier(RedisTierBase):
         name: str = "redis",
         _settings: ConnectionSettings | None = None,
     ) -> None:
-        redis = redis_module("AsyncRedisTier")
-        import redis.asyncio as aredis
-        import redis.asyncio.cluster as acluster
-
-        cluster = check_client(
-            client,
-            standalone=aredis.Redis,
-            cluster=acluster.RedisCluster,
-            hint=(
-                "redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster "
-                "(for sync clients use RedisTier)"
-            ),
-        )
-        del redis
+        cluster = _CLIENTS.kind(client)
         super().__init__(
             serializer=serializer,
             failure_threshold=failure_threshold,
@@ -89,15 +88,14 @@ class AsyncRedisTier(RedisTierBase):
             settings=_settings,
             cluster=cluster,
         )
-        self._client = client
+        self._client: Any = client
         self._mget = client.mget_nonatomic if cluster else client.mget  # type: ignore[attr-defined]
         self._get = client.get  # type: ignore[attr-defined]
-        # redis-py's asyncio cluster client discovers the cluster lazily, and
-        # concurrent first commands race inside that discovery (connections
-        # closed under each other, AttributeError). The tier runs the discovery
-        # once, under a lock, before its first command.
-        self._ready = not cluster
-        self._init_lock: asyncio.Lock | None = None
+        # redis-py's async cluster client discovers the cluster lazily, and concurrent
+        # first commands race inside that discovery (connections closed under each
+        # other): the tier runs it once, before its first command. Sync clients are ready.
+        self._ready = _CLIENTS.ready(cluster)
+        self._discovery = _CLIENTS.discovery_lock()
 
     @classmethod
     def from_url(
@@ -113,9 +111,7 @@ class AsyncRedisTier(RedisTierBase):
         clock: Callable[[], float] = time.monotonic,
         name: str = "redis",
     ) -> AsyncRedisTier:
-        """Build an asyncio client for ``url`` with short timeouts and driver retries off.
-
-        The client connects lazily, on the first call (also for a cluster).
+        """Connect to ``url`` with short timeouts and driver retries off.
 
         Args:
             url: ``redis://host:port/db`` (``rediss://``, ``unix://`` work too).
@@ -133,22 +129,17 @@ class AsyncRedisTier(RedisTierBase):
 
         Raises:
             ConfigurationError: For a malformed URL or bad options.
+            BackendError: If a sync cluster client cannot reach the cluster to
+                learn its slots (other clients connect on their first call).
         """
-        redis_module("AsyncRedisTier")
-        import redis.asyncio as aredis
-        import redis.asyncio.cluster as acluster
-
         settings = ConnectionSettings(
             url,
             cluster,
             to_seconds(socket_timeout, name="socket_timeout"),
             to_seconds(connect_timeout, name="connect_timeout"),
         )
-        kwargs = settings.client_kwargs(asyncio=True)
-        factory = acluster.RedisCluster.from_url if cluster else aredis.Redis.from_url
-        client = settings.build(factory, kwargs)
         return cls(
-            client,
+            _CLIENTS.from_url(settings),
             serializer=serializer,
             failure_threshold=failure_threshold,
             cooldown=cooldown,
@@ -159,38 +150,59 @@ class AsyncRedisTier(RedisTierBase):
 
     @property
     def client(self) -> object:
-        """The redis-py asyncio client."""
+        """The redis-py client."""
         return self._client
 
-    async def _initialize(self) -> None:
+    async def _discover(self) -> None:
         """Discover the cluster once, whatever the number of concurrent first callers."""
-        if self._init_lock is None:
-            self._init_lock = asyncio.Lock()
-        async with self._init_lock:
+        async with self._discovery:
             if self._ready:
                 return
             try:
-                await self._client.initialize()  # type: ignore[attr-defined]
+                await self._client.initialize()
             except self._driver_errors as exc:
                 raise self._failed(exc) from exc
             self._ready = True
+
+    async def _again(
+        self, exc: BaseException, fn: Callable[..., Awaitable[_T]], *args: object
+    ) -> _T:
+        """After ``fn(*args)`` raised ``exc``: retry once on a dead connection, else fail."""
+        if not self._retryable(exc):
+            raise self._failed(exc) from exc
+        try:
+            return await fn(*args)
+        except self._driver_errors as again:
+            raise self._failed(again) from again
 
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
         breaker = self.breaker
         if not breaker.quiet:
             self._admit()
         if not self._ready:
-            await self._initialize()
+            await self._discover()
         try:
             result = await fn(*args)
         except self._driver_errors as exc:
-            raise self._failed(exc) from exc
+            result = await self._again(exc, fn, *args)
         if not breaker.quiet:
             breaker.record_success()
         return result
 
+    async def execute(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
+        """Run one redis-py call (``fn(*args)``) the way the tier runs its own.
+
+        The circuit breaker admits it, a dead pooled connection is retried
+        once, and a driver error becomes a :class:`BackendError` that counts
+        towards opening the circuit.
+
+        Raises:
+            BackendError: If Redis fails (``CircuitOpenError`` while open).
+        """
+        return await self._call(fn, *args)
+
     async def get(self, key: str) -> Entry | None:
-        """Return the entry under ``key``, or ``None`` (missing or untrusted bytes).
+        """Return the entry under ``key``, or ``None`` (missing, untrusted or invalidated).
 
         Raises:
             BackendError: If Redis fails (``CircuitOpenError`` while open).
@@ -200,11 +212,11 @@ class AsyncRedisTier(RedisTierBase):
         if not breaker.quiet:
             self._admit()
         if not self._ready:
-            await self._initialize()
+            await self._discover()
         try:
             raw = await self._get(key)
         except self._driver_errors as exc:
-            raise self._failed(exc) from exc
+            raw = await self._again(exc, self._get, key)
         if not breaker.quiet:
             breaker.record_success()
         if raw is None:
@@ -212,10 +224,16 @@ class AsyncRedisTier(RedisTierBase):
         entry = self._decode_one(raw, key)
         if entry is None:
             self.decode_errors += 1
+        elif entry.tags:
+            versions = await self._call(self._mget, [tag for tag, _ in entry.tags])
+            if not self._tags_current(entry, versions):
+                return None
         return entry
 
     async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
         """Return the entries for ``keys`` in order (one round trip per slot group).
+
+        Tagged entries are checked with one more ``MGET`` of all their tags.
 
         Raises:
             BackendError: If Redis fails.
@@ -223,23 +241,35 @@ class AsyncRedisTier(RedisTierBase):
         if not keys:
             return []
         keys = list(keys)
-        return self._decode_many(await self._call(self._mget, keys), keys)
+        entries = self._decode_many(await self._call(self._mget, keys), keys)
+        tagged = [i for i, entry in enumerate(entries) if entry is not None and entry.tags]
+        if tagged:
+            names = sorted({tag for i in tagged for tag, _ in entries[i].tags})  # type: ignore[union-attr]
+            current = dict(zip(names, await self._call(self._mget, names), strict=True))
+            for i in tagged:
+                entry = entries[i]
+                assert entry is not None
+                if not self._tags_current(entry, [current[tag] for tag, _ in entry.tags]):
+                    entries[i] = None
+        return entries
 
     async def set(self, key: str, entry: Entry, *, now: float) -> None:
         """Store ``entry`` until ``entry.stale_until`` (``SET key value PX ms``).
 
         Raises:
-            SerializationError: If the value cannot be encoded (nothing written).
+            SerializationError: If the serializer cannot encode the value
+                (nothing is written).
             BackendError: If Redis fails.
         """
-        data, px = self._encode_one(entry, now)
-        await self._call(self._client.set, key, data, None, px)  # type: ignore[attr-defined]
+        data, px = self.encode(entry, now)
+        await self._call(self._client.set, key, data, None, px)
 
     async def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
         """Store several entries in one pipeline (per node on a cluster).
 
         Raises:
-            SerializationError: If any value cannot be encoded (nothing written).
+            SerializationError: If any value cannot be encoded (nothing is
+                written).
             BackendError: If Redis fails.
         """
         if not entries:
@@ -248,10 +278,7 @@ class AsyncRedisTier(RedisTierBase):
         await self._call(self._write_pipeline, items)
 
     async def _write_pipeline(self, items: list[tuple[str, bytes, int | None]]) -> None:
-        if self._cluster:
-            pipe = self._client.pipeline()  # type: ignore[attr-defined]
-        else:
-            pipe = self._client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        pipe = _CLIENTS.pipeline(self._client, self._cluster)
         for key, data, px in items:
             pipe.set(key, data, px=px)
         await pipe.execute()
@@ -263,7 +290,7 @@ class AsyncRedisTier(RedisTierBase):
             BackendError: If Redis fails.
         """
         if keys:
-            await self._call(self._client.delete, *keys)  # type: ignore[attr-defined]
+            await self._call(self._client.delete, *keys)
 
     async def incr(self, key: str) -> int:
         """``INCR`` the counter ``key`` and return its new value.
@@ -271,7 +298,7 @@ class AsyncRedisTier(RedisTierBase):
         Raises:
             BackendError: If Redis fails.
         """
-        return int(await self._call(self._client.incr, key))  # type: ignore[attr-defined]
+        return int(await self._call(self._client.incr, key))
 
     async def read_counter(self, key: str) -> int:
         """Return the counter ``key`` (0 if absent).
@@ -281,12 +308,37 @@ class AsyncRedisTier(RedisTierBase):
         """
         return self._counter(await self._call(self._get, key))
 
+    async def read_counters(self, keys: Sequence[str]) -> list[int]:
+        """Return the counters ``keys`` in order, 0 for an absent one (one ``MGET``).
+
+        Raises:
+            BackendError: If Redis fails.
+        """
+        if not keys:
+            return []
+        return [self._counter(raw) for raw in await self._call(self._mget, list(keys))]
+
+    def load_lock(self, *, ttl: float, wait_timeout: float, refresh_ttl: float) -> AsyncRedisLock:
+        """Build the distributed load lock a cache takes around its loads, on this tier's client.
+
+        Args:
+            ttl: Lifetime of a held lock (extended while its load runs).
+            wait_timeout: Longest wait for another process's load.
+            refresh_ttl: Lifetime of the refresh token.
+
+        Returns:
+            The lock.
+        """
+        return AsyncRedisLock(
+            self._client, ttl=ttl, wait_timeout=wait_timeout, refresh_ttl=refresh_ttl
+        )
+
     def invalidation_bus(self, *, channel: str = "perfprim:invalidate") -> RedisInvalidationBus:
         """Build a :class:`RedisInvalidationBus` on this tier's Redis.
 
         The bus runs a synchronous client in its own threads (so it serves
-        sync and async caches alike), built from the tier's URL or from the
-        asyncio client's host, port and credentials.
+        sync and async caches alike), built from the tier's URL or from its
+        client's host, port, database and credentials.
 
         Args:
             channel: The pub/sub channel shared by the processes of one cache.
@@ -294,11 +346,11 @@ class AsyncRedisTier(RedisTierBase):
         Returns:
             A bus, not started yet.
         """
-        from perfprim.cache._invalidation import RedisInvalidationBus, settings_from_async_client
+        from perfprim.cache._invalidation import RedisInvalidationBus
 
-        settings = self._settings or settings_from_async_client(self._client, self._cluster)
-        return RedisInvalidationBus(settings, channel=channel)
+        source = _CLIENTS.bus_source(self._client, self._cluster, self._settings)
+        return RedisInvalidationBus(source, channel=channel)
 
     async def close(self) -> None:
         """Close the client's connections."""
-        await self._client.aclose()  # type: ignore[attr-defined]
+        await self._client.aclose()
