@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from perfprim.cache import Entry, Tier
+from perfprim.cache.advanced import Entry, Tier
 
 
 class FakeClock:

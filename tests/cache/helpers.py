@@ -6,7 +6,8 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from perfprim.cache import AsyncTieredCache, Entry, MemoryTier, TieredCache
+from perfprim.cache import AsyncTieredCache, MemoryTier, StampedeOptions, TieredCache
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import BackendError
 from tests.cache.conformance import FakeClock
 
@@ -75,6 +76,10 @@ class FailingTier:
         self._check()
         return self.inner.read_counter(key)
 
+    def read_counters(self, keys: Sequence[str]) -> list[int]:
+        self._check()
+        return self.inner.read_counters(keys)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -109,6 +114,9 @@ class AsyncAdapter:
 
     async def read_counter(self, key: str) -> int:
         return self.inner.read_counter(key)  # type: ignore[no-any-return]
+
+    async def read_counters(self, keys: Sequence[str]) -> list[int]:
+        return self.inner.read_counters(keys)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         self.inner.close()
@@ -218,6 +226,34 @@ class Driver:
         return result
 
 
+STAMPEDE_OPTIONS = frozenset(
+    {
+        "single_flight",
+        "wait_timeout",
+        "lock",
+        "lock_ttl",
+        "lock_wait_timeout",
+        "refresh_ttl",
+        "beta",
+        "rand",
+        "stale_ttl",
+        "stale_if_error",
+        "cache_none",
+        "none_ttl",
+        "error_ttl",
+        "refresh_workers",
+    }
+)
+
+
+def cache_options(**options: Any) -> dict[str, Any]:
+    """The cache's keywords, with the stampede ones grouped into ``stampede=StampedeOptions``."""
+    stampede = {k: options.pop(k) for k in list(options) if k in STAMPEDE_OPTIONS}
+    if stampede:
+        options["stampede"] = StampedeOptions(**stampede)
+    return options
+
+
 def build(
     kind: str,
     clock: FakeClock,
@@ -230,13 +266,13 @@ def build(
     options.setdefault("ttl", 60.0)
     options.setdefault("namespace", "t")
     options.setdefault("clock", clock)
-    if kind == "sync":
-        tiers = [t for t in (l1, l2) if t is not None]
-        return Driver(kind, TieredCache(*tiers, **options), l1, l2)
+    options = cache_options(**options)
     if l2 is None:
         lower = []
-    elif inspect.iscoroutinefunction(l2.get):
-        lower = [l2]  # already an AsyncTier (AsyncRedisTier)
+    elif kind == "sync" or inspect.iscoroutinefunction(l2.get):
+        lower = [l2]  # already of the cache's kind (AsyncRedisTier for async)
     else:
         lower = [AsyncAdapter(l2)]
-    return Driver(kind, AsyncTieredCache(l1, *lower, **options), l1, l2)
+    tiers = [t for t in (l1, *lower) if t is not None]
+    cls: Any = TieredCache if kind == "sync" else AsyncTieredCache
+    return Driver(kind, cls(*tiers, **options), l1, l2)

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
-from perfprim.cache._entry import Entry
+from perfprim.cache.advanced import Entry
 from perfprim.testing import RedisServer
 from tests.cache.e2e_support import WAIT, WatchedBus
 

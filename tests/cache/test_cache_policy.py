@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfprim.cache import Entry
-from perfprim.cache._policy import (
+from perfprim.cache.advanced import Entry
+from perfprim.cache._decisions import (
     entry_from_load,
     entry_from_set,
     is_fresh,

@@ -28,11 +28,13 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache import _async_redis_tier, _redis_common, _redis_tier
-from perfprim.cache._async_redis_tier import AsyncRedisTier
-from perfprim.cache._entry import Entry
+from perfprim.cache import _redis_common
+from perfprim.cache._async import redis_tier as _async_redis_tier
+from perfprim.cache._sync import redis_tier as _redis_tier
+from perfprim.cache import AsyncRedisTier
+from perfprim.cache.advanced import Entry
 from perfprim.cache._redis_common import ttl_ms
-from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache import RedisTier
 from perfprim.cache._serializers import PickleSerializer
 from perfprim.exceptions import (
     BackendError,
@@ -110,8 +112,9 @@ def test_all_is_pinned() -> None:
 def test_importing_the_tier_modules_does_not_import_redis() -> None:
     """redis-py is imported when a tier or bus is built, not when perfprim.cache loads."""
     code = (
-        "import sys, perfprim.cache, perfprim.cache._redis_tier, perfprim.cache._async_redis_tier, "
-        "perfprim.cache._invalidation; print('redis' in sys.modules)"
+        "import sys, perfprim.cache, perfprim.cache.advanced, perfprim.cache._sync.redis_tier, "
+        "perfprim.cache._async.redis_tier, perfprim.cache._invalidation; "
+        "print('redis' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

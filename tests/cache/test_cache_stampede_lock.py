@@ -17,8 +17,8 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache import MISSING, AsyncRedisLock, LockStats, RedisLock
-from perfprim.cache._lock import lock_keys
+from perfprim.cache.advanced import MISSING, AsyncRedisLock, LockStats, RedisLock
+from perfprim.cache._lock_common import lock_keys
 from perfprim.exceptions import BackendError, ConfigurationError, LockTimeoutError
 from perfprim.testing import RedisCluster, RedisServer
 
@@ -235,7 +235,7 @@ def test_dead_holder_lock_expires_and_next_caller_loads(redis_url: str, namespac
     key = key_for(namespace)
     code = (
         "import sys, time, redis\n"
-        "from perfprim.cache import RedisLock\n"
+        "from perfprim.cache.advanced import RedisLock\n"
         f"c = redis.Redis.from_url({redis_url!r})\n"
         f"lease = RedisLock(c, ttl=0.6).acquire({key!r})\n"
         "print('held' if lease else 'busy', flush=True)\n"

@@ -15,6 +15,7 @@ from perfprim.cache import (
     AsyncTieredCache,
     MemoryTier,
     RedisTier,
+    StampedeOptions,
     TieredCache,
 )
 from perfprim.testing import RedisCluster, RedisServer
@@ -85,7 +86,11 @@ def test_without_the_lock_each_process_loads(
 
     caches = [
         TieredCache(
-            MemoryTier(maxsize=100), tier_factory(), ttl=60.0, namespace=namespace, lock=False
+            MemoryTier(maxsize=100),
+            tier_factory(),
+            ttl=60.0,
+            namespace=namespace,
+            stampede=StampedeOptions(lock=False),
         )
         for _ in range(4)
     ]
@@ -118,8 +123,7 @@ def test_stale_refresh_runs_in_one_process_only(
             ttl=10.0,
             namespace=namespace,
             clock=clock,
-            beta=0.0,
-            stale_ttl=50.0,
+            stampede=StampedeOptions(beta=0.0, stale_ttl=50.0),
         )
 
     a, b = make("a"), make("b")
@@ -203,13 +207,13 @@ def test_dead_loader_process_lock_expires_through_the_cache(redis_url: str, name
     """A lock left by a dead holder (no watchdog) expires; the cache's next caller loads."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
 
     cache = TieredCache(
         RedisTier.from_url(redis_url, socket_timeout=1.0),
         ttl=60.0,
         namespace=namespace,
-        lock_wait_timeout=WAIT,
+        stampede=StampedeOptions(lock_wait_timeout=WAIT),
     )
     fk = cache._full_key("k", cache._clock())
     client: Any = redis_py.Redis.from_url(redis_url)
@@ -299,14 +303,14 @@ def test_a_failed_locked_load_releases_the_lock(
     """A load that stores nothing (error, unencodable value, uncached None) releases its lock."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
     from perfprim.exceptions import SerializationError
 
     cache = TieredCache(
         MemoryTier(maxsize=100),
         RedisTier.from_url(redis_url),
         namespace=namespace,
-        cache_none=False,
+        stampede=StampedeOptions(cache_none=False),
     )
 
     def load() -> object:
@@ -338,7 +342,7 @@ async def test_async_locked_miss_and_failure_release(redis_url: str, namespace: 
     """The asyncio fused path: a miss loads once and stores; a failing load frees the lock."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
 
     cache = AsyncTieredCache(
         MemoryTier(maxsize=100), AsyncRedisTier.from_url(redis_url), namespace=namespace

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfprim.cache import AsyncSingleFlight, SingleFlight, SingleFlightStats, _singleflight
+from perfprim.cache import _singleflight
+from perfprim.cache.advanced import AsyncSingleFlight, SingleFlight, SingleFlightStats
 from perfprim.cache._singleflight import check_wait_timeout
 from perfprim.exceptions import ConfigurationError, LockTimeoutError
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfprim.cache import Decision, Entry, decide, early_probability
+from perfprim.cache.advanced import Decision, Entry, decide, early_probability
 from perfprim.cache._xfetch import (
     MAX_NEG_LN_RAND,
     before_window,

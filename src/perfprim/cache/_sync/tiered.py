@@ -239,13 +239,16 @@ class TieredCache(CacheCore):
     def _repair(self) -> bool:
         """Apply the writes that waited for the lower tiers; ``False`` while they cannot be."""
         deletes, bumps = self._take_pending()
+        index = self._counter_index
         try:
             if deletes:
-                for i in range(len(self._lower) - 1, -1, -1):
-                    self._lower[i].delete(deletes)
+                for index in range(len(self._lower), 0, -1):
+                    self._lower[index - 1].delete(deletes)
+            index = self._counter_index
             for key in bumps:
                 self._counter_tier.incr(key)
-        except BackendError:
+        except BackendError as exc:
+            self._tier_failed(index, exc, "repair")
             return False
         self._pending_done(deletes, bumps)
         return True
