@@ -87,6 +87,17 @@ for line in sys.stdin:
             async def loader():
                 return value
         out = {"value": run(cache.get_or_load(cmd["key"], loader))}
+    elif op == "tload":
+        value = cmd["value"]
+        if kind == "sync":
+            loader = lambda: value
+        else:
+            async def loader():
+                return value
+        out = {"value": run(cache.get_or_load(cmd["key"], loader, tags=cmd["tags"]))}
+    elif op == "invalidate_tags":
+        run(cache.invalidate_tags(*cmd["tags"]))
+        out = {}
     elif op == "set":
         run(cache.set(cmd["key"], cmd["value"]))
         out = {}

@@ -428,10 +428,12 @@ def test_one_watchdog_extends_every_held_lock(client: Any, namespace: str) -> No
 def test_close_stops_the_watchdog(client: Any, namespace: str) -> None:
     """close() ends the lock's watchdog thread."""
     lock = RedisLock(client, ttl=0.3)
+    before = {t for t in threading.enumerate() if t.name == "perfprim-lock-watchdog"}
     lease = lock.acquire(key_for(namespace))
     assert lease is not None
-    thread = lock._watch_thread
-    assert thread is not None
+    started = {t for t in threading.enumerate() if t.name == "perfprim-lock-watchdog"} - before
+    assert 1 == len(started)
+    (thread,) = started
     assert thread.is_alive()
     lock.release(lease)
     lock.close()
