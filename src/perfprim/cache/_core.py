@@ -260,8 +260,6 @@ class CacheCore:
         self._pending_deletes: dict[str, None] = {}
         self._pending_bumps: dict[str, None] = {}
         self._pending = False
-        # Bumped whenever this process learns that a tag was invalidated (here or by the bus).
-        self._tag_clock = 0
         # Set by the subclass: its single-flight and its load lock (or None).
         self._flight: Any = None
         self._dlock: Any = None
@@ -383,7 +381,6 @@ class CacheCore:
 
     def _tag_invalidated(self, keys: Sequence[str]) -> None:
         """``keys`` (tag counter keys) were invalidated: drop the tagged L1 copies."""
-        self._tag_clock += 1
         if self._l1 is not None:
             self._l1.drop_tags(keys)
 

@@ -93,6 +93,10 @@ class MemoryTier:
         self._counters: dict[str, int] = {}
         # tag counter key -> the keys whose entries carry that tag (tagged entries only)
         self._tagged: dict[str, set[str]] = {}
+        self.tag_epoch = 0
+        """Bumped by every :meth:`drop_tags`: a writer that read it before computing a tagged
+        value passes it to :meth:`set`, which then refuses the value if a tag was
+        invalidated meanwhile."""
         self._lock = threading.Lock()
         self.early_scale = 0.0
         """``beta * 36.7`` of the cache that owns this tier (XFetch, set by the cache)."""
@@ -157,11 +161,17 @@ class MemoryTier:
             serve_until = min(fresh_until, entry.expires_at - scale)
         return (serve_until, entry.value, entry, l1_keep_until(entry, fresh_until), fresh_until)
 
-    def set(self, key: str, entry: Entry, *, now: float) -> None:
-        """Store ``entry``, served until ``min(now + ttl, entry.expires_at)``."""
+    def set(self, key: str, entry: Entry, *, now: float, tag_epoch: int | None = None) -> None:
+        """Store ``entry``, served until ``min(now + ttl, entry.expires_at)``.
+
+        With ``tag_epoch`` (the :attr:`tag_epoch` read before the value was
+        computed) nothing is stored, and an older copy is dropped, if a tag
+        was invalidated since: checked under the tier's lock, so an
+        invalidation cannot slip between the check and the store.
+        """
         record = self._record(entry, now)
         with self._lock:
-            if record[3] <= now:
+            if record[3] <= now or (tag_epoch is not None and tag_epoch != self.tag_epoch):
                 if key in self._order:
                     del self._order[key]
                 return
@@ -195,6 +205,7 @@ class MemoryTier:
         invalidation bus) in another process; the hit path then misses.
         """
         with self._lock:
+            self.tag_epoch += 1
             keys = {key for tag in tags for key in self._tagged.get(tag, ())}
             for key in keys:
                 if key in self._order:

@@ -317,14 +317,16 @@ class TieredCache(CacheCore):
         above: int,
         after_read: bool = False,
         write: bool = False,
-        l1: bool = True,
+        tag_epoch: int | None = None,
     ) -> None:
-        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1 (unless ``l1=False``).
+        """Write ``entry`` to the lower tiers ``above - 1 .. 0``, then to L1.
 
         ``after_read``: skip a tier whose read of this key just failed, so a hung
         server costs a load one timeout, not two (the read's and the write's).
         ``write``: an application write (``set``): a tier that misses it may
         still hold the old value, which must be deleted before it is read again.
+        ``tag_epoch``: L1's tag epoch when the value's computation started
+        (see :meth:`MemoryTier.set`).
         """
         for i in range(above - 1, -1, -1):
             if after_read and self._failing[i + 1]:
@@ -335,8 +337,8 @@ class TieredCache(CacheCore):
                 self._tier_failed(i + 1, exc, "set")
                 if write:
                     self._add_pending(deletes=[fk])
-        if self._l1 is not None and l1:
-            self._l1.set(fk, entry, now=now)
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now, tag_epoch=tag_epoch)
         self._sp.forget_errors([fk])
 
     def _miss(
@@ -554,13 +556,16 @@ class TieredCache(CacheCore):
         With ``lease`` (the lock tier is the only lower tier, its lock held)
         the value is stored and the lock released by one script.
         """
+        # A tag invalidated while the loader runs: the lower tiers refuse the entry by its
+        # stamps, but the L1 hit path does not look at them: L1 refuses it by this epoch
+        # (read first: an invalidation between the two reads must be caught by one of them).
+        epoch = self._l1.tag_epoch if tags and self._l1 is not None else None
         try:
             stamps = self._stamp(tags) if tags else ()
         except BaseException:
             if lease is not None:
                 self._release(lease)
             raise
-        tag_clock = self._tag_clock
         start = self._clock()
         try:
             value = loader()
@@ -588,11 +593,8 @@ class TieredCache(CacheCore):
             stale_ttl=self._opts.keep_stale,
             tags=stamps,
         )
-        # A tag invalidated while the loader ran: the lower tiers refuse the entry by its
-        # stamps, but the L1 hit path does not look at them, so L1 must not get it.
-        l1_ok = not stamps or tag_clock == self._tag_clock
         if lease is None:
-            self._fill(fk, entry, now, above=len(self._lower), after_read=True, l1=l1_ok)
+            self._fill(fk, entry, now, above=len(self._lower), after_read=True, tag_epoch=epoch)
             return value
         tier, lock = self._lock_tier, self._dlock
         try:
@@ -608,8 +610,8 @@ class TieredCache(CacheCore):
             self._tier_failed(1, exc, "set")
         else:
             lock.settled(lease, released)
-        if self._l1 is not None and l1_ok:
-            self._l1.set(fk, entry, now=now)
+        if self._l1 is not None:
+            self._l1.set(fk, entry, now=now, tag_epoch=epoch)
         self._sp.forget_errors([fk])
         return value
 
