@@ -62,6 +62,8 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("a task", "a thread"),
     ("awaitable", "callable"),
 ]
+
+
 def _whole_words(pattern: str) -> re.Pattern[str]:
     """``pattern`` matched only as whole words (a boundary where it starts or ends with one)."""
     start = r"\b" if re.match(r"\w", pattern) else ""

@@ -101,7 +101,7 @@ def test_wrong_tier_kinds_are_refused() -> None:
 
 
 def test_a_tier_class_instead_of_an_instance_is_refused() -> None:
-    """Passing the class MemoryTier (not MemoryTier()) fails at construction, saying what to pass."""
+    """Passing the class MemoryTier, not an instance, fails at construction with the fix."""
     with pytest.raises(ConfigurationError, match=r"got the class MemoryTier.*pass an instance"):
         TieredCache(MemoryTier)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=r"got the class MemoryTier.*pass an instance"):

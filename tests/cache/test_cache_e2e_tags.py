@@ -9,8 +9,8 @@ of keys it covers (no ``SCAN``, no ``DEL``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -151,7 +151,7 @@ async def test_a_load_racing_an_invalidation_is_not_served(caches: Caches) -> No
     for _ in range(2000):  # bounded: the bus delivers in about a millisecond
         if None is await run(cache.get("k")):
             break
-        time.sleep(0.005)
+        await asyncio.sleep(0.005)
     got = await run(cache.get_or_load("k", loader, tags=["t"]))
     assert "v2" == got, (calls, cache.stats(), other.stats())
     assert "v2" == await run(other.get("k"))

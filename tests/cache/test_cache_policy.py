@@ -1,11 +1,10 @@
-"""The pure decisions in _policy: freshness, back-fill TTL, entries from loads."""
+"""The pure decisions in _decisions: freshness, back-fill TTL, entries from loads."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfprim.cache.advanced import Entry
 from perfprim.cache._decisions import (
     entry_from_load,
     entry_from_set,
@@ -13,6 +12,7 @@ from perfprim.cache._decisions import (
     l1_fresh_until,
     l1_keep_until,
 )
+from perfprim.cache.advanced import Entry
 
 times = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 durations = st.floats(min_value=0.001, max_value=1e6, allow_nan=False)

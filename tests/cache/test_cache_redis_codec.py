@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from perfprim.cache import _codec, _serializers
 from perfprim.cache._codec import HEADER, MAGIC, VERSION, EntryCodec
-from perfprim.cache.advanced import Entry
 from perfprim.cache._serializers import (
     JsonSerializer,
     PickleSerializer,
     Serializer,
     UntrustedPayload,
 )
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import ConfigurationError, SerializationError
 
 SECRET = b"s" * 32

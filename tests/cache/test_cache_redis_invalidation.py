@@ -17,11 +17,9 @@ import redis
 import redis.asyncio
 import redis.cluster
 
-from perfprim.cache import _invalidation
-from perfprim.cache import AsyncRedisTier
+from perfprim.cache import AsyncRedisTier, RedisTier, _invalidation
 from perfprim.cache._invalidation import RedisInvalidationBus, decode_message, encode_message
 from perfprim.cache.advanced import InvalidationBus
-from perfprim.cache import RedisTier
 from perfprim.exceptions import ConfigurationError
 from perfprim.testing import RedisCluster, RedisServer
 

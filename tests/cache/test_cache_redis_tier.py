@@ -28,14 +28,12 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache import _redis_common
+from perfprim.cache import AsyncRedisTier, RedisTier, _redis_common
 from perfprim.cache._async import redis_tier as _async_redis_tier
-from perfprim.cache._sync import redis_tier as _redis_tier
-from perfprim.cache import AsyncRedisTier
-from perfprim.cache.advanced import Entry
 from perfprim.cache._redis_common import ttl_ms
-from perfprim.cache import RedisTier
 from perfprim.cache._serializers import PickleSerializer
+from perfprim.cache._sync import redis_tier as _redis_tier
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import (
     BackendError,
     CircuitOpenError,

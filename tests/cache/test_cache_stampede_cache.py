@@ -380,7 +380,7 @@ def test_sync_swr_with_concurrent_readers_runs_one_refresh() -> None:
     ],
 )
 def test_bad_stampede_options_fail_fast(option: str, value: object, match: str) -> None:
-    """Each invalid stampede option raises ConfigurationError naming it, when the options are built."""
+    """Each invalid stampede option raises ConfigurationError naming it, at construction."""
     with pytest.raises(ConfigurationError, match=match):
         StampedeOptions(**{option: value})
 

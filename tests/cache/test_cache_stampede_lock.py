@@ -17,8 +17,8 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache.advanced import MISSING, AsyncRedisLock, LockStats, RedisLock
 from perfprim.cache._lock_common import lock_keys
+from perfprim.cache.advanced import MISSING, AsyncRedisLock, LockStats, RedisLock
 from perfprim.exceptions import BackendError, ConfigurationError, LockTimeoutError
 from perfprim.testing import RedisCluster, RedisServer
 
