@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -594,26 +593,4 @@ def stop_threads(bus: InvalidationBus | None, lock: Any, background: Any) -> Non
         except Exception:  # pragma: no cover - a finalizer must not raise
             logger.debug("stopping %r failed", stop, exc_info=True)
 
-
-# -- fork safety ------------------------------------------------------------------------------
-
-_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def rearm_after_fork(obj: Any) -> None:
-    """Call ``obj._after_fork()`` in every child forked after this call (while ``obj`` lives)."""
-    _FORK_AWARE.add(obj)
-
-
-def _after_fork_in_child() -> None:
-    for obj in list(_FORK_AWARE):
-        try:
-            obj._after_fork()
-        except Exception:  # pragma: no cover - never break the child
-            logger.exception("perfprim: re-arming %r after fork failed", obj)
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-__all__ += ["rearm_after_fork", "stop_threads"]
+__all__ += ["stop_threads"]

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from perfprim._durations import to_seconds
+from perfprim.cache._fork import rearm_after_fork
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT,
@@ -203,6 +204,7 @@ class RedisInvalidationBus:
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._callbacks: tuple[Callable[[Sequence[str]], None], Callable[[], None]] | None = None
         self._pubsub: object | None = None
         self.received = 0
         """Messages from other processes handed to ``on_keys`` / ``on_flush``."""
@@ -242,6 +244,13 @@ class RedisInvalidationBus:
         """
         if self._threads or self._stop.is_set():
             raise ConfigurationError("start() may be called once per RedisInvalidationBus")
+        self._callbacks = (on_keys, on_flush)
+        rearm_after_fork(self)
+        self._start_threads(on_keys, on_flush)
+
+    def _start_threads(
+        self, on_keys: Callable[[Sequence[str]], None], on_flush: Callable[[], None]
+    ) -> None:
         self._threads = [
             threading.Thread(
                 target=self._listen,
@@ -255,6 +264,24 @@ class RedisInvalidationBus:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's threads are gone; start ours (a new sender id).
+
+        The new subscription flushes the child's L1, as after any gap.
+        """
+        callbacks = self._callbacks
+        if callbacks is None or self._stop.is_set():
+            return
+        self.sender_id = uuid.uuid4().hex
+        self._client_lock = threading.Lock()
+        self._queue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._pubsub = None
+        if self._owns_client:
+            self._client = None  # the parent's sockets are not ours to read
+        self._start_threads(*callbacks)
 
     def wait_subscribed(self, timeout: float) -> bool:
         """Block until the listener is subscribed (or ``timeout`` seconds pass).

@@ -25,7 +25,6 @@ from perfprim.cache._core import (
     CacheCore,
     HitPath,
     KeyScope,
-    rearm_after_fork,
     stop_threads,
 )
 from perfprim.cache._decisions import (
@@ -41,6 +40,7 @@ from perfprim.cache._decisions import (
 )
 from perfprim.cache._decorators import AsyncCachedFunction, KeyFunction, TagsOf, make_cached
 from perfprim.cache._entry import Entry
+from perfprim.cache._fork import rearm_after_fork
 from perfprim.cache._lock_common import MISSING, Lease
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._protocols import AsyncLockingTier, AsyncTier, InvalidationBus

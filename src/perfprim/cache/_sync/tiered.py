@@ -27,7 +27,6 @@ from perfprim.cache._core import (
     CacheCore,
     HitPath,
     KeyScope,
-    rearm_after_fork,
     stop_threads,
 )
 from perfprim.cache._decisions import (
@@ -43,6 +42,7 @@ from perfprim.cache._decisions import (
 )
 from perfprim.cache._decorators import CachedFunction, KeyFunction, TagsOf, make_cached
 from perfprim.cache._entry import Entry
+from perfprim.cache._fork import rearm_after_fork
 from perfprim.cache._lock_common import MISSING, Lease
 from perfprim.cache._memory import MemoryTier, Record
 from perfprim.cache._protocols import InvalidationBus, LockingTier, Tier
