@@ -6,8 +6,11 @@ Two daemon threads per bus:
   ``on_keys`` for every message from another process (``on_flush`` for an
   empty key list). Whenever it (re)subscribes, including the first time, it
   calls ``on_flush``: messages published while it was not subscribed are lost,
-  so L1 may hold values that changed. It reconnects forever with capped
-  exponential backoff and jitter until :meth:`RedisInvalidationBus.close`.
+  so L1 may hold values that changed. It reconnects with capped exponential
+  backoff and jitter until :meth:`RedisInvalidationBus.close` (or until the
+  cache that started it is garbage-collected: the cache holds the bus, the
+  bus holds the cache only weakly), and logs an outage once when it starts
+  and once when it ends, not once per try.
 - the *sender* drains a queue filled by :meth:`RedisInvalidationBus.publish`
   (which therefore never touches the network), merges what is pending into
   as few ``PUBLISH`` commands as possible and retries with backoff when Redis
@@ -334,6 +337,7 @@ class RedisInvalidationBus:
         self, on_keys: Callable[[Sequence[str]], None], on_flush: Callable[[], None]
     ) -> None:
         attempt = 0
+        outage: _Outage | None = None
         while not self._stop.is_set():
             try:
                 pubsub = self._get_client().pubsub()  # type: ignore[attr-defined]
@@ -344,6 +348,9 @@ class RedisInvalidationBus:
                     self._subscribed.set()
                     self.subscriptions += 1
                     attempt = 0
+                    if outage is not None:
+                        outage.ended("subscribed again")
+                        outage = None
                     _safely(on_flush)
                     self._serve(pubsub, on_keys, on_flush)
                 finally:
@@ -354,12 +361,10 @@ class RedisInvalidationBus:
             except self._driver_errors as exc:
                 if self._stop.is_set():
                     return
-                _log.warning(
-                    "perfprim invalidation bus %r: subscription lost (%s: %s); reconnecting",
-                    self.channel,
-                    type(exc).__name__,
-                    exc,
-                )
+                if outage is None:
+                    outage = _Outage(self.channel, "subscription lost", exc)
+                else:
+                    outage.again(exc)
             except Exception:  # pragma: no cover - keep the bus alive whatever happens
                 _log.exception("perfprim invalidation bus %r: listener error", self.channel)
             self._stop.wait(self._backoff(attempt))
@@ -428,6 +433,7 @@ class RedisInvalidationBus:
     def _send(self) -> None:
         pending: dict[str, None] | None = None  # None: nothing; empty: flush all
         attempt = 0
+        outage: _Outage | None = None
         while True:
             stopping = self._stop.is_set()
             try:
@@ -450,14 +456,15 @@ class RedisInvalidationBus:
                     self._publish_now(list(pending))
                     pending = None
                     attempt = 0
+                    if outage is not None:
+                        outage.ended("publishing again")
+                        outage = None
                 except self._driver_errors as exc:
                     self.send_errors += 1
-                    _log.warning(
-                        "perfprim invalidation bus %r: publish failed (%s: %s); will retry",
-                        self.channel,
-                        type(exc).__name__,
-                        exc,
-                    )
+                    if outage is None:
+                        outage = _Outage(self.channel, "publish failed", exc)
+                    else:
+                        outage.again(exc)
                     if not stopping:
                         self._stop.wait(self._backoff(attempt))
                         attempt += 1
@@ -485,6 +492,43 @@ class RedisInvalidationBus:
         return (
             f"RedisInvalidationBus(channel={self.channel!r}, subscribed={self.subscribed}, "
             f"received={self.received}, published={self.published})"
+        )
+
+
+class _Outage:
+    """One outage of the bus's connection: logged once when it starts and once when it ends.
+
+    A bus retries every few hundred milliseconds; a warning per try would
+    flood the log of every process for as long as Redis is away.
+    """
+
+    __slots__ = ("channel", "started", "tries", "what")
+
+    def __init__(self, channel: str, what: str, exc: BaseException) -> None:
+        self.channel = channel
+        self.what = what
+        self.started = time.monotonic()
+        self.tries = 1
+        _log.warning(
+            "perfprim invalidation bus %r: %s (%s: %s); retrying with backoff "
+            "(L1 copies stay bounded by their TTL meanwhile)",
+            channel,
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+    def again(self, exc: BaseException) -> None:
+        self.tries += 1
+        _log.debug("perfprim invalidation bus %r: still failing (%s)", self.channel, exc)
+
+    def ended(self, how: str) -> None:
+        _log.info(
+            "perfprim invalidation bus %r: %s after %.1f s and %d tries",
+            self.channel,
+            how,
+            time.monotonic() - self.started,
+            self.tries,
         )
 
 
