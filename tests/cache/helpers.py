@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,9 +29,9 @@ class LoggingMemoryTier(MemoryTier):
         self.log.append((self.label, "get_many", ",".join(keys)))
         return [super(LoggingMemoryTier, self).get(k) for k in keys]
 
-    def set(self, key: str, entry: Entry, *, now: float) -> None:
+    def set(self, key: str, entry: Entry, *, now: float, tag_epoch: int | None = None) -> None:
         self.log.append((self.label, "set", key))
-        super().set(key, entry, now=now)
+        super().set(key, entry, now=now, tag_epoch=tag_epoch)
 
 
 class FailingTier:
@@ -200,15 +201,17 @@ class Driver:
         """Decorate a function of the right kind, named ``name`` (its key scope)."""
         if self.is_async:
 
+            @functools.wraps(body)
             async def fn(*args: Any, **kwargs: Any) -> Any:
                 return body(*args, **kwargs)
 
         else:
 
+            @functools.wraps(body)
             def fn(*args: Any, **kwargs: Any) -> Any:
                 return body(*args, **kwargs)
 
-        fn.__qualname__ = fn.__name__ = name
+        fn.__qualname__ = fn.__name__ = name  # keeps body's signature (__wrapped__)
         return self.cache.cached(**options)(fn)
 
     async def on_tier(self, tier: Any, method: str, *args: Any) -> Any:

@@ -593,4 +593,5 @@ def stop_threads(bus: InvalidationBus | None, lock: Any, background: Any) -> Non
         except Exception:  # pragma: no cover - a finalizer must not raise
             logger.debug("stopping %r failed", stop, exc_info=True)
 
+
 __all__ += ["stop_threads"]

@@ -53,6 +53,7 @@ _FORMAT = 1
 _CHUNK_KEYS = 500
 _POLL = 0.1  # seconds a thread waits before re-checking the stop flag
 _STOP = object()
+_INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
 
 
 def encode_message(sender: str, keys: Sequence[str]) -> bytes:
@@ -281,9 +282,12 @@ class RedisInvalidationBus:
         self._queue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        # The parent's client and pub/sub are kept, never used: touching them (even their
+        # __del__) would take locks another thread of the parent may have held at fork.
+        _INHERITED.append((self._client, self._pubsub))
         self._pubsub = None
         if self._owns_client:
-            self._client = None  # the parent's sockets are not ours to read
+            self._client = None
         self._start_threads(*callbacks)
 
     def wait_subscribed(self, timeout: float) -> bool:

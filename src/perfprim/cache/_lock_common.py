@@ -260,11 +260,7 @@ class LockBase:
         self._lost = 0
         self._refresh_won = 0
         self._refresh_lost = 0
-        self._acquire = client.register_script(_script_source("acquire"))
-        self._set_release = client.register_script(_script_source("set_release"))
-        self._release = client.register_script(_script_source("release"))
-        self._extend = client.register_script(_script_source("extend"))
-        self._register = client.register_script(_script_source("wait"))
+        self._bind(client)
         redis = require("redis", package="redis", extra="redis", feature="RedisLock")
         self._error: type[Exception] = redis.exceptions.RedisError
         # A BLPOP the client times out is a slice ended (see the module docstring).
@@ -300,6 +296,15 @@ class LockBase:
             [lease.key, keys.lock, keys.waiters, keys.done],
             [data, "" if px is None else px, lease.token, self._ttl_ms],
         )
+
+    def _bind(self, client: Any) -> None:
+        """Use ``client`` for every command and script from now on."""
+        self._client = client
+        self._acquire = client.register_script(_script_source("acquire"))
+        self._set_release = client.register_script(_script_source("set_release"))
+        self._release = client.register_script(_script_source("release"))
+        self._extend = client.register_script(_script_source("extend"))
+        self._register = client.register_script(_script_source("wait"))
 
     def record_fail_open(self, key: str, why: str) -> None:
         """Count and log a caller that loads without the lock after a Redis error around it."""

@@ -31,6 +31,7 @@ __all__ = ["AsyncRedisTier"]
 
 _T = TypeVar("_T")
 _CLIENTS = AsyncRedisClients
+_INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
 
 
 class AsyncRedisTier(RedisTierBase):
@@ -152,6 +153,25 @@ class AsyncRedisTier(RedisTierBase):
     def client(self) -> object:
         """The redis-py client."""
         return self._client
+
+    def after_fork(self) -> None:
+        """In a forked child: build a client of its own (only a tier built by :meth:`from_url`).
+
+        The cache that owns the tier calls it. The parent's client is kept but
+        never used: closing it would take pool locks another thread of the
+        parent may have held at fork. A client you passed in is kept as it is
+        (redis-py resets its connection pool in a child).
+        """
+        settings = self._settings
+        if settings is None:
+            return
+        _INHERITED.append(self._client)
+        client: Any = _CLIENTS.from_url(settings)
+        self._client = client
+        self._mget = client.mget_nonatomic if self._cluster else client.mget
+        self._get = client.get
+        self._ready = _CLIENTS.ready(self._cluster)
+        self._discovery = _CLIENTS.discovery_lock()
 
     async def _discover(self) -> None:
         """Discover the cluster once, whatever the number of concurrent first callers."""

@@ -113,9 +113,16 @@ class RedisLock(LockBase):
         """Stop the watchdog (held locks then expire after ``ttl``)."""
         self._watchdog.close()
 
-    def after_fork(self) -> None:
-        """In a forked child: forget the parent's watchdog (its leases are the parent's)."""
+    def after_fork(self, client: Any = None) -> None:
+        """In a forked child: forget the parent's watchdog; use ``client`` if given.
+
+        Args:
+            client: The child's own client (the tier rebuilt it), or ``None``
+                to keep the inherited one (redis-py resets its pool).
+        """
         self._watchdog.after_fork()
+        if client is not None:
+            self._bind(client)
 
     def extend(self, lease: Lease) -> bool:
         """Push the lock's expiry to ``ttl`` from now if ``lease`` still owns it.

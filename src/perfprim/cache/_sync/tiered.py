@@ -205,8 +205,12 @@ class TieredCache(CacheCore):
         self._background.after_fork()
         if self._flight is not None:
             self._flight.after_fork()
+        for tier in self._lower:
+            rebuild = getattr(tier, "after_fork", None)  # optional, documented on the tiers
+            if callable(rebuild):
+                rebuild()
         if self._dlock is not None:
-            self._dlock.after_fork()
+            self._dlock.after_fork(self._lock_tier.client)
 
     # -- generations and repairs -----------------------------------------------------------
 
