@@ -333,8 +333,9 @@ def test_async_miss_perfprim(
     compare_async: Callable[..., Any], server: RedisServer, candidate: str
 ) -> None:
     l1, lock = MISS_VARIANTS[candidate]["l1"], MISS_VARIANTS[candidate]["lock"]
+    tiers: list[Any] = [MemoryTier(maxsize=10_000, ttl=60.0)] if l1 else []
     cache = AsyncTieredCache(
-        MemoryTier(maxsize=10_000, ttl=60.0) if l1 else None,
+        *tiers,
         AsyncRedisTier.from_url(server.url),
         ttl=3600.0,
         namespace="bench",
