@@ -201,3 +201,24 @@ async def test_invalidating_a_tag_over_many_keys_is_one_incr(
         assert {} == await run(reader.get_many([f"k{i}" for i in range(0, 1000, 37)]))
     finally:
         await made.close()
+
+
+async def test_a_tagged_l2_hit_is_one_round_trip_on_a_server(
+    kind: str, redis_server_factory: Callable[[], RedisServer], namespace: str
+) -> None:
+    """Standalone: a tagged entry is read and its tags checked by one script call (one trip)."""
+    server = redis_server_factory()
+    made = Caches(kind, server.url, False, namespace)
+    try:
+        writer, reader = made.make(), made.make(l1=False)
+        await run(writer.set("k", "v", tags=["a", "b"]))
+        await run(reader.get_or_load("warm", made.loader("w"), tags=["a"]))  # tags in use
+        await run(reader.get("warm"))  # the script is loaded on the server now
+        server.command("CONFIG", "RESETSTAT")
+        assert "v" == await run(reader.get("k"))
+        calls = command_calls(server)  # Lua's own commands count too: GET k, GET a, GET b
+        assert {"evalsha": 1, "get": 3} == {k: v for k, v in calls.items() if "config" not in k}
+        await run(writer.invalidate_tags("b"))
+        assert None is await run(reader.get("k"))
+    finally:
+        await made.close()

@@ -12,6 +12,8 @@ build, pipeline and discover them) sits in the twins
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.resources
 import math
 import threading
 from collections.abc import Callable
@@ -32,6 +34,8 @@ __all__ = [
     "DEFAULT_COOLDOWN",
     "DEFAULT_FAILURE_THRESHOLD",
     "DEFAULT_SOCKET_TIMEOUT",
+    "READ_TAGGED",
+    "READ_TAGGED_SHA",
     "AsyncRedisClients",
     "ConnectionSettings",
     "RedisTierBase",
@@ -40,6 +44,12 @@ __all__ = [
     "redis_module",
     "ttl_ms",
 ]
+
+READ_TAGGED = (
+    importlib.resources.files("perfprim.cache").joinpath("lua/read_tagged.lua").read_text()
+)
+"""The read that checks an entry's tags in the same round trip (standalone servers)."""
+READ_TAGGED_SHA = hashlib.sha1(READ_TAGGED.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
 DEFAULT_SOCKET_TIMEOUT = 0.2
 DEFAULT_CONNECT_TIMEOUT = 0.2

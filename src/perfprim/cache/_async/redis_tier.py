@@ -18,9 +18,12 @@ from perfprim.cache._redis_common import (
     DEFAULT_COOLDOWN,
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_SOCKET_TIMEOUT,
+    READ_TAGGED,
+    READ_TAGGED_SHA,
     AsyncRedisClients,
     ConnectionSettings,
     RedisTierBase,
+    redis_module,
 )
 from perfprim.cache._serializers import Serializer
 
@@ -97,6 +100,13 @@ class AsyncRedisTier(RedisTierBase):
         # other): the tier runs it once, before its first command. Sync clients are ready.
         self._ready = _CLIENTS.ready(cluster)
         self._discovery = _CLIENTS.discovery_lock()
+        # Once tags are in use, a standalone tier reads with one script that checks an
+        # entry's tags in the same round trip; before that (and on a cluster, where the
+        # tag counters live in other slots) a read is a plain GET.
+        self._checked_reads = False
+        self._no_script: type[BaseException] = redis_module(
+            type(self).__name__
+        ).exceptions.NoScriptError
 
     @classmethod
     def from_url(
@@ -221,12 +231,39 @@ class AsyncRedisTier(RedisTierBase):
         """
         return await self._call(fn, *args)
 
+    def _uses_tags(self) -> None:
+        """Tags are in use: on a standalone server, check them in the read's round trip."""
+        if not self._cluster:
+            self._checked_reads = True
+
+    async def _read_checked(self, key: str) -> bytes | int | None:
+        client = self._client
+        try:
+            return await client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
+        except self._no_script:
+            await client.script_load(READ_TAGGED)
+            return await client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
+
+    async def _get_checked(self, key: str) -> Entry | None:
+        raw = await self._call(self._read_checked, key)
+        if raw is None:
+            return None
+        if raw == 0:
+            self.tag_misses += 1
+            return None
+        entry = self._decode_one(raw, key)  # type: ignore[arg-type]
+        if entry is None:
+            self.decode_errors += 1
+        return entry
+
     async def get(self, key: str) -> Entry | None:
         """Return the entry under ``key``, or ``None`` (missing, untrusted or invalidated).
 
         Raises:
             BackendError: If Redis fails (``CircuitOpenError`` while open).
         """
+        if self._checked_reads:
+            return await self._get_checked(key)
         # _call and _decode inlined: this is the L2 hit path.
         breaker = self.breaker
         if not breaker.quiet:
@@ -245,6 +282,7 @@ class AsyncRedisTier(RedisTierBase):
         if entry is None:
             self.decode_errors += 1
         elif entry.tags:
+            self._uses_tags()
             versions = await self._call(self._mget, [tag for tag, _ in entry.tags])
             if not self._tags_current(entry, versions):
                 return None
@@ -281,6 +319,8 @@ class AsyncRedisTier(RedisTierBase):
                 (nothing is written).
             BackendError: If Redis fails.
         """
+        if entry.tags:
+            self._uses_tags()
         data, px = self.encode(entry, now)
         await self._call(self._client.set, key, data, None, px)
 
@@ -294,6 +334,8 @@ class AsyncRedisTier(RedisTierBase):
         """
         if not entries:
             return
+        if any(entry.tags for entry in entries.values()):
+            self._uses_tags()
         items = self._encode_all(dict(entries), now)
         await self._call(self._write_pipeline, items)
 
@@ -336,6 +378,7 @@ class AsyncRedisTier(RedisTierBase):
         """
         if not keys:
             return []
+        self._uses_tags()  # the cache stamps tags with these
         return [self._counter(raw) for raw in await self._call(self._mget, list(keys))]
 
     def load_lock(self, *, ttl: float, wait_timeout: float, refresh_ttl: float) -> AsyncRedisLock:
