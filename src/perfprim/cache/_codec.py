@@ -12,8 +12,11 @@ Layout (big-endian, 28-byte header, then the serializer's payload)::
     28      ...   payload
 
 A tagged entry (version 2) has, between header and payload, a 4-byte length
-and that many bytes of JSON: ``[[tag counter key, version], ...]``. An
-untagged entry is written as version 1, byte for byte as before tags existed.
+and that many bytes of UTF-8 text: ``key NUL version NUL key NUL version``
+(the tag counter keys and the versions they had when the value was
+computed; a tag never contains NUL). An untagged entry is written as
+version 1, byte for byte as before tags existed. The text form is what the
+read script (``lua/read_tagged.lua``) and the decoder split cheaply.
 
 Decoding never raises: foreign bytes, a truncated header, an unknown version,
 another serializer's payload or a payload the serializer does not trust all
@@ -22,7 +25,6 @@ decode to ``None`` (a miss), and the caller counts it.
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 
@@ -87,7 +89,7 @@ class EntryCodec:
                 )
                 + payload
             )
-        tags = json.dumps(entry.tags, separators=(",", ":")).encode()
+        tags = "\0".join(f"{key}\0{version}" for key, version in entry.tags).encode()
         return b"".join(
             (
                 self._pack(
@@ -139,8 +141,8 @@ class EntryCodec:
         try:
             (length,) = _TAGS_LENGTH.unpack_from(data, _SIZE)
             start = _SIZE + _TAGS_LENGTH.size
-            raw_tags = json.loads(data[start : start + length])
-            tags = tuple((str(tag), int(version)) for tag, version in raw_tags)
+            parts = data[start : start + length].decode().split("\0")
+            tags = tuple(zip(parts[::2], map(int, parts[1::2]), strict=True))
             value = self._loads(data[start + length :])
         except Exception as exc:  # untrusted bytes must never raise to the caller
             _log.warning(

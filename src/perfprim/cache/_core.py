@@ -373,8 +373,8 @@ class CacheCore:
             )
         keys: dict[str, None] = {}
         for tag in tags:
-            if type(tag) is not str or not tag:
-                raise ConfigurationError(f"a tag is a non-empty str, got {tag!r}")
+            if type(tag) is not str or not tag or "\0" in tag:
+                raise ConfigurationError(f"a tag is a non-empty str without NUL, got {tag!r}")
             keys[tag_counter_key(self._namespace, tag)] = None
         return list(keys)
 

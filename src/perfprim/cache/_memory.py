@@ -1,13 +1,16 @@
-"""``MemoryTier``: the in-process L1, a dict read without a lock, sized by cachetools.
+"""``MemoryTier``: the in-process L1, a dict read without a lock, sized on the write path.
 
 Why not read through ``cachetools.TTLCache``: its ``__getitem__``/``get`` are
 written in Python (``__missing__``, timer links) and cost 0.6-2 us per hit,
 more than the whole budget of a cached call. So the records live in a plain
 dict that the hit path reads with one ``dict.get`` (atomic under the GIL and
-internally locked on free-threaded builds), and a ``cachetools.LRUCache`` of
-the same keys does the size bookkeeping on the write path, under a lock: when
-it evicts a key, the key leaves the dict too. Freshness is checked by the
-cache against each record's own deadline, so no timer list is needed.
+internally locked on free-threaded builds), and an ``OrderedDict`` of the
+same keys does the size bookkeeping on the write path, under a lock: when it
+evicts a key, the key leaves the dict too. (Until issue 11 that bookkeeping
+was a ``cachetools.LRUCache``, whose Python-level ``__setitem__`` was the
+largest cost of an L1 write after the load; ``OrderedDict.move_to_end`` and
+``popitem`` are C.) Freshness is checked by the cache against each record's
+own deadline, so no timer list is needed.
 
 Eviction order is least recently *written* (back-fills and sets count as
 writes): the lock-free hit path does not reorder keys, which is what keeps it
@@ -19,17 +22,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-
-import cachetools
 
 from perfprim._durations import to_seconds
 from perfprim.cache._decisions import l1_fresh_until, l1_keep_until
 from perfprim.cache._entry import Entry
 from perfprim.exceptions import ConfigurationError
 
-__all__ = ["MemoryTier"]
+__all__ = ["MemoryTier", "Record"]
+
+_ABSENT = object()
 
 Record = tuple[float, object, Entry, float, float]
 """``(serve_until, value, entry, keep_until, fresh_until)``: what the L1 dict holds per key.
@@ -39,18 +43,6 @@ expires_at)``); ``serve_until`` is when the hit path stops serving it without
 a second look: ``fresh_until``, or earlier when XFetch may refresh the entry
 before it expires (``expires_at - delta * early_scale``).
 """
-
-
-class _KeyOrder(cachetools.LRUCache[str, None]):
-    """The keys of the L1 in LRU order; evicting one also removes its record."""
-
-    def __init__(self, maxsize: int, tier: MemoryTier) -> None:
-        super().__init__(maxsize)
-        self._tier = tier
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._tier._forget(key)
 
 
 class MemoryTier:
@@ -89,7 +81,9 @@ class MemoryTier:
         self.ttl: float | None = None if ttl is None else to_seconds(ttl, name="ttl")
         self.timer = timer
         self._records: dict[str, Record] = {}
-        self._order = _KeyOrder(maxsize, self)
+        # The keys, least recently written first (the records dict keeps no order we
+        # may rewrite: the hit path reads it without a lock).
+        self._order: OrderedDict[str, None] = OrderedDict()
         self._counters: dict[str, int] = {}
         # tag counter key -> the keys whose entries carry that tag (tagged entries only)
         self._tagged: dict[str, set[str]] = {}
@@ -171,11 +165,15 @@ class MemoryTier:
         """
         record = self._record(entry, now)
         with self._lock:
+            order = self._order
             if record[3] <= now or (tag_epoch is not None and tag_epoch != self.tag_epoch):
-                if key in self._order:
-                    del self._order[key]
+                if order.pop(key, _ABSENT) is not _ABSENT:
+                    self._forget(key)
                 return
-            self._order[key] = None
+            order[key] = None
+            order.move_to_end(key)
+            if len(order) > self.maxsize:
+                self._forget(order.popitem(last=False)[0])
             previous = self._records.get(key)
             self._records[key] = record
             if previous is not None and previous[2].tags:
@@ -208,10 +206,8 @@ class MemoryTier:
             self.tag_epoch += 1
             keys = {key for tag in tags for key in self._tagged.get(tag, ())}
             for key in keys:
-                if key in self._order:
-                    del self._order[key]
-                else:
-                    self._forget(key)
+                self._order.pop(key, None)
+                self._forget(key)
             return len(keys)
 
     def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
@@ -223,8 +219,8 @@ class MemoryTier:
         """Remove ``keys``; missing keys are ignored."""
         with self._lock:
             for key in keys:
-                if key in self._order:
-                    del self._order[key]
+                if self._order.pop(key, _ABSENT) is not _ABSENT:
+                    self._forget(key)
 
     def clear(self) -> None:
         """Remove every entry (counters are kept)."""
