@@ -187,12 +187,16 @@ async def test_async_processes_stampede_loads_once(redis_url: str, namespace: st
         )
         for _ in range(6)
     ]
-    results = await asyncio.gather(*(c.get_or_load("hot", load) for c in caches for _ in range(5)))
-    assert ["v"] * 30 == results
-    assert 1 == len(calls)
-    assert 24 == sum(c.stats().coalesced for c in caches)
-    for cache in caches:
-        await cache.close()
+    try:
+        results = await asyncio.gather(
+            *(c.get_or_load("hot", load) for c in caches for _ in range(5))
+        )
+        assert ["v"] * 30 == results
+        assert 1 == len(calls)
+        assert 24 == sum(c.stats().coalesced for c in caches)
+    finally:  # a failure must not leave 6 clients' sockets to the next test's gc
+        for cache in caches:
+            await cache.close()
 
 
 def test_lock_slices_fit_the_tier_socket_timeout(tier_factory: Callable[[], RedisTier]) -> None:
