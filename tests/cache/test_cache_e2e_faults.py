@@ -358,3 +358,31 @@ async def test_a_restart_costs_no_tier_error(
     got = [await drv("get", f"k{i}") for i in range(20)]
     assert [f"k{i}@1" for i in range(20)] == got  # all 20 written to the restarted server
     await drv("close")
+
+
+async def test_an_idle_writer_repairs_in_the_background(
+    make_cache: Callable[..., Driver], server: RedisServer, breaker_clock: BreakerClock
+) -> None:
+    """The writer of a write made during an outage applies it once Redis answers, unasked.
+
+    Nobody reads through the writer after the outage; another process must
+    still stop getting the old value from Redis (bounded wait).
+    """
+    writer, other = make_cache(), make_cache()
+    loads = Loads(writer)
+    await writer("get_or_load", "k", loads("k"))
+    server.pause()
+    await writer("get_or_load", "x", loads("x"))  # opens the circuit
+    await writer("delete", "k")
+    assert 1 == writer.cache.stats().pending_repairs
+    server.resume()
+    breaker_clock.now += COOLDOWN
+    for _ in range(1000):  # bounded: the background job retries every <= 2 s
+        if 0 == writer.cache.stats().pending_repairs:
+            break
+        await asyncio.sleep(0.01)
+    assert 0 == writer.cache.stats().pending_repairs
+    other.l1.clear()
+    assert None is await other("get", "k")
+    await writer("close")
+    await other("close")

@@ -66,6 +66,10 @@ class AsyncBackground:
         task.add_done_callback(self._running.discard)
         return True
 
+    async def pause(self, seconds: float) -> None:
+        """Sleep in a job (cancelled by :meth:`close`)."""
+        await asyncio.sleep(seconds)
+
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for the jobs running now."""
         running = [t for t in self._running if t.get_loop() is asyncio.get_running_loop()]
@@ -110,6 +114,11 @@ class SyncBackground:
         self._executor: ThreadPoolExecutor | None = None
         self._running: set[Future[None]] = set()
         self._closed = False
+        self._stop = threading.Event()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep in a job (ends at once when :meth:`close` runs)."""
+        self._stop.wait(seconds)
 
     def spawn(self, job: Callable[..., None], *args: object, **kwargs: object) -> bool:
         """Submit ``job(*args, **kwargs)`` to the pool; ``False`` once closed."""
@@ -143,6 +152,7 @@ class SyncBackground:
         """Cancel queued jobs and stop the pool's threads (running jobs finish on their own)."""
         with self._lock:
             self._closed = True
+            self._stop.set()
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -154,6 +164,7 @@ class SyncBackground:
     def after_fork(self) -> None:
         """In a forked child: the parent's pool threads do not exist here; start afresh."""
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._executor = None
         self._running = set()
 

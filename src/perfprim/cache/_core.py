@@ -424,6 +424,7 @@ class CacheCore:
     def _add_pending(self, *, deletes: Sequence[str] = (), bumps: Sequence[str] = ()) -> None:
         """Remember writes that did not reach the lower tiers (bounded: overflow clears)."""
         with self._pending_lock:
+            first = not self._pending
             self._pending_deletes.update(dict.fromkeys(deletes))
             self._pending_bumps.update(dict.fromkeys(bumps))
             if len(self._pending_deletes) > _MAX_PENDING:
@@ -431,6 +432,11 @@ class CacheCore:
                 self._pending_deletes.clear()
                 self._pending_bumps[self._ns.counter_key] = None
             self._pending = True
+        if first:
+            self._repair_soon()
+
+    def _repair_soon(self) -> None:
+        """Retry the pending writes in the background (the subclass starts the job)."""
 
     def _take_pending(self) -> tuple[list[str], list[str]]:
         with self._pending_lock:

@@ -257,6 +257,28 @@ class TieredCache(CacheCore):
         self._pending_done(deletes, bumps)
         return True
 
+    def _repair_soon(self) -> None:
+        if not self._closed:
+            self._background.spawn(self._repair_job)
+
+    def _repair_job(self) -> None:
+        """Apply the pending writes as soon as the lower tiers answer, even if nobody reads.
+
+        Capped exponential backoff (0.05 s to 2 s), bounded in tries; a read
+        of the lower tiers applies them too, whichever comes first.
+        """
+        delay = 0.05
+        for _ in range(10_000):  # bounded: about 5.5 hours at the 2 s cap
+            self._background.pause(delay)
+            if self._closed or not self._pending:
+                return
+            try:
+                if self._repair():
+                    return
+            except BackendError:  # raise_on_backend_error: nobody to raise to here
+                pass
+            delay = min(delay * 2.0, 2.0)
+
     def _full_key(self, key: str, now: float) -> str:
         scope = self._ns
         if now >= scope.check_at:
