@@ -23,10 +23,11 @@ value was computed; a tier returns it only while they are unchanged, and
 copies here (an index in ``MemoryTier``) and, through the bus, everywhere.
 
 Pending repairs: a delete, a write or a bump that cannot reach a lower tier
-(Redis down, circuit open) is remembered; before its next read of the lower
-tiers the cache applies them (and re-announces the keys on the bus), and
-until it can, it does not read them: a value the application replaced or
-deleted during an outage never comes back from Redis.
+(Redis down, circuit open) is remembered; a background job retries it with
+capped backoff, and the cache's next read of the lower tiers applies it
+first (then re-announces the keys on the bus); until then the cache does not
+read the lower tiers: a value the application replaced or deleted during an
+outage never comes back from Redis.
 
 The hit path of a ``cached`` function needs a few of these members; it gets
 them through one explicit handle, :class:`HitPath` (``cache.hit_path()``).
@@ -66,6 +67,7 @@ __all__ = [
     "HitPath",
     "KeyScope",
     "split_tiers",
+    "stop_threads",
 ]
 
 logger = logging.getLogger("perfprim.cache")
@@ -600,4 +602,3 @@ def stop_threads(bus: InvalidationBus | None, lock: Any, background: Any) -> Non
             logger.debug("stopping %r failed", stop, exc_info=True)
 
 
-__all__ += ["stop_threads"]
