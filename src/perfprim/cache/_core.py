@@ -600,5 +600,3 @@ def stop_threads(bus: InvalidationBus | None, lock: Any, background: Any) -> Non
             stop()
         except Exception:  # pragma: no cover - a finalizer must not raise
             logger.debug("stopping %r failed", stop, exc_info=True)
-
-
