@@ -66,9 +66,14 @@ class AsyncBackground:
         task.add_done_callback(self._running.discard)
         return True
 
-    async def pause(self, seconds: float) -> None:
-        """Sleep in a job (cancelled by :meth:`close`)."""
+    def detach(self, job: Callable[..., Coroutine[Any, Any, None]]) -> bool:
+        """Run a long-lived job: a task, like :meth:`spawn`."""
+        return self.spawn(job)
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep in a job (cancelled by :meth:`close`); always ``True``."""
         await asyncio.sleep(seconds)
+        return True
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for the jobs running now."""
@@ -116,9 +121,26 @@ class SyncBackground:
         self._closed = False
         self._stop = threading.Event()
 
-    def pause(self, seconds: float) -> None:
-        """Sleep in a job (ends at once when :meth:`close` runs)."""
-        self._stop.wait(seconds)
+    def detach(self, job: Callable[[], None]) -> bool:
+        """Run a long-lived job in a daemon thread of its own (it never holds the exit)."""
+        if self._closed:
+            return False
+        threading.Thread(target=job, name="perfprim-repair", daemon=True).start()
+        return True
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep in a job; ``False``: stop the job (closed, or the interpreter is exiting).
+
+        A job must not hold the interpreter's exit: the pool's threads are
+        joined at exit, so a retry loop would otherwise keep a process alive.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if self._stop.wait(min(max(left, 0.0), 0.1)) or not _main_alive():
+                return False
+            if left <= 0.1:
+                return True
 
     def spawn(self, job: Callable[..., None], *args: object, **kwargs: object) -> bool:
         """Submit ``job(*args, **kwargs)`` to the pool; ``False`` once closed."""
@@ -170,6 +192,10 @@ class SyncBackground:
 
     def __len__(self) -> int:
         return len(self._running)
+
+
+def _main_alive() -> bool:
+    return threading.main_thread().is_alive()
 
 
 class _Lease(Protocol):

@@ -259,7 +259,7 @@ class TieredCache(CacheCore):
 
     def _repair_soon(self) -> None:
         if not self._closed:
-            self._background.spawn(self._repair_job)
+            self._background.detach(self._repair_job)
 
     def _repair_job(self) -> None:
         """Apply the pending writes as soon as the lower tiers answer, even if nobody reads.
@@ -269,8 +269,7 @@ class TieredCache(CacheCore):
         """
         delay = 0.05
         for _ in range(10_000):  # bounded: about 5.5 hours at the 2 s cap
-            self._background.pause(delay)
-            if self._closed or not self._pending:
+            if not self._background.pause(delay) or self._closed or not self._pending:
                 return
             try:
                 if self._repair():
