@@ -14,7 +14,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typing", "docs"]
+nox.options.sessions = ["tests", "lint", "typing", "docs", "unasync-check"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -44,6 +44,13 @@ def lint(session: nox.Session) -> None:
     install(session, "lint", extras="all")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(name="unasync-check")
+def unasync_check(session: nox.Session) -> None:
+    """Fail when the generated sync cache (cache/_sync) differs from what its async source makes."""
+    install(session, "lint", extras="all")
+    session.run("python", "scripts/unasync.py", "--check")
 
 
 @nox.session

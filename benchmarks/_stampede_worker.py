@@ -44,10 +44,16 @@ def slow_value(counter: Counter, loader_s: float) -> dict[str, Any]:
 
 def perfprim_cache(url: str, key: str, counter: Counter, loader_s: float, lock: bool) -> Any:
     """The real TieredCache (MemoryTier L1 + RedisTier L2, default options)."""
-    from perfprim.cache import MemoryTier, RedisTier, TieredCache
+    from perfprim.cache import MemoryTier, RedisTier, StampedeOptions, TieredCache
 
     tier = RedisTier.from_url(url, socket_timeout=1.0)
-    cache = TieredCache(MemoryTier(maxsize=1000), tier, ttl=60.0, namespace="exp2", lock=lock)
+    cache = TieredCache(
+        MemoryTier(maxsize=1000),
+        tier,
+        ttl=60.0,
+        namespace="exp2",
+        stampede=StampedeOptions(lock=lock),
+    )
     get = lambda: cache.get_or_load(key, lambda: slow_value(counter, loader_s))  # noqa: E731
 
     def warm() -> None:

@@ -32,9 +32,8 @@ import redis
 import redis.asyncio
 
 from _interleave import NOTE, interleaved, interleaved_async
-from perfprim.cache._async_redis_tier import AsyncRedisTier
-from perfprim.cache._entry import Entry
-from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache import AsyncRedisTier, RedisTier
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import BackendError
 from perfprim.testing import RedisServer
 
@@ -274,7 +273,7 @@ def test_hung_server_async(record_metric: Callable[..., None]) -> None:
 
 CHILD = r"""
 import sys, time
-from perfprim.cache._invalidation import RedisInvalidationBus
+from perfprim.cache.advanced import RedisInvalidationBus
 bus = RedisInvalidationBus(sys.argv[1], channel="bench")
 bus.start(lambda keys: print(f"{time.time()!r} {keys[0]}", flush=True), lambda: None)
 bus.wait_subscribed(10)
@@ -285,7 +284,7 @@ bus.close()
 
 
 def test_invalidation_delay(record_metric: Callable[..., None], server: RedisServer) -> None:
-    from perfprim.cache._invalidation import RedisInvalidationBus
+    from perfprim.cache.advanced import RedisInvalidationBus
 
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src}

@@ -343,8 +343,8 @@ def test_exp2_processes(
 
 def test_decide_cost_perfprim(compare: Callable[..., Any]) -> None:
     """XFetch on the hit path: decide() with beta=1 and a fresh entry (draws no ln when far)."""
-    from perfprim.cache import Entry
     from perfprim.cache._xfetch import decide_lazy, uniform_open_closed
+    from perfprim.cache.advanced import Entry
 
     entry = Entry("v", expires_at=time.time() + 3600, delta=0.05, stale_until=time.time() + 3700)
 
@@ -377,7 +377,7 @@ def miss_server() -> Iterator[RedisServer]:
 
 
 def _miss_caller(server: RedisServer, **options: Any) -> Callable[[], Any]:
-    from perfprim.cache import RedisTier
+    from perfprim.cache import RedisTier, StampedeOptions
 
     cache = TieredCache(
         MemoryTier(maxsize=1000),
@@ -385,7 +385,7 @@ def _miss_caller(server: RedisServer, **options: Any) -> Callable[[], Any]:
         ttl=60.0,
         namespace=f"miss-{uuid.uuid4().hex[:6]}",
         invalidate_l1=False,
-        **options,
+        stampede=StampedeOptions(**options),
     )
     counter = iter(range(10**9))
     value = {"id": 1, "name": "x" * 50}

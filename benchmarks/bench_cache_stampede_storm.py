@@ -24,7 +24,7 @@ from typing import Any
 import cachetools
 import pytest
 
-from perfprim.cache import MemoryTier, TieredCache
+from perfprim.cache import MemoryTier, StampedeOptions, TieredCache
 from perfprim.histogram import LatencyHistogram
 
 TTL = 1.0
@@ -51,7 +51,9 @@ class Loads:
 
 
 def perfprim_get(loads: Loads, **options: Any) -> Callable[[], Any]:
-    cache = TieredCache(MemoryTier(maxsize=100), ttl=TTL, namespace="storm", **options)
+    cache = TieredCache(
+        MemoryTier(maxsize=100), ttl=TTL, namespace="storm", stampede=StampedeOptions(**options)
+    )
     return lambda: cache.get_or_load("hot", loads.run)
 
 

@@ -5,7 +5,7 @@ small JSON-able dict. All perfprim candidates go through the cache object,
 never a tier alone.
 
 - **L2 hit, cold L1**: a cache *without* an L1 (``TieredCache(RedisTier)``,
-  ``AsyncTieredCache(None, AsyncRedisTier)``), so every call takes the L1-miss
+  ``AsyncTieredCache(AsyncRedisTier)``), so every call takes the L1-miss
   path and reads Redis, and nothing else differs from the production path
   (evicting before each call would time the eviction too; a tiny L1 would
   time its LRU churn). Anchors: raw redis-py ``GET`` + ``json.loads`` (the
@@ -40,7 +40,14 @@ import redis
 import redis.asyncio
 
 from _interleave import NOTE, interleaved, interleaved_async
-from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
+from perfprim.cache import (
+    AsyncRedisTier,
+    AsyncTieredCache,
+    MemoryTier,
+    RedisTier,
+    StampedeOptions,
+    TieredCache,
+)
 from perfprim.testing import RedisServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -63,6 +70,15 @@ AL1_CACHED = "cache_tiered: L1 hit via @cached, invalidation on (async)"
 def server() -> Iterator[RedisServer]:
     with RedisServer() as srv:
         yield srv
+
+
+def bus_for(tier: Any, namespace: str = "bench") -> Any:
+    """The invalidation bus a cache in ``namespace`` would build on ``tier`` (close it after).
+
+    Passed as ``invalidation=``, so the benchmark can wait for its subscription:
+    the first subscription flushes L1, which must not land inside a timing.
+    """
+    return tier.invalidation_bus(channel=f"perfprim:invalidate:{namespace}")
 
 
 def load_value() -> dict[str, Any]:
@@ -163,7 +179,11 @@ def test_miss_perfprim(compare: Callable[..., Any], server: RedisServer, candida
     l1, lock = MISS_VARIANTS[candidate]["l1"], MISS_VARIANTS[candidate]["lock"]
     tiers: list[Any] = [MemoryTier(maxsize=10_000, ttl=60.0)] if l1 else []
     cache = TieredCache(
-        *tiers, RedisTier.from_url(server.url), ttl=3600.0, namespace="bench", lock=lock
+        *tiers,
+        RedisTier.from_url(server.url),
+        ttl=3600.0,
+        namespace="bench",
+        stampede=StampedeOptions(lock=lock),
     )
     key = fresh_keys(f"miss-{l1}-{lock}")
 
@@ -199,14 +219,16 @@ def test_miss_raw(compare: Callable[..., Any], server: RedisServer) -> None:
 
 def test_l1_hit_perfprim(compare: Callable[..., Any], server: RedisServer) -> None:
     tier = RedisTier.from_url(server.url)
-    cache = TieredCache(MemoryTier(maxsize=10_000, ttl=60.0), tier, ttl=3600.0, namespace="bench")
-    bus = cache._bus
-    assert bus is not None
-    assert bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    bus = bus_for(tier)
+    cache = TieredCache(
+        MemoryTier(maxsize=10_000, ttl=60.0), tier, ttl=3600.0, namespace="bench", invalidation=bus
+    )
+    assert bus.wait_subscribed(10)
     cache.get_or_load(KEY, load_value)
     compare(L1_HIT, "perfprim", cache.get_or_load, KEY, load_value)
     assert cache.stats().tiers[0].hits > 0
     cache.close()
+    bus.close()
 
 
 def test_l1_hit_raw(compare: Callable[..., Any], server: RedisServer) -> None:
@@ -226,11 +248,12 @@ def test_l1_hit_raw(compare: Callable[..., Any], server: RedisServer) -> None:
 
 
 def test_l1_cached_perfprim(compare: Callable[..., Any], server: RedisServer) -> None:
+    tier = RedisTier.from_url(server.url)
+    bus = bus_for(tier)
     cache = TieredCache(
-        MemoryTier(maxsize=10_000, ttl=60.0), RedisTier.from_url(server.url), namespace="bc"
+        MemoryTier(maxsize=10_000, ttl=60.0), tier, namespace="bc", invalidation=bus
     )
-    assert cache._bus is not None
-    assert cache._bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    assert bus.wait_subscribed(10)
 
     @cache.cached(ttl=3600.0)
     def user(uid: int) -> dict[str, Any]:
@@ -239,6 +262,7 @@ def test_l1_cached_perfprim(compare: Callable[..., Any], server: RedisServer) ->
     user(42)
     compare(L1_CACHED, "perfprim", user, 42)
     cache.close()
+    bus.close()
 
 
 def test_l1_cached_raw(compare: Callable[..., Any], server: RedisServer) -> None:
@@ -257,7 +281,7 @@ def test_l1_cached_raw(compare: Callable[..., Any], server: RedisServer) -> None
 
 
 def test_async_l2_hit_perfprim(compare_async: Callable[..., Any], server: RedisServer) -> None:
-    cache = AsyncTieredCache(None, AsyncRedisTier.from_url(server.url), ttl=3600.0, namespace="b")
+    cache = AsyncTieredCache(AsyncRedisTier.from_url(server.url), ttl=3600.0, namespace="b")
     op = Op(lambda: cache.get_or_load(KEY, aload_value), lambda: cache.set(KEY, VALUE))
     compare_async(AL2_HIT, "perfprim", op)
     assert 0 == cache.stats().loads
@@ -309,12 +333,13 @@ def test_async_miss_perfprim(
     compare_async: Callable[..., Any], server: RedisServer, candidate: str
 ) -> None:
     l1, lock = MISS_VARIANTS[candidate]["l1"], MISS_VARIANTS[candidate]["lock"]
+    tiers: list[Any] = [MemoryTier(maxsize=10_000, ttl=60.0)] if l1 else []
     cache = AsyncTieredCache(
-        MemoryTier(maxsize=10_000, ttl=60.0) if l1 else None,
+        *tiers,
         AsyncRedisTier.from_url(server.url),
         ttl=3600.0,
         namespace="bench",
-        lock=lock,
+        stampede=StampedeOptions(lock=lock),
     )
     key = fresh_keys(f"amiss-{l1}-{lock}")
     op = Op(lambda: cache.get_or_load(key(), aload_value))
@@ -346,15 +371,12 @@ def test_async_miss_raw(compare_async: Callable[..., Any], server: RedisServer) 
 
 
 def test_async_l1_hit_perfprim(compare_async: Callable[..., Any], server: RedisServer) -> None:
+    tier = AsyncRedisTier.from_url(server.url)
+    bus = bus_for(tier)
     cache = AsyncTieredCache(
-        MemoryTier(maxsize=10_000, ttl=60.0),
-        AsyncRedisTier.from_url(server.url),
-        ttl=3600.0,
-        namespace="bench",
+        MemoryTier(maxsize=10_000, ttl=60.0), tier, ttl=3600.0, namespace="bench", invalidation=bus
     )
-    bus = cache._bus
-    assert bus is not None
-    assert bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    assert bus.wait_subscribed(10)
 
     async def prepare() -> None:
         await cache.get_or_load(KEY, aload_value)
@@ -363,6 +385,7 @@ def test_async_l1_hit_perfprim(compare_async: Callable[..., Any], server: RedisS
     compare_async(AL1_HIT, "perfprim", op)
     assert cache.stats().tiers[0].hits > 0
     op.close(cache.close)
+    bus.close()
 
 
 def test_async_l1_hit_cashews_client_side(
@@ -383,11 +406,12 @@ def test_async_l1_hit_cashews_client_side(
 
 
 def test_async_l1_cached_perfprim(compare_async: Callable[..., Any], server: RedisServer) -> None:
+    tier = AsyncRedisTier.from_url(server.url)
+    bus = bus_for(tier)
     cache = AsyncTieredCache(
-        MemoryTier(maxsize=10_000, ttl=60.0), AsyncRedisTier.from_url(server.url), namespace="bc"
+        MemoryTier(maxsize=10_000, ttl=60.0), tier, namespace="bc", invalidation=bus
     )
-    assert cache._bus is not None
-    assert cache._bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    assert bus.wait_subscribed(10)
 
     @cache.cached(ttl=3600.0)
     async def user(uid: int) -> dict[str, Any]:
@@ -396,6 +420,7 @@ def test_async_l1_cached_perfprim(compare_async: Callable[..., Any], server: Red
     op = Op(lambda: user(42))
     compare_async(AL1_CACHED, "perfprim", op)
     op.close(cache.close)
+    bus.close()
 
 
 def test_async_l1_cached_cashews_client_side(
@@ -483,7 +508,7 @@ def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisSer
         RedisTier.from_url(server.url),
         ttl=3600.0,
         namespace="il",
-        lock=False,  # the plain cache-aside miss, as the raw path does it
+        stampede=StampedeOptions(lock=False),  # the plain cache-aside miss, as raw does it
     )
     client = redis.Redis.from_url(server.url)
     cold.set(KEY, VALUE)
@@ -507,12 +532,12 @@ def test_interleaved_ratios(record_metric: Callable[..., None], server: RedisSer
     client.close()
 
     async def run_async() -> tuple[float, float]:
-        acold = AsyncTieredCache(None, AsyncRedisTier.from_url(server.url), namespace="il")
+        acold = AsyncTieredCache(AsyncRedisTier.from_url(server.url), namespace="il")
         afull = AsyncTieredCache(
             MemoryTier(maxsize=10_000, ttl=60.0),
             AsyncRedisTier.from_url(server.url),
             namespace="il",
-            lock=False,  # the plain cache-aside miss, as the raw path does it
+            stampede=StampedeOptions(lock=False),  # the plain cache-aside miss, as raw does it
         )
         aclient = redis.asyncio.Redis.from_url(server.url)
         akey, araw_key = fresh_keys("il-amiss"), fresh_keys("il-arawmiss")
@@ -597,11 +622,12 @@ def test_invalidation_delay_through_the_cache(
     assert child.stdout is not None
     assert child.stdin is not None
     assert "ready" == child.stdout.readline().strip()
+    tier = RedisTier.from_url(server.url)
+    bus = bus_for(tier, "delay")
     cache = TieredCache(
-        MemoryTier(maxsize=1000, ttl=300.0), RedisTier.from_url(server.url), namespace="delay"
+        MemoryTier(maxsize=1000, ttl=300.0), tier, namespace="delay", invalidation=bus
     )
-    assert cache._bus is not None
-    assert cache._bus.wait_subscribed(10)  # type: ignore[attr-defined]
+    assert bus.wait_subscribed(10)
     delays, set_cost = [], []
     for i in range(200):
         sent = time.time()
@@ -617,6 +643,7 @@ def test_invalidation_delay_through_the_cache(
     child.stdin.close()
     child.stdout.close()
     cache.close()
+    bus.close()
     delays.sort()
     note = "cache.set() here -> other process's L1 copy dropped, 200 sets"
     record_metric(

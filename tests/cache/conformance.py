@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from perfprim.cache import Entry, Tier
+from perfprim.cache.advanced import Entry, Tier
 
 
 class FakeClock:
@@ -143,6 +143,40 @@ class TierConformance:
         assert 1 == tier.incr(counter)
         assert 2 == tier.incr(counter)
         assert 2 == tier.read_counter(counter)
+
+    def test_read_counters_reads_many_in_order(self, tier: Tier, key: Any) -> None:
+        """read_counters returns each counter in order, 0 for an absent one."""
+        a, b = key("ca").replace(":0:", ":#c:"), key("cb").replace(":0:", ":#c:")
+        tier.incr(b)
+        tier.incr(b)
+        assert [0, 2, 0] == tier.read_counters([a, b, a])
+        assert [] == tier.read_counters([])
+
+    def test_tagged_entry_is_refused_once_its_tag_moves(
+        self, tier: Tier, key: Any, clock: FakeClock
+    ) -> None:
+        """A tagged entry reads back while its tags' counters match; one incr retires it.
+
+        Entries carrying the other tag only are untouched, in get and get_many.
+        """
+        tag_a = key("tag-a").replace(":0:", ":#tag:")
+        tag_b = key("tag-b").replace(":0:", ":#tag:")
+        now = clock()
+        both = Entry("v", now + 60.0, 0.0, now + 60.0, ((tag_a, 0), (tag_b, 0)))
+        only_b = Entry("w", now + 60.0, 0.0, now + 60.0, ((tag_b, 0),))
+        tier.set(key("k"), both, now=now)
+        tier.set(key("other"), only_b, now=now)
+        got = tier.get(key("k"))
+        assert got is not None
+        assert ("v", both.tags) == (got.value, got.tags)
+        assert 1 == tier.incr(tag_a)
+        assert None is tier.get(key("k"))
+        assert [None, "w"] == [
+            e.value if e is not None else None for e in tier.get_many([key("k"), key("other")])
+        ]
+        stale = Entry("x", now + 60.0, 0.0, now + 60.0, ((tag_a, 0),))  # stamped before the incr
+        tier.set(key("late"), stale, now=now)
+        assert None is tier.get(key("late"))
 
 
 class ClockDrivenTierConformance(TierConformance):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from perfprim.cache import RedisInvalidationBus
+from perfprim.cache.advanced import RedisInvalidationBus
 from perfprim.testing import RedisServer
 
 WAIT = 10.0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from perfprim.cache import AsyncTieredCache, Entry, MemoryTier, TieredCache
+from perfprim.cache import AsyncTieredCache, MemoryTier, StampedeOptions, TieredCache
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import BackendError
 from tests.cache.conformance import FakeClock
 
@@ -27,9 +29,9 @@ class LoggingMemoryTier(MemoryTier):
         self.log.append((self.label, "get_many", ",".join(keys)))
         return [super(LoggingMemoryTier, self).get(k) for k in keys]
 
-    def set(self, key: str, entry: Entry, *, now: float) -> None:
+    def set(self, key: str, entry: Entry, *, now: float, tag_epoch: int | None = None) -> None:
         self.log.append((self.label, "set", key))
-        super().set(key, entry, now=now)
+        super().set(key, entry, now=now, tag_epoch=tag_epoch)
 
 
 class FailingTier:
@@ -75,6 +77,10 @@ class FailingTier:
         self._check()
         return self.inner.read_counter(key)
 
+    def read_counters(self, keys: Sequence[str]) -> list[int]:
+        self._check()
+        return self.inner.read_counters(keys)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -109,6 +115,9 @@ class AsyncAdapter:
 
     async def read_counter(self, key: str) -> int:
         return self.inner.read_counter(key)  # type: ignore[no-any-return]
+
+    async def read_counters(self, keys: Sequence[str]) -> list[int]:
+        return self.inner.read_counters(keys)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         self.inner.close()
@@ -192,15 +201,17 @@ class Driver:
         """Decorate a function of the right kind, named ``name`` (its key scope)."""
         if self.is_async:
 
+            @functools.wraps(body)
             async def fn(*args: Any, **kwargs: Any) -> Any:
                 return body(*args, **kwargs)
 
         else:
 
+            @functools.wraps(body)
             def fn(*args: Any, **kwargs: Any) -> Any:
                 return body(*args, **kwargs)
 
-        fn.__qualname__ = fn.__name__ = name
+        fn.__qualname__ = fn.__name__ = name  # keeps body's signature (__wrapped__)
         return self.cache.cached(**options)(fn)
 
     async def on_tier(self, tier: Any, method: str, *args: Any) -> Any:
@@ -218,6 +229,34 @@ class Driver:
         return result
 
 
+STAMPEDE_OPTIONS = frozenset(
+    {
+        "single_flight",
+        "wait_timeout",
+        "lock",
+        "lock_ttl",
+        "lock_wait_timeout",
+        "refresh_ttl",
+        "beta",
+        "rand",
+        "stale_ttl",
+        "stale_if_error",
+        "cache_none",
+        "none_ttl",
+        "error_ttl",
+        "refresh_workers",
+    }
+)
+
+
+def cache_options(**options: Any) -> dict[str, Any]:
+    """The cache's keywords, with the stampede ones grouped into ``stampede=StampedeOptions``."""
+    stampede = {k: options.pop(k) for k in list(options) if k in STAMPEDE_OPTIONS}
+    if stampede:
+        options["stampede"] = StampedeOptions(**stampede)
+    return options
+
+
 def build(
     kind: str,
     clock: FakeClock,
@@ -230,13 +269,13 @@ def build(
     options.setdefault("ttl", 60.0)
     options.setdefault("namespace", "t")
     options.setdefault("clock", clock)
-    if kind == "sync":
-        tiers = [t for t in (l1, l2) if t is not None]
-        return Driver(kind, TieredCache(*tiers, **options), l1, l2)
+    options = cache_options(**options)
     if l2 is None:
         lower = []
-    elif inspect.iscoroutinefunction(l2.get):
-        lower = [l2]  # already an AsyncTier (AsyncRedisTier)
+    elif kind == "sync" or inspect.iscoroutinefunction(l2.get):
+        lower = [l2]  # already of the cache's kind (AsyncRedisTier for async)
     else:
         lower = [AsyncAdapter(l2)]
-    return Driver(kind, AsyncTieredCache(l1, *lower, **options), l1, l2)
+    tiers = [t for t in (l1, *lower) if t is not None]
+    cls: Any = TieredCache if kind == "sync" else AsyncTieredCache
+    return Driver(kind, cls(*tiers, **options), l1, l2)

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
-from perfprim.cache._entry import Entry
+from perfprim.cache.advanced import Entry
 from perfprim.testing import RedisServer
 from tests.cache.e2e_support import WAIT, WatchedBus
 
@@ -87,6 +87,17 @@ for line in sys.stdin:
             async def loader():
                 return value
         out = {"value": run(cache.get_or_load(cmd["key"], loader))}
+    elif op == "tload":
+        value = cmd["value"]
+        if kind == "sync":
+            loader = lambda: value
+        else:
+            async def loader():
+                return value
+        out = {"value": run(cache.get_or_load(cmd["key"], loader, tags=cmd["tags"]))}
+    elif op == "invalidate_tags":
+        run(cache.invalidate_tags(*cmd["tags"]))
+        out = {}
     elif op == "set":
         run(cache.set(cmd["key"], cmd["value"]))
         out = {}
@@ -356,3 +367,87 @@ async def test_restart_flushes_l1_so_no_stale_value_survives(
         assert flushes + 1 <= child.ask(op="bus")["flushes"]
     finally:
         child.stop()
+
+
+FORKED_CHILD_POLLS = 2000  # x 5 ms: a 10 s bound, far below the L1 TTL of 300 s
+
+
+def _read_within(fd: int, size: int, timeout: float) -> bytes:
+    """Read up to ``size`` bytes from ``fd``, or b"" if nothing comes within ``timeout``."""
+    import select
+
+    ready, _, _ = select.select([fd], [], [], timeout)
+    return os.read(fd, size) if ready else b""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_cache_created_before_fork_listens_in_the_child(
+    kind: str, redis_url: str, namespace: str
+) -> None:
+    """Bug: a cache built before fork (gunicorn --preload) had no invalidation bus in the child.
+
+    Its threads lived in the parent, so a worker kept serving its L1 copy
+    after another process's set(), for as long as the L1 TTL (300 s here).
+    Now the child re-arms the bus at fork: it sees the parent's set() within
+    the bus delay. (A plain test function: the child runs its own event loop.)
+    """
+    import asyncio
+
+    tiers: Any = (
+        (MemoryTier(maxsize=100, ttl=300.0), RedisTier.from_url(redis_url))
+        if kind == "sync"
+        else (MemoryTier(maxsize=100, ttl=300.0), AsyncRedisTier.from_url(redis_url))
+    )
+    cls: Any = TieredCache if kind == "sync" else AsyncTieredCache
+    cache = cls(*tiers, ttl=300.0, namespace=namespace)
+
+    async def call(result: Any) -> Any:
+        return await result if inspect.isawaitable(result) else result
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: load k into L1, wait for the parent's set, poll for it
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+
+            async def child() -> bool:
+                async def aload() -> str:
+                    return "old"
+
+                first = await call(
+                    cache.get_or_load("k", aload if kind == "async" else lambda: "old")
+                )
+                os.write(ready_w, first.encode())
+                os.read(go_r, 1)
+                for _ in range(FORKED_CHILD_POLLS):
+                    if "new" == await call(cache.get("k")):
+                        return True
+                    await asyncio.sleep(0.005)
+                return False
+
+            code = 0 if asyncio.run(child()) else 3
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        assert b"old" == _read_within(ready_r, 3, 30.0)
+        writer: Any = TieredCache(RedisTier.from_url(redis_url), ttl=300.0, namespace=namespace)
+        writer.set("k", "new")
+        time.sleep(0.05)  # let the writer's bus thread publish before its close
+        writer.close()
+        os.write(go_w, b"g")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert 0 == os.waitstatus_to_exitcode(status)  # 3: the child kept "old"
+    finally:
+        if pid:  # the child is still there after a failure: end it
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(ready_r)
+        os.close(go_w)
+        asyncio.run(call(cache.close()))

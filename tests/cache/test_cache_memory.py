@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfprim.cache import Entry, MemoryTier, Tier
+from perfprim.cache import MemoryTier
+from perfprim.cache.advanced import Entry, Tier
 from perfprim.exceptions import ConfigurationError
 from tests.cache.conformance import ClockDrivenTierConformance, FakeClock, entry
 

@@ -1,18 +1,18 @@
-"""The pure decisions in _policy: freshness, back-fill TTL, entries from loads."""
+"""The pure decisions in _decisions: freshness, back-fill TTL, entries from loads."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfprim.cache import Entry
-from perfprim.cache._policy import (
+from perfprim.cache._decisions import (
     entry_from_load,
     entry_from_set,
     is_fresh,
     l1_fresh_until,
     l1_keep_until,
 )
+from perfprim.cache.advanced import Entry
 
 times = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 durations = st.floats(min_value=0.001, max_value=1e6, allow_nan=False)

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from perfprim.cache import _codec, _serializers
 from perfprim.cache._codec import HEADER, MAGIC, VERSION, EntryCodec
-from perfprim.cache._entry import Entry
 from perfprim.cache._serializers import (
     JsonSerializer,
     PickleSerializer,
     Serializer,
     UntrustedPayload,
 )
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import ConfigurationError, SerializationError
 
 SECRET = b"s" * 32
@@ -41,7 +41,7 @@ def test_all_is_pinned() -> None:
         "Serializer",
         "UntrustedPayload",
     ] == _serializers.__all__
-    assert ["HEADER", "MAGIC", "VERSION", "EntryCodec"] == _codec.__all__
+    assert ["HEADER", "MAGIC", "TAGGED_VERSION", "VERSION", "EntryCodec"] == _codec.__all__
 
 
 def test_serializers_satisfy_the_protocol() -> None:

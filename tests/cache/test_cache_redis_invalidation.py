@@ -17,11 +17,9 @@ import redis
 import redis.asyncio
 import redis.cluster
 
-from perfprim.cache import _invalidation
-from perfprim.cache._async_redis_tier import AsyncRedisTier
+from perfprim.cache import AsyncRedisTier, RedisTier, _invalidation
 from perfprim.cache._invalidation import RedisInvalidationBus, decode_message, encode_message
-from perfprim.cache._protocols import InvalidationBus
-from perfprim.cache._redis_tier import RedisTier
+from perfprim.cache.advanced import InvalidationBus
 from perfprim.exceptions import ConfigurationError
 from perfprim.testing import RedisCluster, RedisServer
 

@@ -28,12 +28,12 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache import _async_redis_tier, _redis_common, _redis_tier
-from perfprim.cache._async_redis_tier import AsyncRedisTier
-from perfprim.cache._entry import Entry
+from perfprim.cache import AsyncRedisTier, RedisTier, _redis_common
+from perfprim.cache._async import redis_tier as _async_redis_tier
 from perfprim.cache._redis_common import ttl_ms
-from perfprim.cache._redis_tier import RedisTier
 from perfprim.cache._serializers import PickleSerializer
+from perfprim.cache._sync import redis_tier as _redis_tier
+from perfprim.cache.advanced import Entry
 from perfprim.exceptions import (
     BackendError,
     CircuitOpenError,
@@ -110,8 +110,9 @@ def test_all_is_pinned() -> None:
 def test_importing_the_tier_modules_does_not_import_redis() -> None:
     """redis-py is imported when a tier or bus is built, not when perfprim.cache loads."""
     code = (
-        "import sys, perfprim.cache, perfprim.cache._redis_tier, perfprim.cache._async_redis_tier, "
-        "perfprim.cache._invalidation; print('redis' in sys.modules)"
+        "import sys, perfprim.cache, perfprim.cache.advanced, perfprim.cache._sync.redis_tier, "
+        "perfprim.cache._async.redis_tier, perfprim.cache._invalidation; "
+        "print('redis' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
@@ -457,7 +458,8 @@ def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: Redis
     """
 
     async def scenario() -> list[object]:
-        tier = AsyncRedisTier.from_url(redis_cluster.url, cluster=True)
+        # A wide socket timeout: the race is under test, not a busy runner's latency.
+        tier = AsyncRedisTier.from_url(redis_cluster.url, cluster=True, socket_timeout=2.0)
         try:
             return await asyncio.gather(
                 *(tier.get(f"fresh-client-{i}") for i in range(30)), return_exceptions=True

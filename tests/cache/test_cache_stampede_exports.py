@@ -1,9 +1,11 @@
-"""The stampede modules' exports are pinned, and perfprim.cache re-exports them."""
+"""The stampede modules' exports are pinned, and perfprim.cache.advanced re-exports them."""
 
 from __future__ import annotations
 
-import perfprim.cache
-from perfprim.cache import _lock, _singleflight, _xfetch
+import perfprim.cache.advanced
+from perfprim.cache import _lock_common, _singleflight, _xfetch
+from perfprim.cache._async import lock as async_lock
+from perfprim.cache._sync import lock as sync_lock
 
 
 def test_private_module_exports_are_pinned() -> None:
@@ -24,13 +26,24 @@ def test_private_module_exports_are_pinned() -> None:
         "SingleFlightStats",
         "check_wait_timeout",
     ] == _singleflight.__all__
-    assert ["MISSING", "AsyncRedisLock", "Lease", "LockStats", "RedisLock", "lock_keys"] == (
-        _lock.__all__
-    )
+    assert [
+        "MISSING",
+        "Lease",
+        "LockBase",
+        "LockKeys",
+        "LockStats",
+        "Missing",
+        "has_hash_tag",
+        "key_set",
+        "lock_keys",
+        "wait_slice",
+    ] == _lock_common.__all__
+    assert ["AsyncRedisLock"] == async_lock.__all__
+    assert ["RedisLock"] == sync_lock.__all__
 
 
-def test_public_module_reexports_the_stampede_api() -> None:
-    """perfprim.cache re-exports the stampede API (its full __all__ is pinned by the core)."""
+def test_advanced_module_reexports_the_stampede_api() -> None:
+    """perfprim.cache.advanced re-exports the stampede components (its __all__ is pinned too)."""
     names = {
         "MISSING",
         "AsyncRedisLock",
@@ -44,6 +57,6 @@ def test_public_module_reexports_the_stampede_api() -> None:
         "decide",
         "early_probability",
     }
-    assert set() == names - set(perfprim.cache.__all__)
+    assert set() == names - set(perfprim.cache.advanced.__all__)
     for name in names:
-        assert getattr(perfprim.cache, name) is not None
+        assert getattr(perfprim.cache.advanced, name) is not None

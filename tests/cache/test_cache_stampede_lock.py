@@ -17,8 +17,8 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 
-from perfprim.cache import MISSING, AsyncRedisLock, LockStats, RedisLock
-from perfprim.cache._lock import lock_keys
+from perfprim.cache._lock_common import lock_keys
+from perfprim.cache.advanced import MISSING, AsyncRedisLock, LockStats, RedisLock
 from perfprim.exceptions import BackendError, ConfigurationError, LockTimeoutError
 from perfprim.testing import RedisCluster, RedisServer
 
@@ -235,7 +235,7 @@ def test_dead_holder_lock_expires_and_next_caller_loads(redis_url: str, namespac
     key = key_for(namespace)
     code = (
         "import sys, time, redis\n"
-        "from perfprim.cache import RedisLock\n"
+        "from perfprim.cache.advanced import RedisLock\n"
         f"c = redis.Redis.from_url({redis_url!r})\n"
         f"lease = RedisLock(c, ttl=0.6).acquire({key!r})\n"
         "print('held' if lease else 'busy', flush=True)\n"
@@ -428,10 +428,12 @@ def test_one_watchdog_extends_every_held_lock(client: Any, namespace: str) -> No
 def test_close_stops_the_watchdog(client: Any, namespace: str) -> None:
     """close() ends the lock's watchdog thread."""
     lock = RedisLock(client, ttl=0.3)
+    before = {t for t in threading.enumerate() if t.name == "perfprim-lock-watchdog"}
     lease = lock.acquire(key_for(namespace))
     assert lease is not None
-    thread = lock._watch_thread
-    assert thread is not None
+    started = {t for t in threading.enumerate() if t.name == "perfprim-lock-watchdog"} - before
+    assert 1 == len(started)
+    (thread,) = started
     assert thread.is_alive()
     lock.release(lease)
     lock.close()

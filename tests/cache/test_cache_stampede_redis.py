@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from perfprim.cache import (
     AsyncTieredCache,
     MemoryTier,
     RedisTier,
+    StampedeOptions,
     TieredCache,
 )
 from perfprim.testing import RedisCluster, RedisServer
@@ -85,7 +87,11 @@ def test_without_the_lock_each_process_loads(
 
     caches = [
         TieredCache(
-            MemoryTier(maxsize=100), tier_factory(), ttl=60.0, namespace=namespace, lock=False
+            MemoryTier(maxsize=100),
+            tier_factory(),
+            ttl=60.0,
+            namespace=namespace,
+            stampede=StampedeOptions(lock=False),
         )
         for _ in range(4)
     ]
@@ -118,8 +124,7 @@ def test_stale_refresh_runs_in_one_process_only(
             ttl=10.0,
             namespace=namespace,
             clock=clock,
-            beta=0.0,
-            stale_ttl=50.0,
+            stampede=StampedeOptions(beta=0.0, stale_ttl=50.0),
         )
 
     a, b = make("a"), make("b")
@@ -182,12 +187,16 @@ async def test_async_processes_stampede_loads_once(redis_url: str, namespace: st
         )
         for _ in range(6)
     ]
-    results = await asyncio.gather(*(c.get_or_load("hot", load) for c in caches for _ in range(5)))
-    assert ["v"] * 30 == results
-    assert 1 == len(calls)
-    assert 24 == sum(c.stats().coalesced for c in caches)
-    for cache in caches:
-        await cache.close()
+    try:
+        results = await asyncio.gather(
+            *(c.get_or_load("hot", load) for c in caches for _ in range(5))
+        )
+        assert ["v"] * 30 == results
+        assert 1 == len(calls)
+        assert 24 == sum(c.stats().coalesced for c in caches)
+    finally:  # a failure must not leave 6 clients' sockets to the next test's gc
+        for cache in caches:
+            await cache.close()
 
 
 def test_lock_slices_fit_the_tier_socket_timeout(tier_factory: Callable[[], RedisTier]) -> None:
@@ -203,13 +212,13 @@ def test_dead_loader_process_lock_expires_through_the_cache(redis_url: str, name
     """A lock left by a dead holder (no watchdog) expires; the cache's next caller loads."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
 
     cache = TieredCache(
         RedisTier.from_url(redis_url, socket_timeout=1.0),
         ttl=60.0,
         namespace=namespace,
-        lock_wait_timeout=WAIT,
+        stampede=StampedeOptions(lock_wait_timeout=WAIT),
     )
     fk = cache._full_key("k", cache._clock())
     client: Any = redis_py.Redis.from_url(redis_url)
@@ -299,14 +308,14 @@ def test_a_failed_locked_load_releases_the_lock(
     """A load that stores nothing (error, unencodable value, uncached None) releases its lock."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
     from perfprim.exceptions import SerializationError
 
     cache = TieredCache(
         MemoryTier(maxsize=100),
         RedisTier.from_url(redis_url),
         namespace=namespace,
-        cache_none=False,
+        stampede=StampedeOptions(cache_none=False),
     )
 
     def load() -> object:
@@ -338,7 +347,7 @@ async def test_async_locked_miss_and_failure_release(redis_url: str, namespace: 
     """The asyncio fused path: a miss loads once and stores; a failing load frees the lock."""
     import redis as redis_py
 
-    from perfprim.cache._lock import lock_keys
+    from perfprim.cache._lock_common import lock_keys
 
     cache = AsyncTieredCache(
         MemoryTier(maxsize=100), AsyncRedisTier.from_url(redis_url), namespace=namespace
@@ -360,3 +369,90 @@ async def test_async_locked_miss_and_failure_release(redis_url: str, namespace: 
     assert "v" == await cache.get_or_load("k", bad)  # served from Redis, no load
     client.close()
     await cache.close()
+
+
+LONG_LOAD_CHILD = r"""
+import asyncio, sys, redis
+from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
+
+url, kind, ns = sys.argv[1:4]
+raw = redis.Redis.from_url(url)
+
+def start():
+    print("ready", flush=True)
+    raw.blpop([ns + ":go"], timeout=30)
+
+if kind == "sync":
+    import time
+    cache = TieredCache(MemoryTier(), RedisTier.from_url(url), ttl=60.0, namespace=ns)
+    cache.get("warm-up")
+    def load():
+        raw.incr(ns + ":loads")
+        time.sleep(0.5)
+        return "v"
+    start()
+    value = cache.get_or_load("k", load)
+    stats = cache.stats()
+    cache.close()
+else:
+    async def main():
+        cache = AsyncTieredCache(MemoryTier(), AsyncRedisTier.from_url(url), ttl=60.0, namespace=ns)
+        await cache.get("warm-up")
+        async def load():
+            raw.incr(ns + ":loads")
+            await asyncio.sleep(0.5)
+            return "v"
+        await asyncio.to_thread(start)
+        value = await cache.get_or_load("k", load)
+        stats = cache.stats()
+        await cache.close()
+        return value, stats
+    value, stats = asyncio.run(main())
+print(value, stats.lock_waits, stats.lock_timeouts, stats.lock_errors, flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_long_load_is_one_load_across_processes(
+    kind: str, redis_server_factory: Callable[[], RedisServer], namespace: str
+) -> None:
+    """Bug: a load longer than ~0.16 s ran twice in two processes (the lock failed open).
+
+    The waiter's BLPOP slice (0.8 x the 0.2 s socket timeout) is answered by
+    the server up to one timer tick (0.1 s at hz 10) late, so the client timed
+    out first and the waiter loaded too. Two processes, a 0.5 s loader, three
+    rounds: one load per round, no lock timeout or error.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis as redis_py
+
+    server = redis_server_factory()
+    raw: Any = redis_py.Redis.from_url(server.url)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    try:
+        for round_ in range(3):
+            ns = f"{namespace}-{round_}"
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-c", LONG_LOAD_CHILD, server.url, kind, ns],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+                for _ in range(2)
+            ]
+            for child in children:
+                assert child.stdout is not None
+                assert "ready" == child.stdout.readline().strip()
+            raw.rpush(f"{ns}:go", 1, 1)
+            outputs = [child.communicate(timeout=60)[0].split() for child in children]
+            assert 1 == int(raw.get(f"{ns}:loads")), outputs
+            assert ["v", "v"] == [o[0] for o in outputs]
+            assert [0, 1] == sorted(int(o[1]) for o in outputs)  # one waited for the other
+            assert [["0", "0"], ["0", "0"]] == [o[2:] for o in outputs]  # no fail-open
+    finally:
+        raw.close()

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfprim.cache import AsyncSingleFlight, SingleFlight, SingleFlightStats, _singleflight
+from perfprim.cache import _singleflight
 from perfprim.cache._singleflight import check_wait_timeout
+from perfprim.cache.advanced import AsyncSingleFlight, SingleFlight, SingleFlightStats
 from perfprim.exceptions import ConfigurationError, LockTimeoutError
 
 WAIT = 10.0  # upper bound for any wait in these tests (never reached when the code is right)

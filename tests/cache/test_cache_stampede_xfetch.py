@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfprim.cache import Decision, Entry, decide, early_probability
 from perfprim.cache._xfetch import (
     MAX_NEG_LN_RAND,
     before_window,
@@ -18,6 +17,7 @@ from perfprim.cache._xfetch import (
     expected_extra_recomputations,
     uniform_open_closed,
 )
+from perfprim.cache.advanced import Decision, Entry, decide, early_probability
 from perfprim.exceptions import ConfigurationError
 
 times = st.floats(min_value=0.0, max_value=1e9, allow_nan=False)

@@ -23,6 +23,20 @@ def load_user(user_id: int, *, full: bool = False) -> dict[str, int]:
 user: dict[str, int] = load_user(42, full=True)
 load_user.invalidate(42)
 load_user.invalidate_all()
+load_user.set({"id": 42}, 42)
+cache.set("user:42:profile", {"id": 42}, tags=["user:42"])
+cache.invalidate_tags("user:42", "users")
+tagged: int = cache.get_or_load("k2", lambda: 2, tags=["users"])
+
+
+@cache.cached(ttl=60.0, tags=lambda user_id, request: [f"user:{user_id}"], ignore=["request"])
+def load_profile(user_id: int, request: object) -> dict[str, int]:
+    """A function with an argument that cannot be part of a key."""
+    return {"id": user_id}
+
+
+with TieredCache(MemoryTier(), ttl=5.0) as scoped:
+    scoped.set("k", 1)
 fn: CachedFunction[[int], dict[str, int]] = cache.cached()(lambda uid: {"id": uid})
 value: int = cache.get_or_load("k", lambda: 1)
 stats: CacheStats = cache.stats()
@@ -76,6 +90,10 @@ async def main() -> None:
     cents: int = await price("A")
     await price.invalidate("A")
     await price.invalidate_all()
+    await price.set(5, "A")
+    await acache.invalidate_tags("prices")
+    async with AsyncTieredCache(MemoryTier(), ttl=5.0) as ascoped:
+        await ascoped.set("k", 1, tags=["t"])
     loaded: str = await acache.get_or_load("k", _load)
     await acache.close()
     del cents, loaded

@@ -5,7 +5,8 @@ from __future__ import annotations
 import redis
 import redis.asyncio
 
-from perfprim.cache import (
+from perfprim.cache import MemoryTier, StampedeOptions, TieredCache
+from perfprim.cache.advanced import (
     MISSING,
     AsyncRedisLock,
     AsyncSingleFlight,
@@ -57,3 +58,7 @@ async def use_async_lock() -> str:
         return "v"
 
     return await alock.run("ns:0:{k}", read=read, load=load)
+
+
+options = StampedeOptions(stale_ttl=30.0, error_ttl=2.0, lock=False)
+protected = TieredCache(MemoryTier(), ttl=60.0, stampede=options)

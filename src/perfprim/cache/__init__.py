@@ -1,6 +1,8 @@
-"""Multi-tier cache-aside: in-process L1, Redis L2, sync and async; see ``docs/cache.md``.
+"""Multi-tier cache-aside: in-process L1, Redis L2, sync and asyncio; see ``docs/cache.md``.
 
-Stampede protection, early expiry and stale serving: ``docs/cache_stampede.md``.
+What an application uses is here; the pieces for building tiers, buses and
+decorators of your own, and the stampede components on their own, are in
+:mod:`perfprim.cache.advanced`.
 
 >>> from perfprim.cache import MemoryTier, TieredCache
 >>> cache = TieredCache(MemoryTier(maxsize=1_000), ttl=30.0, namespace="example")
@@ -15,57 +17,27 @@ Stampede protection, early expiry and stale serving: ``docs/cache_stampede.md``.
 
 from __future__ import annotations
 
-from perfprim.cache._async_redis_tier import AsyncRedisTier
-from perfprim.cache._async_tiered import AsyncTieredCache
-from perfprim.cache._breaker import CircuitState
-from perfprim.cache._decorators import (
-    AsyncBoundCachedMethod,
-    AsyncCachedFunction,
-    BoundCachedMethod,
-    CachedFunction,
-)
-from perfprim.cache._entry import Entry
-from perfprim.cache._invalidation import RedisInvalidationBus
-from perfprim.cache._lock import MISSING, AsyncRedisLock, Lease, LockStats, RedisLock
+from perfprim.cache._async.redis_tier import AsyncRedisTier
+from perfprim.cache._async.tiered import AsyncTieredCache
+from perfprim.cache._decorators import AsyncCachedFunction, CachedFunction
 from perfprim.cache._memory import MemoryTier
-from perfprim.cache._protocols import AsyncTier, InvalidationBus, Tier
-from perfprim.cache._redis_tier import RedisTier
-from perfprim.cache._serializers import JsonSerializer, PickleSerializer, Serializer
-from perfprim.cache._singleflight import AsyncSingleFlight, SingleFlight, SingleFlightStats
+from perfprim.cache._serializers import JsonSerializer, PickleSerializer
+from perfprim.cache._stampede import StampedeOptions
 from perfprim.cache._stats import CacheStats, TierStats
-from perfprim.cache._tiered import TieredCache
-from perfprim.cache._xfetch import Decision, decide, early_probability
+from perfprim.cache._sync.redis_tier import RedisTier
+from perfprim.cache._sync.tiered import TieredCache
 
 __all__ = [
-    "MISSING",
-    "AsyncBoundCachedMethod",
     "AsyncCachedFunction",
-    "AsyncRedisLock",
     "AsyncRedisTier",
-    "AsyncSingleFlight",
-    "AsyncTier",
     "AsyncTieredCache",
-    "BoundCachedMethod",
     "CacheStats",
     "CachedFunction",
-    "CircuitState",
-    "Decision",
-    "Entry",
-    "InvalidationBus",
     "JsonSerializer",
-    "Lease",
-    "LockStats",
     "MemoryTier",
     "PickleSerializer",
-    "RedisInvalidationBus",
-    "RedisLock",
     "RedisTier",
-    "Serializer",
-    "SingleFlight",
-    "SingleFlightStats",
-    "Tier",
+    "StampedeOptions",
     "TierStats",
     "TieredCache",
-    "decide",
-    "early_probability",
 ]

@@ -23,12 +23,17 @@ class Entry:
             (stale-while-revalidate, stale-if-error); equal to ``expires_at``
             when no stale window is configured. Tiers keep the entry until
             then, never longer.
+        tags: ``(tag counter key, version)`` pairs: the versions of the
+            entry's tags when its value was computed. A tier never returns an
+            entry one of whose tags has since been invalidated (its counter
+            moved on); ``()`` for an untagged entry.
     """
 
     value: object
     expires_at: float
     delta: float
     stale_until: float
+    tags: tuple[tuple[str, int], ...] = ()
 
     def remaining(self, now: float) -> float:
         """Seconds of freshness left at ``now`` (negative once expired)."""

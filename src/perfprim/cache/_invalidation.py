@@ -6,8 +6,11 @@ Two daemon threads per bus:
   ``on_keys`` for every message from another process (``on_flush`` for an
   empty key list). Whenever it (re)subscribes, including the first time, it
   calls ``on_flush``: messages published while it was not subscribed are lost,
-  so L1 may hold values that changed. It reconnects forever with capped
-  exponential backoff and jitter until :meth:`RedisInvalidationBus.close`.
+  so L1 may hold values that changed. It reconnects with capped exponential
+  backoff and jitter until :meth:`RedisInvalidationBus.close` (or until the
+  cache that started it is garbage-collected: the cache holds the bus, the
+  bus holds the cache only weakly), and logs an outage once when it starts
+  and once when it ends, not once per try.
 - the *sender* drains a queue filled by :meth:`RedisInvalidationBus.publish`
   (which therefore never touches the network), merges what is pending into
   as few ``PUBLISH`` commands as possible and retries with backoff when Redis
@@ -34,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from perfprim._durations import to_seconds
+from perfprim.cache._fork import rearm_after_fork
 from perfprim.cache._redis_common import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_SOCKET_TIMEOUT,
@@ -49,6 +53,7 @@ _FORMAT = 1
 _CHUNK_KEYS = 500
 _POLL = 0.1  # seconds a thread waits before re-checking the stop flag
 _STOP = object()
+_INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
 
 
 def encode_message(sender: str, keys: Sequence[str]) -> bytes:
@@ -203,6 +208,7 @@ class RedisInvalidationBus:
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._callbacks: tuple[Callable[[Sequence[str]], None], Callable[[], None]] | None = None
         self._pubsub: object | None = None
         self.received = 0
         """Messages from other processes handed to ``on_keys`` / ``on_flush``."""
@@ -242,6 +248,13 @@ class RedisInvalidationBus:
         """
         if self._threads or self._stop.is_set():
             raise ConfigurationError("start() may be called once per RedisInvalidationBus")
+        self._callbacks = (on_keys, on_flush)
+        rearm_after_fork(self)
+        self._start_threads(on_keys, on_flush)
+
+    def _start_threads(
+        self, on_keys: Callable[[Sequence[str]], None], on_flush: Callable[[], None]
+    ) -> None:
         self._threads = [
             threading.Thread(
                 target=self._listen,
@@ -255,6 +268,27 @@ class RedisInvalidationBus:
         ]
         for thread in self._threads:
             thread.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's threads are gone; start ours (a new sender id).
+
+        The new subscription flushes the child's L1, as after any gap.
+        """
+        callbacks = self._callbacks
+        if callbacks is None or self._stop.is_set():
+            return
+        self.sender_id = uuid.uuid4().hex
+        self._client_lock = threading.Lock()
+        self._queue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        # The parent's client and pub/sub are kept, never used: touching them (even their
+        # __del__) would take locks another thread of the parent may have held at fork.
+        _INHERITED.append((self._client, self._pubsub))
+        self._pubsub = None
+        if self._owns_client:
+            self._client = None
+        self._start_threads(*callbacks)
 
     def wait_subscribed(self, timeout: float) -> bool:
         """Block until the listener is subscribed (or ``timeout`` seconds pass).
@@ -307,6 +341,7 @@ class RedisInvalidationBus:
         self, on_keys: Callable[[Sequence[str]], None], on_flush: Callable[[], None]
     ) -> None:
         attempt = 0
+        outage: _Outage | None = None
         while not self._stop.is_set():
             try:
                 pubsub = self._get_client().pubsub()  # type: ignore[attr-defined]
@@ -317,6 +352,9 @@ class RedisInvalidationBus:
                     self._subscribed.set()
                     self.subscriptions += 1
                     attempt = 0
+                    if outage is not None:
+                        outage.ended("subscribed again")
+                        outage = None
                     _safely(on_flush)
                     self._serve(pubsub, on_keys, on_flush)
                 finally:
@@ -327,12 +365,10 @@ class RedisInvalidationBus:
             except self._driver_errors as exc:
                 if self._stop.is_set():
                     return
-                _log.warning(
-                    "perfprim invalidation bus %r: subscription lost (%s: %s); reconnecting",
-                    self.channel,
-                    type(exc).__name__,
-                    exc,
-                )
+                if outage is None:
+                    outage = _Outage(self.channel, "subscription lost", exc)
+                else:
+                    outage.again(exc)
             except Exception:  # pragma: no cover - keep the bus alive whatever happens
                 _log.exception("perfprim invalidation bus %r: listener error", self.channel)
             self._stop.wait(self._backoff(attempt))
@@ -401,6 +437,7 @@ class RedisInvalidationBus:
     def _send(self) -> None:
         pending: dict[str, None] | None = None  # None: nothing; empty: flush all
         attempt = 0
+        outage: _Outage | None = None
         while True:
             stopping = self._stop.is_set()
             try:
@@ -423,14 +460,15 @@ class RedisInvalidationBus:
                     self._publish_now(list(pending))
                     pending = None
                     attempt = 0
+                    if outage is not None:
+                        outage.ended("publishing again")
+                        outage = None
                 except self._driver_errors as exc:
                     self.send_errors += 1
-                    _log.warning(
-                        "perfprim invalidation bus %r: publish failed (%s: %s); will retry",
-                        self.channel,
-                        type(exc).__name__,
-                        exc,
-                    )
+                    if outage is None:
+                        outage = _Outage(self.channel, "publish failed", exc)
+                    else:
+                        outage.again(exc)
                     if not stopping:
                         self._stop.wait(self._backoff(attempt))
                         attempt += 1
@@ -458,6 +496,43 @@ class RedisInvalidationBus:
         return (
             f"RedisInvalidationBus(channel={self.channel!r}, subscribed={self.subscribed}, "
             f"received={self.received}, published={self.published})"
+        )
+
+
+class _Outage:
+    """One outage of the bus's connection: logged once when it starts and once when it ends.
+
+    A bus retries every few hundred milliseconds; a warning per try would
+    flood the log of every process for as long as Redis is away.
+    """
+
+    __slots__ = ("channel", "started", "tries", "what")
+
+    def __init__(self, channel: str, what: str, exc: BaseException) -> None:
+        self.channel = channel
+        self.what = what
+        self.started = time.monotonic()
+        self.tries = 1
+        _log.warning(
+            "perfprim invalidation bus %r: %s (%s: %s); retrying with backoff "
+            "(L1 copies stay bounded by their TTL meanwhile)",
+            channel,
+            what,
+            type(exc).__name__,
+            exc,
+        )
+
+    def again(self, exc: BaseException) -> None:
+        self.tries += 1
+        _log.debug("perfprim invalidation bus %r: still failing (%s)", self.channel, exc)
+
+    def ended(self, how: str) -> None:
+        _log.info(
+            "perfprim invalidation bus %r: %s after %.1f s and %d tries",
+            self.channel,
+            how,
+            time.monotonic() - self.started,
+            self.tries,
         )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "function_counter_key",
     "key_prefix",
     "safe_body",
+    "tag_counter_key",
 ]
 
 DEFAULT_MAX_BODY_LENGTH = 200
@@ -74,6 +75,15 @@ def counter_key(namespace: str) -> str:
 def function_counter_key(namespace: str, qualname: str) -> str:
     """A cached function's generation counter (bumped by ``invalidate_all()``)."""
     return f"{namespace}:#gen:{safe_body(qualname)}"
+
+
+def tag_counter_key(namespace: str, tag: str) -> str:
+    """A tag's version counter (bumped by ``invalidate_tags``), in the tag's own cluster slot.
+
+    >>> tag_counter_key("shop", "user:42")
+    'shop:#tag:{user:42}'
+    """
+    return f"{namespace}:#tag:{{{safe_body(tag)}}}"
 
 
 def encode_arg(value: object) -> str:

@@ -2,19 +2,25 @@
 
 :class:`RedisTierBase` holds the codec, the circuit breaker, the counters and
 the single place where driver errors become perfprim exceptions
-(:meth:`RedisTierBase._failed`). ``RedisTier`` and ``AsyncRedisTier`` only
-issue the commands (httpx's ``BaseClient`` / ``Client`` / ``AsyncClient``
-split).
+(:meth:`RedisTierBase._failed`). The tier's I/O is written once, in
+:mod:`perfprim.cache._async.redis_tier`, and generated for sync code; what
+differs between the two kinds of redis-py client (their classes, how to
+build, pipeline and discover them) sits in the twins
+:class:`AsyncRedisClients` and :class:`SyncRedisClients`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.resources
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import ModuleType
+from typing import Any
 
 from perfprim._optional import require
 from perfprim.cache._breaker import CircuitBreaker, CircuitState
@@ -28,11 +34,22 @@ __all__ = [
     "DEFAULT_COOLDOWN",
     "DEFAULT_FAILURE_THRESHOLD",
     "DEFAULT_SOCKET_TIMEOUT",
+    "READ_TAGGED",
+    "READ_TAGGED_SHA",
+    "AsyncRedisClients",
     "ConnectionSettings",
     "RedisTierBase",
+    "SyncRedisClients",
+    "check_client",
     "redis_module",
     "ttl_ms",
 ]
+
+READ_TAGGED = (
+    importlib.resources.files("perfprim.cache").joinpath("lua/read_tagged.lua").read_text()
+)
+"""The read that checks an entry's tags in the same round trip (standalone servers)."""
+READ_TAGGED_SHA = hashlib.sha1(READ_TAGGED.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
 DEFAULT_SOCKET_TIMEOUT = 0.2
 DEFAULT_CONNECT_TIMEOUT = 0.2
@@ -184,6 +201,13 @@ class RedisTierBase:
         )
         self._response_error: type[BaseException] = redis.exceptions.ResponseError
         self._cluster_error: type[BaseException] = redis.exceptions.ClusterError
+        # A connection the pool handed out dead (the server restarted since it was last
+        # used) fails at once with ConnectionError: worth one retry on a fresh connection.
+        # A timeout is not retried: it has already cost the caller the whole timeout.
+        self._connection_error: type[BaseException] = redis.exceptions.ConnectionError
+        self._redis_timeout: type[BaseException] = redis.exceptions.TimeoutError
+        self.tag_misses = 0
+        """Tagged entries read and refused because one of their tags was invalidated."""
 
     @property
     def circuit_state(self) -> str:
@@ -220,6 +244,29 @@ class RedisTierBase:
             self.breaker.record_failure(timeout=isinstance(exc, self._timeout_errors))
         return BackendError(f"Redis tier {self.name!r}: {type(exc).__name__}: {exc}")
 
+    def _retryable(self, exc: BaseException) -> bool:
+        """A dead pooled connection (refused, reset): retry once on a new one."""
+        return isinstance(exc, self._connection_error) and not isinstance(exc, self._redis_timeout)
+
+    def encode(self, entry: Entry, now: float) -> tuple[bytes, int | None]:
+        """The bytes this tier stores for ``entry`` and its ``PX`` in ms (``None``: no expiry).
+
+        For callers that write entries with their own commands (the cache's
+        store-and-release-the-lock script).
+
+        Raises:
+            SerializationError: If the serializer cannot encode the value.
+        """
+        return self._codec.encode(entry), ttl_ms(entry, now)
+
+    def _tags_current(self, entry: Entry, versions: list[bytes | int | None]) -> bool:
+        """Whether ``versions`` (read now, in ``entry.tags`` order) match the entry's stamps."""
+        for (_, stamp), current in zip(entry.tags, versions, strict=True):
+            if stamp != (0 if current is None else int(current)):
+                self.tag_misses += 1
+                return False
+        return True
+
     def _decode(self, raw: bytes | None, key: str) -> Entry | None:
         if raw is None:
             return None
@@ -230,9 +277,6 @@ class RedisTierBase:
 
     def _decode_many(self, raws: list[bytes | None], keys: list[str]) -> list[Entry | None]:
         return [self._decode(raw, key) for raw, key in zip(raws, keys, strict=True)]
-
-    def _encode_one(self, entry: Entry, now: float) -> tuple[bytes, int | None]:
-        return self._codec.encode(entry), ttl_ms(entry, now)
 
     def _encode_all(
         self, entries: dict[str, Entry], now: float
@@ -274,3 +318,112 @@ def check_client(client: object, *, standalone: type, cluster: type, hint: str) 
             "build it with decode_responses=False (the default)"
         )
     return is_cluster
+
+
+class SyncRedisClients:
+    """What a tier needs to know about redis-py's synchronous clients."""
+
+    hint = "redis.Redis or redis.cluster.RedisCluster (for asyncio clients use AsyncRedisTier)"
+
+    @staticmethod
+    def kind(client: object) -> bool:
+        """Check ``client`` and return whether it is a Cluster client.
+
+        Raises:
+            ConfigurationError: If it is not a sync redis-py client with bytes responses.
+        """
+        redis = redis_module("RedisTier")
+        return check_client(
+            client,
+            standalone=redis.Redis,
+            cluster=redis.cluster.RedisCluster,
+            hint=SyncRedisClients.hint,
+        )
+
+    @staticmethod
+    def from_url(settings: ConnectionSettings) -> object:
+        """Build a client for ``settings`` (a cluster client learns its slots now)."""
+        redis = redis_module("RedisTier")
+        factory = redis.cluster.RedisCluster.from_url if settings.cluster else redis.Redis.from_url
+        return settings.build(factory, settings.client_kwargs())
+
+    @staticmethod
+    def ready(cluster: bool) -> bool:
+        """Whether the client is usable at once (sync clients are)."""
+        del cluster
+        return True
+
+    @staticmethod
+    def discovery_lock() -> threading.Lock:
+        """Guards the one-time discovery (never needed by sync clients)."""
+        return threading.Lock()
+
+    @staticmethod
+    def pipeline(client: Any, cluster: bool) -> Any:
+        """A non-transactional pipeline."""
+        del cluster
+        return client.pipeline(transaction=False)
+
+    @staticmethod
+    def bus_source(client: object, cluster: bool, settings: ConnectionSettings | None) -> object:
+        """What a :class:`RedisInvalidationBus` for this tier connects with."""
+        del cluster
+        return settings if settings is not None else client
+
+
+class AsyncRedisClients:
+    """What a tier needs to know about redis-py's asyncio clients."""
+
+    hint = (
+        "redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster (for sync clients use RedisTier)"
+    )
+
+    @staticmethod
+    def kind(client: object) -> bool:
+        """Check ``client`` and return whether it is a Cluster client.
+
+        Raises:
+            ConfigurationError: If it is not an asyncio redis-py client with bytes responses.
+        """
+        redis_module("AsyncRedisTier")
+        import redis.asyncio as aredis
+        import redis.asyncio.cluster as acluster
+
+        return check_client(
+            client,
+            standalone=aredis.Redis,
+            cluster=acluster.RedisCluster,
+            hint=AsyncRedisClients.hint,
+        )
+
+    @staticmethod
+    def from_url(settings: ConnectionSettings) -> object:
+        """Build a client for ``settings`` (it connects lazily, a cluster too)."""
+        redis_module("AsyncRedisTier")
+        import redis.asyncio as aredis
+        import redis.asyncio.cluster as acluster
+
+        factory = acluster.RedisCluster.from_url if settings.cluster else aredis.Redis.from_url
+        return settings.build(factory, settings.client_kwargs(asyncio=True))
+
+    @staticmethod
+    def ready(cluster: bool) -> bool:
+        """Whether the client is usable at once: an asyncio cluster must discover its slots."""
+        return not cluster
+
+    @staticmethod
+    def discovery_lock() -> asyncio.Lock:
+        """Guards the one-time discovery of an asyncio cluster client."""
+        return asyncio.Lock()
+
+    @staticmethod
+    def pipeline(client: Any, cluster: bool) -> Any:
+        """A non-transactional pipeline (the asyncio cluster pipeline takes no argument)."""
+        return client.pipeline() if cluster else client.pipeline(transaction=False)
+
+    @staticmethod
+    def bus_source(client: object, cluster: bool, settings: ConnectionSettings | None) -> object:
+        """Connection settings for the bus's sync client, reaching this tier's server."""
+        from perfprim.cache._invalidation import settings_from_async_client
+
+        return settings if settings is not None else settings_from_async_client(client, cluster)

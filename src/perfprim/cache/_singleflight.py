@@ -209,6 +209,11 @@ class SingleFlight(Generic[K]):
                 in_flight=len(self._calls),
             )
 
+    def after_fork(self) -> None:
+        """In a forked child: the parent's loads do not run here; a fresh lock."""
+        self._lock = threading.Lock()
+        self._calls = {}
+
     def __len__(self) -> int:
         """Number of loads running now."""
         return len(self._calls)
@@ -360,6 +365,11 @@ class AsyncSingleFlight(Generic[K]):
                 fail_open=self._fail_open,
                 in_flight=len(self._calls),
             )
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's loads do not run here; a fresh lock."""
+        self._lock = threading.Lock()
+        self._calls = {}
 
     def __len__(self) -> int:
         """Number of loads running now."""

@@ -1,13 +1,12 @@
-"""Stampede protection inside the tiered caches: options and decisions shared by sync and async.
+"""Stampede protection inside the tiered cache: its options and its per-cache state.
 
-``TieredCache`` and ``AsyncTieredCache`` hold one :class:`StampedeState`
-each. Everything here is free of I/O: the options (validated once), the read
-decision (:func:`read_action`: XFetch plus the split between the
-stale-while-revalidate window and the stale-if-error grace period), the set
-of keys being refreshed in the background, and the in-process memory of
-recent loader exceptions (negative caching). The caches' I/O glue (loads
-under single-flight and the Redis lock, background refresh by thread or task)
-stays in ``_tiered.py`` and ``_async_tiered.py``.
+:class:`StampedeOptions` is the frozen, validated configuration a cache takes
+(``TieredCache(..., stampede=StampedeOptions(stale_ttl=30))``);
+:class:`StampedeState` is the mutable part: the keys being refreshed in the
+background, the in-process memory of recent loader exceptions (negative
+caching) and the counters. The decisions are in :mod:`._decisions`; the I/O
+(loads under single-flight and the Redis lock, background refreshes) is the
+cache's, written once in :mod:`perfprim.cache._async.tiered`.
 """
 
 from __future__ import annotations
@@ -20,22 +19,13 @@ from types import TracebackType
 from typing import Any, Final
 
 from perfprim._durations import to_seconds
-from perfprim.cache._entry import Entry
-from perfprim.cache._lock import LockStats
+from perfprim.cache._lock_common import LockStats
 from perfprim.cache._singleflight import SingleFlightStats, check_wait_timeout
-from perfprim.cache._xfetch import (
-    MAX_NEG_LN_RAND,
-    Decision,
-    check_beta,
-    decide_lazy,
-    uniform_open_closed,
-)
+from perfprim.cache._xfetch import MAX_NEG_LN_RAND, check_beta, uniform_open_closed
 from perfprim.exceptions import ConfigurationError
 
-__all__ = ["StampedeOptions", "StampedeState", "read_action", "stampede_options"]
+__all__ = ["StampedeCounts", "StampedeOptions", "StampedeState"]
 
-_STALE: Final = Decision.STALE
-_MISS: Final = Decision.MISS
 _ERROR_MEMO_SIZE: Final = 10_000
 
 
@@ -44,106 +34,130 @@ def _duration(value: float | timedelta | None, name: str) -> float:
     return 0.0 if value is None else to_seconds(value, name=name, example="None turns it off")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class StampedeOptions:
-    """The stampede options of one cache, validated (seconds; 0.0 means off)."""
+    """How a cache protects its loads against stampedes: one frozen, validated object.
+
+    The defaults protect a cache without any tuning (single-flight, the Redis
+    lock with a Redis tier, XFetch early refresh); stale serving and negative
+    caching are opt-in. Durations are float seconds (a ``timedelta`` is
+    accepted and converted once); ``None`` turns an optional one off.
+
+    >>> StampedeOptions(stale_ttl=30.0).stale_ttl
+    30.0
+    >>> StampedeOptions(lock=False).lock
+    False
+
+    Args:
+        single_flight: Coalesce concurrent loads of one key in this process:
+            one caller reads the lower tiers and loads, the others get its
+            value or its exception.
+        wait_timeout: Longest wait for another caller's load of the same key;
+            past it the waiter loads by itself (``stats().wait_timeouts``).
+            ``None``: as long as the load.
+        lock: With a Redis tier, take a distributed lock around each load so
+            that one process loads a key at a time (the others wait for the
+            value, then fail open after ``lock_wait_timeout``).
+        lock_ttl: Lifetime of the Redis lock (extended while the load runs).
+        lock_wait_timeout: Longest wait for another process's load.
+        refresh_ttl: Lifetime of the Redis refresh token that elects one
+            process per early or stale refresh (default: ``lock_ttl``).
+        beta: XFetch early refresh (Vattani et al., VLDB 2015): a read may
+            refresh a hot entry shortly before it expires, in the background;
+            ``0`` disables it, larger refreshes earlier.
+        rand: Random source in (0, 1] for XFetch; injectable for tests
+            (default ``1 - random.random()``).
+        stale_ttl: Seconds past expiry during which a read gets the stale
+            value at once while one background refresh runs
+            (stale-while-revalidate).
+        stale_if_error: Seconds past expiry during which a stale value
+            replaces a loader exception (``stats().stale_on_error``).
+        cache_none: Cache a loader's ``None`` like any other value.
+        none_ttl: Freshness of a cached ``None`` (default: the ttl of the
+            load), for short negative caching.
+        error_ttl: Remember a loader exception in this process for that many
+            seconds and re-raise it without calling the loader.
+        refresh_workers: Threads running background refreshes (sync cache;
+            the asyncio cache runs them as tasks).
+
+    Raises:
+        ConfigurationError: On any invalid option; the message names the valid form.
+    """
 
     single_flight: bool
+    wait_timeout: float | None
     lock: bool
+    lock_ttl: float
+    lock_wait_timeout: float
+    refresh_ttl: float
     beta: float
+    rand: Callable[[], float]
     stale_ttl: float
     stale_if_error: float
     cache_none: bool
     none_ttl: float
     error_ttl: float
-    wait_timeout: float | None
-    lock_ttl: float
-    lock_wait_timeout: float
-    refresh_ttl: float
     refresh_workers: int
+
+    def __init__(
+        self,
+        *,
+        single_flight: bool = True,
+        wait_timeout: float | timedelta | None = None,
+        lock: bool = True,
+        lock_ttl: float | timedelta = 10.0,
+        lock_wait_timeout: float | timedelta = 5.0,
+        refresh_ttl: float | timedelta | None = None,
+        beta: float = 1.0,
+        rand: Callable[[], float] | None = None,
+        stale_ttl: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        cache_none: bool = True,
+        none_ttl: float | timedelta | None = None,
+        error_ttl: float | timedelta | None = None,
+        refresh_workers: int = 4,
+    ) -> None:
+        for name, flag in (
+            ("single_flight", single_flight),
+            ("lock", lock),
+            ("cache_none", cache_none),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be True or False, got {flag!r}")
+        workers: object = refresh_workers
+        if type(workers) is not int or refresh_workers < 1:
+            raise ConfigurationError(
+                f"refresh_workers must be an int >= 1 (threads for background refreshes), "
+                f"got {refresh_workers!r}"
+            )
+        if rand is not None and not callable(rand):
+            raise ConfigurationError(
+                "rand must be a zero-argument callable returning a float in (0, 1]"
+            )
+        lock_ttl_s = to_seconds(lock_ttl, name="lock_ttl")
+        values: dict[str, object] = {
+            "single_flight": single_flight,
+            "wait_timeout": check_wait_timeout(wait_timeout, name="wait_timeout"),
+            "lock": lock,
+            "lock_ttl": lock_ttl_s,
+            "lock_wait_timeout": to_seconds(lock_wait_timeout, name="lock_wait_timeout"),
+            "refresh_ttl": _duration(refresh_ttl, "refresh_ttl") or lock_ttl_s,
+            "beta": check_beta(beta),
+            "rand": rand if rand is not None else uniform_open_closed,
+            "stale_ttl": _duration(stale_ttl, "stale_ttl"),
+            "stale_if_error": _duration(stale_if_error, "stale_if_error"),
+            "cache_none": cache_none,
+            "none_ttl": _duration(none_ttl, "none_ttl"),
+            "error_ttl": _duration(error_ttl, "error_ttl"),
+            "refresh_workers": refresh_workers,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @property
     def keep_stale(self) -> float:
         """How long past expiry entries stay in the tiers (``stale_until - expires_at``)."""
         return max(self.stale_ttl, self.stale_if_error)
-
-
-def stampede_options(
-    *,
-    single_flight: bool = True,
-    lock: bool = True,
-    beta: float = 1.0,
-    stale_ttl: float | timedelta | None = None,
-    stale_if_error: float | timedelta | None = None,
-    cache_none: bool = True,
-    none_ttl: float | timedelta | None = None,
-    error_ttl: float | timedelta | None = None,
-    wait_timeout: float | timedelta | None = None,
-    lock_ttl: float | timedelta = 10.0,
-    lock_wait_timeout: float | timedelta = 5.0,
-    refresh_ttl: float | timedelta | None = None,
-    refresh_workers: int = 4,
-) -> StampedeOptions:
-    """Validate the cache's stampede options once, at construction.
-
-    Raises:
-        ConfigurationError: On any invalid option; the message names the valid form.
-    """
-    for name, flag in (
-        ("single_flight", single_flight),
-        ("lock", lock),
-        ("cache_none", cache_none),
-    ):
-        if not isinstance(flag, bool):
-            raise ConfigurationError(f"{name} must be True or False, got {flag!r}")
-    workers: object = refresh_workers
-    if type(workers) is not int or refresh_workers < 1:
-        raise ConfigurationError(
-            f"refresh_workers must be an int >= 1 (threads for background refreshes), "
-            f"got {refresh_workers!r}"
-        )
-    lock_ttl_s = _duration(lock_ttl, "lock_ttl")
-    return StampedeOptions(
-        single_flight=single_flight,
-        lock=lock,
-        beta=check_beta(beta),
-        stale_ttl=_duration(stale_ttl, "stale_ttl"),
-        stale_if_error=_duration(stale_if_error, "stale_if_error"),
-        cache_none=cache_none,
-        none_ttl=_duration(none_ttl, "none_ttl"),
-        error_ttl=_duration(error_ttl, "error_ttl"),
-        wait_timeout=check_wait_timeout(wait_timeout, name="wait_timeout"),
-        lock_ttl=lock_ttl_s,
-        lock_wait_timeout=_duration(lock_wait_timeout, "lock_wait_timeout"),
-        refresh_ttl=_duration(refresh_ttl, "refresh_ttl") or lock_ttl_s,
-        refresh_workers=refresh_workers,
-    )
-
-
-def read_action(
-    entry: Entry | None, now: float, opts: StampedeOptions, source: Callable[[], float]
-) -> Decision:
-    """What a read that missed the L1 fast path does with the entry it found.
-
-    XFetch (:func:`~perfprim.cache._xfetch.decide_lazy`), then the stale
-    window split: past expiry an entry is served stale (with one background
-    refresh) only within ``stale_ttl``; between ``stale_ttl`` and
-    ``stale_until`` it is kept only as the stale-if-error fallback, so the
-    read is a MISS that waits for the loader.
-
-    Args:
-        entry: The entry found (L1 copy or lower tier), or ``None``.
-        now: Wall-clock seconds.
-        opts: The cache's options.
-        source: Random source in (0, 1] for XFetch.
-
-    Returns:
-        The :class:`~perfprim.cache.Decision`.
-    """
-    decision = decide_lazy(entry, now, beta=opts.beta, source=source)
-    if decision is _STALE and entry is not None and now >= entry.expires_at + opts.stale_ttl:
-        return _MISS
-    return decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,18 +173,15 @@ class StampedeCounts:
     errors_served: int
     lock_waits: int
     lock_timeouts: int
+    lock_errors: int
 
 
 class StampedeState:
     """Per-cache mutable stampede state: refreshes running, remembered errors, counters."""
 
-    def __init__(self, opts: StampedeOptions, rand: Callable[[], float] | None) -> None:
-        if rand is not None and not callable(rand):
-            raise ConfigurationError(
-                "rand must be a zero-argument callable returning a float in (0, 1]"
-            )
+    def __init__(self, opts: StampedeOptions) -> None:
         self.opts = opts
-        self.rand: Callable[[], float] = rand if rand is not None else uniform_open_closed
+        self.rand: Callable[[], float] = opts.rand
         self.early_scale = opts.beta * MAX_NEG_LN_RAND
         self.lock = threading.Lock()
         self.refreshing: set[str] = set()
@@ -242,17 +253,7 @@ class StampedeState:
                 for fk in fks:
                     self.errors.pop(fk, None)
 
-    # -- stale fallbacks -------------------------------------------------------------------
-
-    def stale_fallback(self, stale: Entry | None, now: float) -> bool:
-        """Whether ``stale`` may replace a failed load (stale-if-error)."""
-        grace = self.opts.stale_if_error
-        return (
-            stale is not None
-            and grace > 0.0
-            and now < stale.stale_until
-            and now < stale.expires_at + grace
-        )
+    # -- counters --------------------------------------------------------------------------
 
     def count_stale(self, *, on_error: bool) -> None:
         """Count one stale value served."""
@@ -277,18 +278,10 @@ class StampedeState:
                 errors_served=self.errors_served,
                 lock_waits=lstats.waits if lstats else 0,
                 lock_timeouts=lstats.timeouts if lstats else 0,
+                lock_errors=lstats.errors if lstats else 0,
             )
 
-
-def find_lock_tier(lower: tuple[Any, ...]) -> Any:
-    """The first lower tier exposing a redis-py ``client`` (a Redis tier), or ``None``."""
-    for tier in lower:
-        if getattr(tier, "client", None) is not None:
-            return tier
-    return None
-
-
-def tier_usable(tier: Any) -> bool:
-    """Whether the lock may talk to ``tier``'s Redis: not while its circuit is open."""
-    state = getattr(tier, "circuit_state", "closed")
-    return state is None or str(state) == "closed"
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it) and no refreshes."""
+        self.lock = threading.Lock()
+        self.refreshing = set()

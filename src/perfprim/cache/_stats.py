@@ -58,7 +58,13 @@ class CacheStats:
         errors_served: Calls answered by re-raising a remembered loader
             exception (negative caching, ``error_ttl``).
         lock_waits: Loads that waited for another process holding the Redis lock.
-        lock_timeouts: Lock waits that ran out (the caller loaded by itself).
+        lock_timeouts: Lock waits that ran out (the caller loaded by itself; logged).
+        lock_errors: Redis errors around the lock after which the caller loaded
+            without it (logged).
+        tag_misses: Tagged entries a lower tier refused because one of their
+            tags was invalidated after they were computed.
+        pending_repairs: Writes (deletes, invalidations) that could not reach a
+            lower tier and wait to be applied before its next read.
     """
 
     tiers: tuple[TierStats, ...]
@@ -74,6 +80,9 @@ class CacheStats:
     errors_served: int = 0
     lock_waits: int = 0
     lock_timeouts: int = 0
+    lock_errors: int = 0
+    tag_misses: int = 0
+    pending_repairs: int = 0
 
     @property
     def hits(self) -> int:
@@ -82,7 +91,11 @@ class CacheStats:
 
 
 class Counters:
-    """Mutable counters the caches increment (private: read them through ``stats()``)."""
+    """Mutable counters the cache increments; read them through ``stats()``.
+
+    The hit path of a ``cached`` function increments ``l1_hits`` itself
+    (see :class:`~perfprim.cache.advanced.HitPath`).
+    """
 
     __slots__ = ("errors", "hits", "l1_hits", "l1_misses", "load_errors", "loads", "misses")
 

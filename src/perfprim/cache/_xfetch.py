@@ -119,7 +119,7 @@ def decide(entry: Entry | None, now: float, *, beta: float, rand: float) -> Deci
         :attr:`Decision.FRESH` otherwise.
 
     Examples:
-        >>> from perfprim.cache import Entry
+        >>> from perfprim.cache.advanced import Entry
         >>> e = Entry("v", expires_at=100.0, delta=2.0, stale_until=110.0)
         >>> decide(e, 90.0, beta=1.0, rand=1.0).name
         'FRESH'
