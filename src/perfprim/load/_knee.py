@@ -174,7 +174,9 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
         )
     model = fit_usl([(s.concurrency, s.throughput) for s in usable])
     mean = math.fsum(s.throughput for s in usable) / len(usable)
-    relative_error = model.residual_standard_error / mean
+    r_squared, residual = model.r_squared, model.residual_standard_error
+    assert r_squared is not None and residual is not None  # a fitted model carries both
+    relative_error = residual / mean
     top = max(levels)
     peak_n = model.peak_concurrency
     peak_x = model.peak_throughput
@@ -182,9 +184,9 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
         # sigma == 1 with kappa > 0 puts N* below one user (USLModel then says 0):
         # throughput only falls from N = 1, so one user is the peak.
         peak_n, peak_x = 1.0, model.throughput(1.0)
-    if not _good(model.r_squared, relative_error):
+    if not _good(r_squared, relative_error):
         verdict = (
-            f"poor fit (R^2 = {model.r_squared:.2f}, residual error {relative_error:.0%} of the "
+            f"poor fit (R^2 = {r_squared:.2f}, residual error {relative_error:.0%} of the "
             "mean): the throughput does not follow the USL (noise, errors, or a changing "
             "system); do not trust the modelled peak, the best step measured was "
             f"{best.throughput:.1f} req/s at concurrency {best.concurrency}"
@@ -213,7 +215,7 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
             f"throughput peaks at {peak_x:.1f} req/s near concurrency {peak_n:.1f} and falls "
             "beyond it (coherency cost)"
         )
-    return KneeResult(steps, model, peak_n, peak_x, model.r_squared, relative_error, verdict)
+    return KneeResult(steps, model, peak_n, peak_x, r_squared, relative_error, verdict)
 
 
 def find_knee(
