@@ -175,7 +175,9 @@ def analyse(steps: Sequence[KneeStep]) -> KneeResult:
     model = fit_usl([(s.concurrency, s.throughput) for s in usable])
     mean = math.fsum(s.throughput for s in usable) / len(usable)
     r_squared, residual = model.r_squared, model.residual_standard_error
-    assert r_squared is not None and residual is not None  # a fitted model carries both
+    # A fitted model carries both.
+    assert r_squared is not None
+    assert residual is not None
     relative_error = residual / mean
     top = max(levels)
     peak_n = model.peak_concurrency
