@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_modules() -> Iterator[None]:
+    """Put the modules imported before back, so later benchmarks keep one set of classes.
+
+    A fresh import makes new classes (a new ``LatencyHistogram``); objects of the
+    old and new classes then meet in later benchmarks and fail isinstance checks.
+    """
+    saved = {k: v for k, v in sys.modules.items() if k.startswith(("perfprim", "cachetools"))}
+    yield
+    for name in [m for m in sys.modules if m.startswith(("perfprim", "cachetools"))]:
+        del sys.modules[name]
+    sys.modules.update(saved)
 
 
 def fresh_import(name: str) -> None:
