@@ -31,7 +31,9 @@ __all__ = ["DemoRun", "render_summary", "write_report"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 SLO_WINDOW = 30 * 86400.0
-BEFORE, STALLED, AFTER, STEADY = "before the stall", "Redis stalled", "after the stall", "steady"
+COLD, STEADY = "cold start (ramp-up)", "steady"
+BEFORE, STALLED, AFTER = "before the stall", "Redis stalled", "after the stall"
+PHASES = (COLD, STEADY, BEFORE, STALLED, AFTER)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ def read_intervals(run: DemoRun) -> list[Interval]:
     out = []
     for h in histograms:
         start, end = h.start_time or 0.0, h.end_time or 0.0
-        if run.stalled_at is None or run.resumed_at is None:
+        if start - origin < run.plan.ramp:
+            phase = COLD
+        elif run.stalled_at is None or run.resumed_at is None:
             phase = STEADY
         elif end <= run.stalled_at:
             phase = BEFORE
@@ -112,7 +116,7 @@ def _phases(intervals: list[Interval], whole: LatencyHistogram) -> list[dict[str
 def by_phase(intervals: list[Interval]) -> dict[str, LatencyHistogram]:
     """The intervals' latencies merged per phase, in phase order (lossless HDR merges)."""
     out = {}
-    for phase in (STEADY, BEFORE, STALLED, AFTER):
+    for phase in PHASES:
         parts = [i.latency for i in intervals if i.phase == phase]
         if parts:
             merged = parts[0].copy()

@@ -51,10 +51,10 @@ class DefaultCommandGroup(click.Group):
     cls=DefaultCommandGroup,
     epilog="""\b
 Examples:
-  perfprim load http://127.0.0.1:8000/ --rate 200/s --duration 10s --threshold "p(95) < 200ms"
-  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,16,32
+  perfprim load http://127.0.0.1:8000/ --rate 200/s --duration 2s --threshold "p(95) < 200ms"
+  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,16,32 --duration 0.5s
 
-`perfprim load URL ...` is `perfprim load run URL ...`.
+A URL with no command word before it runs the `run` command.
 """,
 )
 def load() -> None:
@@ -126,8 +126,8 @@ def load_result(url: str, result: LoadResult) -> dict[str, Any]:
     name=DEFAULT_COMMAND,
     epilog="""\b
 Examples:
-  perfprim load http://127.0.0.1:8000/ --rate 200/s --duration 10s --threshold "p(95) < 200ms"
-  perfprim load http://127.0.0.1:8000/ --rate 50/s --duration 2s --threshold "p(99) < 1ms"  # exit 1
+  perfprim load http://127.0.0.1:8000/ --rate 200/s --duration 2s --threshold "p(95) < 200ms"
+  perfprim load http://127.0.0.1:8000/ --rate 50/s --duration 1s --threshold "p(99) < 1us"
   perfprim load http://127.0.0.1:8000/ --rate 100/s --duration 2s --ramp-up 1s --json
 
 Thresholds use k6's grammar: p(N), avg, med, min, max (latency, with a unit),
@@ -169,6 +169,13 @@ Exit codes: 0 every threshold held, 1 one failed, 2 bad usage or no answer.
     help="Processes sending the load, or 'auto' (one per CPU).",
 )
 @click.option(
+    "--late-after",
+    type=DURATION,
+    default="10ms",
+    show_default=True,
+    help="A send later than this after its plan counts as late (the driver's health).",
+)
+@click.option(
     "--interval",
     type=DURATION,
     default="1s",
@@ -200,6 +207,7 @@ def run(
     max_in_flight: int,
     timeout: float,
     workers: str,
+    late_after: float,
     interval: float,
     hlog: str | None,
     progress: bool | None,
@@ -242,6 +250,7 @@ def run(
             max_in_flight=max_in_flight,
             timeout=timeout,
             workers=worker_count,
+            late_after=late_after,
             interval=interval,
             hlog=hlog,
             progress=progress,
@@ -254,12 +263,13 @@ def run(
     if failure is not None:
         raise failure
 
-    def human(out: Console) -> None:
-        out.print(result.report(), markup=False, highlight=False)
+    def human(_: Console) -> None:
+        click.echo(result.report())
 
     emit("load", load_result(url, result), as_json=as_json, human=human, ok=result.passed)
-    for warning in result.warnings:
-        note(f"warning: {warning}")
+    if as_json:  # the human report has them already
+        for warning in result.warnings:
+            note(f"warning: {warning}")
     if not result.passed:
         failed = [t.describe() for t in result.thresholds if not t.passed]
         if result.aborted_by is not None:
@@ -313,8 +323,8 @@ def knee_result(url: str, result: KneeResult, plot: str | None) -> dict[str, Any
 @load.command(
     epilog="""\b
 Examples:
-  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,16,32
-  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,12,16 --duration 1s --plot usl.png --json
+  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,16,32 --duration 0.5s
+  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,12,16 --duration 0.5s --plot usl.png --json
 
 Each level runs a closed loop of N users for --duration; the throughputs are
 fitted with Gunther's Universal Scalability Law (at least 6 levels).
@@ -391,8 +401,8 @@ def knee(
             except OSError as exc:
                 raise InputError(f"cannot write {plot_path!r}: {exc.strerror or exc}") from exc
 
-    def human(out: Console) -> None:
-        out.print(result.report(), markup=False, highlight=False)
+    def human(_: Console) -> None:
+        click.echo(result.report())
         if plot_path is not None:
             note(f"wrote {plot_path}")
 
