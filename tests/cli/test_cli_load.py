@@ -115,7 +115,9 @@ def test_http_errors_are_counted_and_gate_on_error_rate(failing_url: str) -> Non
     assert 0 == ungated.code, ungated.err  # no threshold: the server answered, nothing failed
     data = ungated.json()["result"]
     assert {"http 503": 10} == data["error_kinds"]
-    gated = load(failing_url, "--rate", "20/s", "--duration", "0.5s", "--threshold", "error_rate < 1%")
+    gated = load(
+        failing_url, "--rate", "20/s", "--duration", "0.5s", "--threshold", "error_rate < 1%"
+    )
     assert 1 == gated.code
     assert "error_rate < 1%" in gated.err
 
@@ -143,7 +145,10 @@ BAD_USAGE = [
     (["{url}", "--rate", "10/s", "--workers", "many"], "is not a number of processes"),
     (["{url}", "--rate", "10/s", "--header", "no colon"], "is not a header"),
     (["{url}", "--rate", "10/s", "--max-in-flight", "0"], "--max-in-flight"),
-    (["{url}", "--rate", "10/s", "--duration", "1s", "--hlog", "no/such/dir/run.hlog"], "cannot write"),
+    (
+        ["{url}", "--rate", "10/s", "--duration", "1s", "--hlog", "no/such/dir/run.hlog"],
+        "cannot write",
+    ),
     (["knee", "{url}", "--concurrency", "1,two,4"], "is not a whole number of users"),
     (["knee", "{url}", "--concurrency", "1,0,4"], "must be at least 1"),
     (["knee", "mailto:x", "--concurrency", "1,2"], "needs an http:// or https:// URL"),
@@ -154,7 +159,7 @@ BAD_USAGE = [
 def test_bad_usage_is_exit_2_and_one_line(
     server: LoopbackServer, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    """Each bad input: exit 2, one line naming the problem, the JSON error envelope, no traceback."""
+    """Each bad input: exit 2, one line naming the problem, the JSON error envelope."""
     result = load(*[a.replace("{url}", server.url) for a in args], "--json", cwd=tmp_path)
     assert 2 == result.code, result.err
     assert 1 == len(result.err.splitlines()), result.err
@@ -164,7 +169,7 @@ def test_bad_usage_is_exit_2_and_one_line(
 
 
 def test_a_written_hlog_is_read_back_by_hist_show(server: LoopbackServer, tmp_path: Path) -> None:
-    """--hlog writes an interval log that ``perfprim hist show`` reads: the latency, not lateness."""
+    """--hlog writes an interval log that ``perfprim hist show`` reads (latency, not lateness)."""
     result = load(
         server.url, "--rate", "40/s", "--duration", "1s", "--interval", "0.25s",
         "--hlog", "run.hlog", cwd=tmp_path,

@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -186,8 +185,13 @@ class ProductVisits:
         asyncio.run(close())
 
 
-class StallTimer:
-    """Pause Redis (SIGSTOP) ``at`` seconds from now for ``duration`` seconds, in a thread."""
+class Stall:
+    """Pause Redis (SIGSTOP) ``at`` seconds into the run for ``duration`` seconds.
+
+    Driven by the run's own progress clock (:meth:`tick` at the end of each
+    interval), so the stall lines up with the run's intervals; the wall-clock
+    moments are kept to place it in the interval log.
+    """
 
     def __init__(self, server: RedisServer, *, at: float, duration: float) -> None:
         self.server = server
@@ -195,34 +199,30 @@ class StallTimer:
         self.duration = duration
         self.paused_at: float | None = None  # wall clock (the .hlog's clock)
         self.resumed_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="perfprim-demo-stall", daemon=True)
 
-    def start(self) -> None:
-        """Start counting."""
-        self._thread.start()
-
-    def _run(self) -> None:
-        if self._stop.wait(self.at):
-            return
-        self.server.pause()
-        self.paused_at = time.time()
-        try:
-            self._stop.wait(self.duration)
-        finally:
-            self.server.resume()
-            self.resumed_at = time.time()
+    def tick(self, elapsed: float) -> None:
+        """Pause or resume Redis when the run reaches the stall's start or end."""
+        if self.paused_at is None and elapsed >= self.at - 1e-6:
+            self.server.pause()
+            self.paused_at = time.time()
+        elif (
+            self.paused_at is not None
+            and self.resumed_at is None
+            and elapsed >= self.at + self.duration - 1e-6
+        ):
+            self.finish()
 
     def finish(self) -> None:
-        """Resume Redis now if it is still paused, and wait for the thread."""
-        self._stop.set()
-        self._thread.join(10)
+        """Resume Redis if it is paused (idempotent)."""
+        if self.paused_at is not None and self.resumed_at is None:
+            self.server.resume()
+            self.resumed_at = time.time()
 
 
 class LiveProgress:
     """Progress lines on stderr: rewritten in place on a terminal, phase changes only elsewhere."""
 
-    def __init__(self, stall: StallTimer | None) -> None:
+    def __init__(self, stall: Stall | None) -> None:
         self.tty = sys.stderr.isatty()
         self.stall = stall
         self._said: set[str] = set()
@@ -235,7 +235,9 @@ class LiveProgress:
         return "recovered"
 
     def __call__(self, progress: Progress) -> None:
-        """Show one snapshot."""
+        """Stall or resume Redis when due, then show the snapshot."""
+        if self.stall is not None:
+            self.stall.tick(progress.elapsed)
         phase = self._phase()
         if self.tty:
             sys.stderr.write(f"\r  [{phase:^13}] {progress.line()}\x1b[K")
@@ -263,9 +265,7 @@ def _say(message: str, as_json: bool) -> None:
     click.echo(message, err=as_json)
 
 
-def run_demo(
-    plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool
-) -> dict[str, Any]:
+def run_demo(plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool) -> dict[str, Any]:
     """Run the whole demo and write its report; return the summary (the ``--json`` result)."""
     from perfprim.cli._demo_report import DemoRun, write_report
     from perfprim.cli._demo_service import DemoService
@@ -295,10 +295,8 @@ def run_demo(
             )
             stall = None
             if redis_choice.server is not None:
-                stall = StallTimer(redis_choice.server, at=plan.stall_at, duration=plan.stall_for)
-                what = (
-                    f"Redis stalled (SIGSTOP) from {plan.stall_at:g}s for {plan.stall_for:g}s"
-                )
+                stall = Stall(redis_choice.server, at=plan.stall_at, duration=plan.stall_for)
+                what = f"Redis stalled (SIGSTOP) from {plan.stall_at:g}s for {plan.stall_for:g}s"
             elif redis_choice.url is not None:
                 what = "no Redis stall: the Redis at REDIS_URL is not the demo's to stop"
             else:
@@ -313,8 +311,6 @@ def run_demo(
             visits = ProductVisits(base)
             live = LiveProgress(stall)
             try:
-                if stall is not None:
-                    stall.start()
                 result: LoadResult = run(
                     visits.visit,
                     stages=[Stage(0, 0), Stage(plan.ramp, plan.rate), Stage(plan.hold, plan.rate)],
@@ -409,7 +405,10 @@ def demo(*, output: str, quick: bool, memory_only: bool, as_json: bool) -> None:
     """
     for module in ("uvicorn", "starlette", "pyqwest", "matplotlib", "prometheus_client"):
         if importlib.util.find_spec(module) is None:
-            msg = f"perfprim demo needs {module!r}, which is not installed: pip install 'perfprim[demo]'"
+            msg = (
+                f"perfprim demo needs {module!r}, which is not installed: "
+                "pip install 'perfprim[demo]'"
+            )
             raise InputError(msg)
     plan = QUICK if quick else FULL
     # The cache logs (once per episode) when it degrades past Redis: show it as a message.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfprim.cli._demo_service import PRODUCT_ROUTE, SLO_TARGET, SLO_THRESHOLD
-from perfprim.cli._output import Table
+from perfprim.cli._output import Table, json_ready
 from perfprim.cli._params import format_duration, format_percent, format_seconds
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Interval:
 
 
 def read_intervals(run: DemoRun) -> list[Interval]:
-    """The load run's latency intervals, each labelled with its phase (before/in/after the stall)."""
+    """The load run's latency intervals, each labelled with its phase (cold, around the stall)."""
     from perfprim.histogram import HistogramLogReader
 
     with run.hlog.open(encoding="ascii") as handle:
@@ -133,7 +133,8 @@ def _route_samples(scrape: str) -> list[tuple[str, dict[str, str], float]]:
         (sample.name, dict(sample.labels), float(sample.value))
         for family in text_string_to_metric_families(scrape)
         for sample in family.samples
-        if sample.labels.get("http_route") == PRODUCT_ROUTE and sample.name.startswith("http_server_slo")
+        if sample.labels.get("http_route") == PRODUCT_ROUTE
+        and sample.name.startswith("http_server_slo")
     ]
 
 
@@ -235,7 +236,6 @@ def _cache(run: DemoRun) -> dict[str, Any]:
 
 
 def _plots(run: DemoRun, intervals: list[Interval], output: Path) -> list[str]:
-    from perfprim.histogram import LatencyHistogram
     from perfprim.plot import LatencyLimit, budget_burn, budget_series, latency_percentiles, save
     from perfprim.slo import SLO
 
@@ -323,29 +323,27 @@ def write_report(run: DemoRun, output: Path) -> dict[str, Any]:
         "capacity": _capacity(run.knee),
         "files": ["report.md", "summary.json", "load.hlog", *plots],
     }
-    from perfprim.cli._output import _clean
-
     (output / "summary.json").write_text(
-        json.dumps(_clean(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        json.dumps(json_ready(summary), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
     (output / "report.md").write_text(markdown(summary), encoding="utf-8")
     return summary
 
 
 def _s(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(value):
         return "-"
     return format_seconds(value)
 
 
 def _pct(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(value):
         return "-"
     return format_percent(value, digits)
 
 
 def _n(value: float | None, spec: str = ",.0f") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or not math.isfinite(value):
         return "-"
     return format(value, spec)
 
@@ -356,21 +354,31 @@ def markdown(summary: dict[str, Any]) -> str:
     lines = [
         "# perfprim demo report",
         "",
-        f"A Starlette shop served by uvicorn, its product page behind perfprim's tiered cache "
-        f"({cache['description']}), per-route latency and an SLO from "
-        f"`perfprim.web.asgi.MetricsMiddleware`, loaded by `perfprim.load` at "
-        f"{load['rate']:g} requests/s (open model) and then stepped in concurrency for a USL fit. "
-        f"The whole demo took {summary['seconds']:.1f} s.",
+        (
+            f"A Starlette shop served by uvicorn, its product page behind perfprim's tiered cache "
+            f"({cache['description']}), per-route latency and an SLO from "
+            f"`perfprim.web.asgi.MetricsMiddleware`, loaded by `perfprim.load` at "
+            f"{load['rate']:g} requests/s (open model) and then stepped in concurrency for a USL "
+            f"fit. The whole demo took {summary['seconds']:.1f} s."
+        ),
         "",
     ]
     if summary["stall"] is not None:
         stall = summary["stall"]
         lines += [
-            f"Redis was stalled (SIGSTOP: it accepts connections and never answers) "
-            f"{stall['start_seconds']:.1f} s into the run for {stall['duration_seconds']:.1f} s.",
+            (
+                "Redis was stalled (SIGSTOP: it accepts connections and never answers) "
+                f"{stall['start_seconds']:.1f} s into the run for "
+                f"{stall['duration_seconds']:.1f} s."
+            ),
             "",
         ]
-    lines += ["## Cache", "", "| tier | hits | misses | hit ratio | errors | circuit |", "|---|--:|--:|--:|--:|---|"]
+    lines += [
+        "## Cache",
+        "",
+        "| tier | hits | misses | hit ratio | errors | circuit |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
     for tier in cache["tiers"]:
         lines.append(
             f"| {tier['name']} | {tier['hits']:,} | {tier['misses']:,} | "
@@ -378,9 +386,11 @@ def markdown(summary: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"{load['completed']:,} requests answered with {cache['loads']:,} loads "
-        f"({cache['database_queries']:,} database queries in all, the uncached stock page's "
-        f"step load included); {load['errors']} errors.",
+        (
+            f"{load['completed']:,} requests answered with {cache['loads']:,} loads "
+            f"({cache['database_queries']:,} database queries in all, the uncached stock page's "
+            f"step load included); {load['errors']} errors."
+        ),
         "",
         "## Latency (from each request's planned start: coordinated-omission free)",
         "",
@@ -412,9 +422,11 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{_pct(server['budget_remaining'])} | "
         + ", ".join(f"{b['window']}: {b['burn_rate']:.2f}" for b in server["burn_rates"][:2])
         + " |",
-        f"| load driver (from the planned start) | {_n(client['events'])} | "
-        f"{_n(client['bad_events'])} | {_pct(client['sli'])} | "
-        f"{_pct(client['budget_remaining'])} | {_n(client['burn_rate'], '.2f')} |",
+        (
+            f"| load driver (from the planned start) | {_n(client['events'])} | "
+            f"{_n(client['bad_events'])} | {_pct(client['sli'])} | "
+            f"{_pct(client['budget_remaining'])} | {_n(client['burn_rate'], '.2f')} |"
+        ),
         "",
         "Budget and burn rates extrapolate the demo's seconds to the SLO's 30 days: a burn "
         "rate of 1 spends the budget in exactly one window. Alerts firing now: "
@@ -438,8 +450,10 @@ def markdown(summary: dict[str, Any]) -> str:
     if load["warnings"]:
         lines += ["## Warnings", ""] + [f"- {w}" for w in load["warnings"]] + [""]
     lines += [
-        "The load driver and the service share this process (and its GIL): the figures show "
-        "what each perfprim module reports, not the service's real capacity.",
+        (
+            "The load driver and the service share this process (and its GIL): the figures show "
+            "what each perfprim module reports, not the service's real capacity."
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -465,14 +479,20 @@ def capacity_answer(cap: dict[str, Any]) -> str:
         if knee_x is not None and math.isfinite(knee_n)
         else ""
     )
-    return f"USL: {peak}{knee} (sigma {cap['model']['sigma']:.3g}, kappa {cap['model']['kappa']:.3g})."
+    return (
+        f"USL: {peak}{knee} (sigma {cap['model']['sigma']:.3g}, kappa {cap['model']['kappa']:.3g})."
+    )
 
 
 def render_summary(summary: dict[str, Any], out: Console) -> None:
     """Print the summary as tables on a rich console."""
     cache, load, slo, cap = summary["cache"], summary["load"], summary["slo"], summary["capacity"]
     out.print()
-    table = Table("== cache", ["tier", "hits", "misses", "hit ratio", "errors", "circuit"], left=["tier", "circuit"])
+    table = Table(
+        "== cache",
+        ["tier", "hits", "misses", "hit ratio", "errors", "circuit"],
+        left=["tier", "circuit"],
+    )
     for tier in cache["tiers"]:
         table.add(
             tier["name"],

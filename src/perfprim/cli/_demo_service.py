@@ -89,9 +89,7 @@ def wrap_response_cache(app: Any, cache: AsyncTieredCache) -> tuple[Any, bool]:
     return middleware(app, cache=cache), True
 
 
-def build_app(
-    cache: AsyncTieredCache, database: Database, registry: Any
-) -> tuple[Any, bool]:
+def build_app(cache: AsyncTieredCache, database: Database, registry: Any) -> tuple[Any, bool]:
     """The demo's ASGI app: routes, response cache (when available), metrics and SLOs.
 
     Returns:

@@ -324,7 +324,7 @@ def knee_result(url: str, result: KneeResult, plot: str | None) -> dict[str, Any
     epilog="""\b
 Examples:
   perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,16,32 --duration 0.5s
-  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,12,16 --duration 0.5s --plot usl.png --json
+  perfprim load knee http://127.0.0.1:8000/ --concurrency 1,2,4,8,12,16 --duration 0.5s --json
 
 Each level runs a closed loop of N users for --duration; the throughputs are
 fitted with Gunther's Universal Scalability Law (at least 6 levels).
