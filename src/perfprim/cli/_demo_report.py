@@ -257,7 +257,7 @@ def _plots(run: DemoRun, intervals: list[Interval], output: Path) -> list[str]:
     if series:
         figure = budget_burn(
             {"product page (load driver's view)": series},
-            title="Error budget remaining over the run (99% within 100ms, 30-day window)",
+            title="Error budget left if all 30 days went like the run so far (99% within 100ms)",
         )
         save(figure, output / "budget.png")
         written.append("budget.png")
@@ -339,6 +339,8 @@ def _s(value: float | None) -> str:
 def _pct(value: float | None, digits: int = 4) -> str:
     if value is None or math.isnan(value):
         return "-"
+    if abs(value) < 1e-9:  # 1 - 1.0000000000000002: float noise, not a budget
+        value = 0.0
     return format_percent(value, digits)
 
 
@@ -507,6 +509,7 @@ def render_summary(summary: dict[str, Any], out: Console) -> None:
         f"  {load['completed']:,} requests, {cache['loads']:,} loads, {load['errors']} errors",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     if summary["stall"] is not None:
         stall = summary["stall"]
@@ -565,13 +568,14 @@ def render_summary(summary: dict[str, Any], out: Console) -> None:
     for s in cap["steps"]:
         table.add(s["concurrency"], f"{s['throughput']:,.1f}", _s(s["p99_seconds"]), s["errors"])
     table.render(out)
-    out.print("  " + capacity_answer(cap), markup=False, highlight=False)
+    out.print("  " + capacity_answer(cap), markup=False, highlight=False, soft_wrap=True)
     for warning in load["warnings"]:
-        out.print(f"  warning: {warning}", markup=False, highlight=False)
+        out.print(f"  warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     out.print()
     files = ", ".join(summary["files"])
     out.print(
         f"wrote {summary['output']}/: {files} (in {format_duration(summary['seconds'])})",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
