@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import logging
 import os
 import random
@@ -96,9 +97,7 @@ def choose_redis(memory_only: bool) -> Iterator[RedisChoice]:
     if memory_only:
         yield RedisChoice(None, None, "memory only (--memory-only)")
         return
-    try:
-        import redis  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("redis") is None:
         yield RedisChoice(
             None, None, "memory only: redis-py is not installed (pip install 'perfprim[demo]')"
         )
@@ -126,18 +125,13 @@ def choose_redis(memory_only: bool) -> Iterator[RedisChoice]:
 
 
 def _zipf_ids(seed: int) -> Callable[[], int]:
-    """Product ids with a realistic skew: a few hot products, a long tail (deterministic)."""
+    """Product ids 1..PRODUCTS, id k with weight 1/k: a few hot products, a long tail (seeded)."""
     rng = random.Random(seed)
-    weights = [1.0 / (rank + 1) for rank in range(PRODUCTS)]
-    cumulative = []
-    total = 0.0
-    for weight in weights:
-        total += weight
-        cumulative.append(total)
-    import bisect
+    ids = range(1, PRODUCTS + 1)
+    cumulative = list(itertools.accumulate(1.0 / k for k in ids))
 
     def next_id() -> int:
-        return bisect.bisect_left(cumulative, rng.random() * total) + 1
+        return rng.choices(ids, cum_weights=cumulative)[0]
 
     return next_id
 
