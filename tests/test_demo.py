@@ -246,3 +246,15 @@ def test_missing_demo_dependencies_are_one_line(tmp_path: Path) -> None:
     assert 2 == done.returncode, done.stderr
     assert "pip install 'perfprim[demo]'" in done.stderr
     assert 1 == len(done.stderr.splitlines())
+
+
+@pytest.mark.parametrize("output", ["a-file", "/proc/perfprim-demo"])
+def test_an_output_it_cannot_write_is_exit_2_before_anything_starts(
+    tmp_path: Path, output: str
+) -> None:
+    """A file where the folder should be, or a folder it cannot make: one line, exit 2."""
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli("demo", "--quick", "--output", output, cwd=tmp_path)
+    assert 2 == result.code, result.err
+    assert 1 == len(result.err.splitlines())
+    assert "Traceback" not in result.err

@@ -266,7 +266,11 @@ def run_demo(plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool) 
     from perfprim.load import find_knee, run
 
     began = time.perf_counter()
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"cannot write the report into {str(output)!r}: {exc.strerror or exc}"
+        raise InputError(msg) from exc
     hlog = output / "load.hlog"
     with choose_redis(memory_only) as redis_choice:
         service = DemoService(redis_url=redis_choice.url)
