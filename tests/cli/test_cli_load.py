@@ -249,3 +249,15 @@ def test_knee_with_nothing_listening_is_exit_2() -> None:
     result = run_cli("load", "knee", url, "--concurrency", "1,2", "--duration", "0.2s")
     assert 2 == result.code
     assert "check that the server is up" in result.err
+
+
+def test_ramp_up_and_workers(server: LoopbackServer) -> None:
+    """A 1 s ramp 0 -> 100/s then 1 s at 100/s plans 50 + 100 requests, sent by 2 processes."""
+    result = load(
+        server.url, "--rate", "100/s", "--ramp-up", "1s", "--duration", "1s",
+        "--workers", "2", "--json",
+    )  # fmt: skip
+    assert 0 == result.code, result.err
+    data = result.json()["result"]
+    assert (150, 150, 2) == (data["planned"], data["completed"], data["workers"])
+    assert 2.0 == data["planned_duration_seconds"]

@@ -238,9 +238,7 @@ def run(
                 f"{workers!r} is not a number of processes: write 2 or auto",
                 param_hint="'--workers'",
             ) from None
-    stages = [Stage(ramp_up, rate)] if ramp_up else []
-    if ramp_up:
-        stages.insert(0, Stage(0, 0))
+    stages = [Stage(0, 0), Stage(ramp_up, rate)] if ramp_up else []  # 0 -> rate, then hold
     stages.append(Stage(duration, rate))
     try:
         result = run_load(
