@@ -7,6 +7,7 @@ Its codec, breaker and error mapping are in :mod:`perfprim.cache._redis_common`.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -37,6 +38,72 @@ __all__ = ["RedisTier"]
 _T = TypeVar("_T")
 _CLIENTS = SyncRedisClients
 _INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
+
+
+class SyncPoolCommands:
+    """The commands of a tier's read and write paths, run on a redis-py connection pool.
+
+    What ``client.execute_command`` does (take a connection from the pool,
+    send, read the reply, give the connection back) without the wrapper
+    redis-py puts around every command: a retry closure, its own metrics
+    and the single-connection and ``HIMPORT`` branches. Used only for a
+    client the tier built (``from_url``): no retries, no client-side cache,
+    no single connection, so nothing of that wrapper applies. The
+    connection layer still does what keeps a connection sane: it reconnects
+    a dead one on checkout, and drops one on any error while sending or
+    reading, so a late reply is never read by the next command.
+
+    Same method signatures as the client's, for the commands the tier uses
+    on its hot paths (the replies of ``GET``, ``MGET`` and ``EVALSHA`` are
+    the client's; ``SET`` returns nothing).
+    """
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @staticmethod
+    def fits(client: Any) -> bool:
+        """Whether ``client``'s pool hands out a connection without arguments (redis-py >= 5.3)."""
+        get_connection = client.connection_pool.get_connection
+        param = inspect.signature(get_connection).parameters.get("command_name")
+        return param is None or param.default is not inspect.Parameter.empty
+
+    def get(self, key: str) -> Any:
+        """``GET key``."""
+        pool = self._pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command("GET", key)
+            return conn.read_response()
+        finally:
+            pool.release(conn)
+
+    def _run(self, *args: object) -> Any:
+        pool = self._pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        finally:
+            pool.release(conn)
+
+    def mget(self, keys: list[str]) -> Any:
+        """``MGET keys...``."""
+        return self._run("MGET", *keys)
+
+    def set(self, key: str, value: bytes, ex: None = None, px: int | None = None) -> None:
+        """``SET key value [PX px]`` (``ex`` is never used by the tier)."""
+        del ex
+        if px is None:
+            self._run("SET", key, value)
+        else:
+            self._run("SET", key, value, "PX", px)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> Any:
+        """``EVALSHA sha numkeys keys... args...``."""
+        return self._run("EVALSHA", sha, numkeys, *keys_and_args)
 
 
 class RedisTier(RedisTierBase):
@@ -94,9 +161,7 @@ class RedisTier(RedisTierBase):
             settings=_settings,
             cluster=cluster,
         )
-        self._client: Any = client
-        self._mget = client.mget_nonatomic if cluster else client.mget  # type: ignore[attr-defined]
-        self._get = client.get  # type: ignore[attr-defined]
+        self._bind(client)
         # redis-py's async cluster client discovers the cluster lazily, and concurrent
         # first commands race inside that discovery (connections closed under each
         # other): the tier runs it once, before its first command. Sync clients are ready.
@@ -178,12 +243,27 @@ class RedisTier(RedisTierBase):
         if settings is None:
             return
         _INHERITED.append(self._client)
-        client: Any = _CLIENTS.from_url(settings)
-        self._client = client
-        self._mget = client.mget_nonatomic if self._cluster else client.mget
-        self._get = client.get
+        self._bind(_CLIENTS.from_url(settings))
         self._ready = _CLIENTS.ready(self._cluster)
         self._discovery = _CLIENTS.discovery_lock()
+
+    def _bind(self, client: Any) -> None:
+        """Run the tier's own reads and writes through ``client``.
+
+        A standalone client this tier built (:meth:`from_url`) is used through
+        its connection pool (:class:`SyncPoolCommands`); a client you passed
+        in, and every cluster client, through its own methods, so that its
+        retries and options hold.
+        """
+        self._client: Any = client
+        if self._settings is not None and not self._cluster and SyncPoolCommands.fits(client):
+            commands: Any = SyncPoolCommands(client.connection_pool)
+        else:
+            commands = client
+        self._get = commands.get
+        self._mget = client.mget_nonatomic if self._cluster else commands.mget
+        self._set = commands.set
+        self._evalsha = commands.evalsha
 
     def _discover(self) -> None:
         """Discover the cluster once, whatever the number of concurrent first callers."""
@@ -239,10 +319,10 @@ class RedisTier(RedisTierBase):
     def _read_checked(self, key: str) -> bytes | int | None:
         client = self._client
         try:
-            return client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
+            return self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
         except self._no_script:
             client.script_load(READ_TAGGED)
-            return client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
+            return self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
 
     def _get_checked(self, key: str) -> Entry | None:
         raw = self._call(self._read_checked, key)
@@ -322,7 +402,7 @@ class RedisTier(RedisTierBase):
         if entry.tags:
             self._uses_tags()
         data, px = self.encode(entry, now)
-        self._call(self._client.set, key, data, None, px)
+        self._call(self._set, key, data, None, px)
 
     def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
         """Store several entries in one pipeline (per node on a cluster).
