@@ -5,8 +5,11 @@ Its codec, breaker and error mapping are in :mod:`perfprim.cache._redis_common`.
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import functools
+import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,53 +42,93 @@ _INHERITED: list[object] = []  # a forked child's copies of the parent's clients
 
 
 class AsyncPoolCommands:
-    """The commands of a tier's read and write paths, run on a redis-py connection pool.
+    """The commands of a tier's read and write paths, on connections of its own.
 
-    What ``client.execute_command`` does (take a connection from the pool,
-    send, read the reply, give the connection back) without the wrapper
-    redis-py puts around every command: a retry closure, its own metrics
-    and the single-connection and ``HIMPORT`` branches. Used only for a
-    client the tier built (``from_url``): no retries, no client-side cache,
-    no single connection, so nothing of that wrapper applies. The
-    connection layer still does what keeps a connection sane: it reconnects
-    a dead one on checkout, and drops one on any error while sending or
-    reading, so a late reply is never read by the next command.
+    For a standalone client the tier built itself (:meth:`AsyncRedisTier.from_url`:
+    no retries, no client-side cache, no single connection). A command takes
+    an idle connection (or makes one with the client's connection class and
+    settings), sends, reads the reply and puts the connection back: what
+    ``client.execute_command`` does, without what redis-py adds to every
+    command and every pool checkout (a retry closure, its own metrics and
+    events, a poll of the socket for stray bytes), which costs more than the
+    rest of a loopback ``GET``. No stray bytes can be left on a connection
+    put back: one on which sending or reading raised anything (a timeout, a
+    cancellation, an error reply) is closed, and so is every idle one, since
+    an error mostly means that the server went away and took them all. A
+    forked child never uses its parent's connections.
 
     Same method signatures as the client's, for the commands the tier uses
-    on its hot paths (the replies of ``GET``, ``MGET`` and ``EVALSHA`` are
-    the client's; ``SET`` returns nothing).
+    on its hot paths (``SET`` returns nothing).
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ("_closed", "_idle", "_make", "_pid")
 
-    def __init__(self, pool: Any) -> None:
-        self._pool = pool
+    def __init__(self, client: Any) -> None:
+        pool = client.connection_pool
+        self._make = functools.partial(pool.connection_class, **pool.connection_kwargs)
+        # deque: appends and pops are atomic (threads share it in the sync tier).
+        self._idle: deque[Any] = deque()
+        self._pid = os.getpid()
+        self._closed = False
 
-    @staticmethod
-    def fits(client: Any) -> bool:
-        """Whether ``client``'s pool hands out a connection without arguments (redis-py >= 5.3)."""
-        get_connection = client.connection_pool.get_connection
-        param = inspect.signature(get_connection).parameters.get("command_name")
-        return param is None or param.default is not inspect.Parameter.empty
+    def _take(self) -> Any:
+        """An idle connection, or a new one (connected by its first command)."""
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            _INHERITED.append(self._idle)
+            self._idle = deque()
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._make()
+
+    async def _give_back(self, conn: Any) -> None:
+        if self._closed:
+            await _disconnect(conn)
+        else:
+            self._idle.append(conn)
+
+    async def _failed(self, conn: Any) -> None:
+        """Sending or reading on ``conn`` raised: close it and every idle connection."""
+        idle, self._idle = self._idle, deque()
+        await _disconnect(conn)
+        for other in idle:
+            await _disconnect(other)
 
     async def get(self, key: str) -> Any:
         """``GET key``."""
-        pool = self._pool
-        conn = await pool.get_connection()
+        conn = self._take()
         try:
             await conn.send_command("GET", key)
-            return await conn.read_response()
-        finally:
-            await pool.release(conn)
+            reply = await conn.read_response()
+        except BaseException:
+            await self._failed(conn)
+            raise
+        await self._give_back(conn)
+        return reply
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> Any:
+        """``EVALSHA sha numkeys keys... args...``."""
+        conn = self._take()
+        try:
+            await conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
+            reply = await conn.read_response()
+        except BaseException:
+            await self._failed(conn)
+            raise
+        await self._give_back(conn)
+        return reply
 
     async def _run(self, *args: object) -> Any:
-        pool = self._pool
-        conn = await pool.get_connection()
+        conn = self._take()
         try:
             await conn.send_command(*args)
-            return await conn.read_response()
-        finally:
-            await pool.release(conn)
+            reply = await conn.read_response()
+        except BaseException:
+            await self._failed(conn)
+            raise
+        await self._give_back(conn)
+        return reply
 
     async def mget(self, keys: list[str]) -> Any:
         """``MGET keys...``."""
@@ -99,9 +142,17 @@ class AsyncPoolCommands:
         else:
             await self._run("SET", key, value, "PX", px)
 
-    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> Any:
-        """``EVALSHA sha numkeys keys... args...``."""
-        return await self._run("EVALSHA", sha, numkeys, *keys_and_args)
+    async def close(self) -> None:
+        """Close the idle connections; one in use is closed when it comes back."""
+        self._closed = True
+        idle, self._idle = self._idle, deque()
+        for conn in idle:
+            await _disconnect(conn)
+
+
+async def _disconnect(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closing a socket: nothing to report
+        await conn.disconnect()
 
 
 class AsyncRedisTier(RedisTierBase):
@@ -240,7 +291,7 @@ class AsyncRedisTier(RedisTierBase):
         settings = self._settings
         if settings is None:
             return
-        _INHERITED.append(self._client)
+        _INHERITED.append((self._client, self._own))
         self._bind(_CLIENTS.from_url(settings))
         self._ready = _CLIENTS.ready(self._cluster)
         self._discovery = _CLIENTS.discovery_lock()
@@ -254,10 +305,10 @@ class AsyncRedisTier(RedisTierBase):
         retries and options hold.
         """
         self._client: Any = client
-        if self._settings is not None and not self._cluster and AsyncPoolCommands.fits(client):
-            commands: Any = AsyncPoolCommands(client.connection_pool)
-        else:
-            commands = client
+        self._own: AsyncPoolCommands | None = None
+        if self._settings is not None and not self._cluster:
+            self._own = AsyncPoolCommands(client)
+        commands: Any = self._own or client
         self._get = commands.get
         self._mget = client.mget_nonatomic if self._cluster else commands.mget
         self._set = commands.set
@@ -317,24 +368,12 @@ class AsyncRedisTier(RedisTierBase):
             self._checked_reads = True
 
     async def _read_checked(self, key: str) -> bytes | int | None:
-        client = self._client
+        """The entry's bytes, ``None`` if absent, or 0 if one of its tags was invalidated."""
         try:
             return await self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
         except self._no_script:
-            await client.script_load(READ_TAGGED)
+            await self._client.script_load(READ_TAGGED)
             return await self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
-
-    async def _get_checked(self, key: str) -> Entry | None:
-        raw = await self._call(self._read_checked, key)
-        if raw is None:
-            return None
-        if raw == 0:
-            self.tag_misses += 1
-            return None
-        entry = self._decode_one(raw, key)  # type: ignore[arg-type]
-        if entry is None:
-            self.decode_errors += 1
-        return entry
 
     async def get(self, key: str) -> Entry | None:
         """Return the entry under ``key``, or ``None`` (missing, untrusted or invalidated).
@@ -342,26 +381,29 @@ class AsyncRedisTier(RedisTierBase):
         Raises:
             BackendError: If Redis fails (``CircuitOpenError`` while open).
         """
-        if self._checked_reads:
-            return await self._get_checked(key)
-        # _call and _decode inlined: this is the L2 hit path.
+        # _call inlined: this is the L2 hit path.
         breaker = self.breaker
         if not breaker.quiet:
             self._admit()
         if not self._ready:
             await self._discover()
+        checked = self._checked_reads
+        read = self._read_checked if checked else self._get
         try:
-            raw = await self._get(key)
+            raw = await read(key)
         except self._driver_errors as exc:
-            raw = await self._again(exc, self._get, key)
+            raw = await self._again(exc, read, key)
         if not breaker.quiet:
             breaker.record_success()
         if raw is None:
             return None
+        if raw == 0:  # the read script: one of the entry's tags was invalidated
+            self.tag_misses += 1
+            return None
         entry = self._decode_one(raw, key)
         if entry is None:
             self.decode_errors += 1
-        elif entry.tags:
+        elif entry.tags and not checked:  # a plain GET: check the tags with one more MGET
             self._uses_tags()
             versions = await self._call(self._mget, [tag for tag, _ in entry.tags])
             if not self._tags_current(entry, versions):
@@ -496,4 +538,6 @@ class AsyncRedisTier(RedisTierBase):
 
     async def close(self) -> None:
         """Close the client's connections."""
+        if self._own is not None:
+            await self._own.close()
         await self._client.aclose()
