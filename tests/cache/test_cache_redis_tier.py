@@ -449,6 +449,50 @@ def test_paused_server_times_out_instead_of_hanging(
         close(tier)
 
 
+def test_a_timed_out_reply_is_never_read_by_the_next_command(
+    kind: str, redis_server_factory: Callable[[], RedisServer]
+) -> None:
+    """A read that timed out leaves no reply behind for the next command on its connection.
+
+    The tier built by ``from_url`` keeps idle connections of its own: the one
+    whose read timed out (the server paused) is closed, never put back, so
+    ``b``'s read after the pause gets ``b``, not ``a``'s late reply.
+    """
+    server = redis_server_factory()
+    clock = FakeClock()
+    tier = build(kind, server.url, cluster=False, clock=clock, socket_timeout=0.1)
+    try:
+        tier.set("a", entry("A"), now=time.time())
+        tier.set("b", entry("B"), now=time.time())
+        server.pause()
+        with pytest.raises(BackendError):
+            tier.get("a")
+        server.resume()
+        clock.now += 3.0  # past the cool-down: the probe goes through
+        assert ["B", "A"] == values([tier.get("b"), tier.get("a")])
+        assert ["B"] == values([tier.get("b")])
+    finally:
+        server.resume()
+        close(tier)
+
+
+def test_close_closes_the_connections_the_tier_keeps(kind: str, redis_url: str) -> None:
+    """After ``close()`` the server sees none of the tier's connections (the raw client's only)."""
+    raw = redis.Redis.from_url(redis_url)
+    before = len(raw.client_list())
+    tier = build(kind, redis_url, cluster=False)
+    tier.set("close:k", entry(1), now=time.time())
+    assert [1] == values([tier.get("close:k")])
+    assert len(raw.client_list()) > before
+    close(tier)
+    for _ in range(100):  # bounded: the server notices a closed socket at once, or nearly
+        if before == len(raw.client_list()):
+            break
+        time.sleep(0.01)
+    assert before == len(raw.client_list())
+    raw.close()
+
+
 def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: RedisCluster) -> None:
     """Many tasks hitting a fresh asyncio cluster tier at once all get answers.
 
