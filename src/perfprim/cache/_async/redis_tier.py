@@ -53,17 +53,28 @@ class AsyncPoolCommands:
     events, a poll of the socket for stray bytes), which costs more than the
     rest of a loopback ``GET``. No stray bytes can be left on a connection
     put back: one on which sending or reading raised anything (a timeout, a
-    cancellation, an error reply) is closed, and so is every idle one, since
-    an error mostly means that the server went away and took them all. A
-    forked child never uses its parent's connections.
+    cancellation, an error reply) is closed, never reused; when the error
+    says the server went away (refused, reset), every idle connection is
+    closed too, since they went with it. A forked child never uses its
+    parent's connections.
+
+    Args:
+        client: The standalone redis-py client the tier built.
+        gone: The driver's error for a dead connection (``ConnectionError``).
+        timeout: The driver's timeout error (a subclass of ``gone`` in some
+            redis-py versions), which does not say the server went away.
 
     Same method signatures as the client's, for the commands the tier uses
     on its hot paths (``SET`` returns nothing).
     """
 
-    __slots__ = ("_closed", "_idle", "_make", "_pid")
+    __slots__ = ("_closed", "_gone", "_idle", "_make", "_pid", "_timeout")
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self, client: Any, *, gone: type[BaseException], timeout: type[BaseException]
+    ) -> None:
+        self._gone = gone
+        self._timeout = timeout
         pool = client.connection_pool
         self._make = functools.partial(pool.connection_class, **pool.connection_kwargs)
         # deque: appends and pops are atomic (threads share it in the sync tier).
@@ -88,12 +99,20 @@ class AsyncPoolCommands:
         else:
             self._idle.append(conn)
 
-    async def _failed(self, conn: Any) -> None:
-        """Sending or reading on ``conn`` raised: close it and every idle connection."""
-        idle, self._idle = self._idle, deque()
+    async def _failed(self, conn: Any, exc: BaseException) -> None:
+        """Sending or reading on ``conn`` raised ``exc``: close it (and the idle ones if dead)."""
         await _disconnect(conn)
-        for other in idle:
-            await _disconnect(other)
+        if isinstance(exc, self._gone) and not isinstance(exc, self._timeout):
+            await self._close_idle()
+
+    async def _close_idle(self) -> None:
+        idle = self._idle
+        while True:  # pop, not iterate: another thread may take one meanwhile
+            try:
+                conn = idle.pop()
+            except IndexError:
+                return
+            await _disconnect(conn)
 
     async def get(self, key: str) -> Any:
         """``GET key``."""
@@ -101,8 +120,8 @@ class AsyncPoolCommands:
         try:
             await conn.send_command("GET", key)
             reply = await conn.read_response()
-        except BaseException:
-            await self._failed(conn)
+        except BaseException as exc:
+            await self._failed(conn, exc)
             raise
         await self._give_back(conn)
         return reply
@@ -113,8 +132,8 @@ class AsyncPoolCommands:
         try:
             await conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
             reply = await conn.read_response()
-        except BaseException:
-            await self._failed(conn)
+        except BaseException as exc:
+            await self._failed(conn, exc)
             raise
         await self._give_back(conn)
         return reply
@@ -124,8 +143,8 @@ class AsyncPoolCommands:
         try:
             await conn.send_command(*args)
             reply = await conn.read_response()
-        except BaseException:
-            await self._failed(conn)
+        except BaseException as exc:
+            await self._failed(conn, exc)
             raise
         await self._give_back(conn)
         return reply
@@ -145,9 +164,7 @@ class AsyncPoolCommands:
     async def close(self) -> None:
         """Close the idle connections; one in use is closed when it comes back."""
         self._closed = True
-        idle, self._idle = self._idle, deque()
-        for conn in idle:
-            await _disconnect(conn)
+        await self._close_idle()
 
 
 async def _disconnect(conn: Any) -> None:
@@ -307,7 +324,9 @@ class AsyncRedisTier(RedisTierBase):
         self._client: Any = client
         self._own: AsyncPoolCommands | None = None
         if self._settings is not None and not self._cluster:
-            self._own = AsyncPoolCommands(client)
+            self._own = AsyncPoolCommands(
+                client, gone=self._connection_error, timeout=self._redis_timeout
+            )
         commands: Any = self._own or client
         self._get = commands.get
         self._mget = client.mget_nonatomic if self._cluster else commands.mget

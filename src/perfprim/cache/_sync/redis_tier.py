@@ -55,17 +55,28 @@ class SyncPoolCommands:
     events, a poll of the socket for stray bytes), which costs more than the
     rest of a loopback ``GET``. No stray bytes can be left on a connection
     put back: one on which sending or reading raised anything (a timeout, a
-    cancellation, an error reply) is closed, and so is every idle one, since
-    an error mostly means that the server went away and took them all. A
-    forked child never uses its parent's connections.
+    cancellation, an error reply) is closed, never reused; when the error
+    says the server went away (refused, reset), every idle connection is
+    closed too, since they went with it. A forked child never uses its
+    parent's connections.
+
+    Args:
+        client: The standalone redis-py client the tier built.
+        gone: The driver's error for a dead connection (``ConnectionError``).
+        timeout: The driver's timeout error (a subclass of ``gone`` in some
+            redis-py versions), which does not say the server went away.
 
     Same method signatures as the client's, for the commands the tier uses
     on its hot paths (``SET`` returns nothing).
     """
 
-    __slots__ = ("_closed", "_idle", "_make", "_pid")
+    __slots__ = ("_closed", "_gone", "_idle", "_make", "_pid", "_timeout")
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self, client: Any, *, gone: type[BaseException], timeout: type[BaseException]
+    ) -> None:
+        self._gone = gone
+        self._timeout = timeout
         pool = client.connection_pool
         self._make = functools.partial(pool.connection_class, **pool.connection_kwargs)
         # deque: appends and pops are atomic (threads share it in the sync tier).
@@ -90,12 +101,20 @@ class SyncPoolCommands:
         else:
             self._idle.append(conn)
 
-    def _failed(self, conn: Any) -> None:
-        """Sending or reading on ``conn`` raised: close it and every idle connection."""
-        idle, self._idle = self._idle, deque()
+    def _failed(self, conn: Any, exc: BaseException) -> None:
+        """Sending or reading on ``conn`` raised ``exc``: close it (and the idle ones if dead)."""
         _disconnect(conn)
-        for other in idle:
-            _disconnect(other)
+        if isinstance(exc, self._gone) and not isinstance(exc, self._timeout):
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        idle = self._idle
+        while True:  # pop, not iterate: another thread may take one meanwhile
+            try:
+                conn = idle.pop()
+            except IndexError:
+                return
+            _disconnect(conn)
 
     def get(self, key: str) -> Any:
         """``GET key``."""
@@ -103,8 +122,8 @@ class SyncPoolCommands:
         try:
             conn.send_command("GET", key)
             reply = conn.read_response()
-        except BaseException:
-            self._failed(conn)
+        except BaseException as exc:
+            self._failed(conn, exc)
             raise
         self._give_back(conn)
         return reply
@@ -115,8 +134,8 @@ class SyncPoolCommands:
         try:
             conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
             reply = conn.read_response()
-        except BaseException:
-            self._failed(conn)
+        except BaseException as exc:
+            self._failed(conn, exc)
             raise
         self._give_back(conn)
         return reply
@@ -126,8 +145,8 @@ class SyncPoolCommands:
         try:
             conn.send_command(*args)
             reply = conn.read_response()
-        except BaseException:
-            self._failed(conn)
+        except BaseException as exc:
+            self._failed(conn, exc)
             raise
         self._give_back(conn)
         return reply
@@ -147,9 +166,7 @@ class SyncPoolCommands:
     def close(self) -> None:
         """Close the idle connections; one in use is closed when it comes back."""
         self._closed = True
-        idle, self._idle = self._idle, deque()
-        for conn in idle:
-            _disconnect(conn)
+        self._close_idle()
 
 
 def _disconnect(conn: Any) -> None:
@@ -309,7 +326,9 @@ class RedisTier(RedisTierBase):
         self._client: Any = client
         self._own: SyncPoolCommands | None = None
         if self._settings is not None and not self._cluster:
-            self._own = SyncPoolCommands(client)
+            self._own = SyncPoolCommands(
+                client, gone=self._connection_error, timeout=self._redis_timeout
+            )
         commands: Any = self._own or client
         self._get = commands.get
         self._mget = client.mget_nonatomic if self._cluster else commands.mget
