@@ -419,7 +419,7 @@ class RedisTier(RedisTierBase):
         if raw == 0:  # the read script: one of the entry's tags was invalidated
             self.tag_misses += 1
             return None
-        entry = self._decode_one(raw, key)
+        entry = self._decode_one(raw, key)  # type: ignore[arg-type]
         if entry is None:
             self.decode_errors += 1
         elif entry.tags and not checked:  # a plain GET: check the tags with one more MGET
