@@ -45,7 +45,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("AsyncWatchdog", "SyncWatchdog"),
     ("AsyncLocalCounters", "SyncLocalCounters"),
     ("AsyncRedisClients", "SyncRedisClients"),
-    ("AsyncPoolCommands", "SyncPoolCommands"),
+    ("AsyncTierConnections", "SyncTierConnections"),
     ("_async", "_sync"),
     # the language
     ("async def", "def"),

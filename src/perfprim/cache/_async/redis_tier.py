@@ -41,8 +41,8 @@ _CLIENTS = AsyncRedisClients
 _INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
 
 
-class AsyncPoolCommands:
-    """The commands of a tier's read and write paths, on connections of its own.
+class AsyncTierConnections:
+    """The connections a tier keeps, and the commands of its read and write paths on them.
 
     For a standalone client the tier built itself (:meth:`AsyncRedisTier.from_url`:
     no retries, no client-side cache, no single connection). A command takes
@@ -58,14 +58,13 @@ class AsyncPoolCommands:
     closed too, since they went with it. A forked child never uses its
     parent's connections.
 
+    The methods have the client's signatures, for the commands the tier
+    runs on its hot paths (``SET`` returns nothing).
+
     Args:
         client: The standalone redis-py client the tier built.
         gone: The driver's error for a dead connection (``ConnectionError``).
-        timeout: The driver's timeout error (a subclass of ``gone`` in some
-            redis-py versions), which does not say the server went away.
-
-    Same method signatures as the client's, for the commands the tier uses
-    on its hot paths (``SET`` returns nothing).
+        timeout: The driver's timeout error: a hung server is not a gone one.
     """
 
     __slots__ = ("_closed", "_gone", "_idle", "_make", "_pid", "_timeout")
@@ -316,15 +315,15 @@ class AsyncRedisTier(RedisTierBase):
     def _bind(self, client: Any) -> None:
         """Run the tier's own reads and writes through ``client``.
 
-        A standalone client this tier built (:meth:`from_url`) is used through
-        its connection pool (:class:`AsyncPoolCommands`); a client you passed
-        in, and every cluster client, through its own methods, so that its
-        retries and options hold.
+        For a standalone client this tier built (:meth:`from_url`) the tier
+        keeps connections of its own (:class:`AsyncTierConnections`); a client
+        you passed in, and every cluster client, is used through its own
+        methods, so that its retries and options hold.
         """
         self._client: Any = client
-        self._own: AsyncPoolCommands | None = None
+        self._own: AsyncTierConnections | None = None
         if self._settings is not None and not self._cluster:
-            self._own = AsyncPoolCommands(
+            self._own = AsyncTierConnections(
                 client, gone=self._connection_error, timeout=self._redis_timeout
             )
         commands: Any = self._own or client
