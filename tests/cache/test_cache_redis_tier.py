@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import os
 import subprocess
 import sys
 import time
@@ -491,6 +492,44 @@ def test_close_closes_the_connections_the_tier_keeps(kind: str, redis_url: str) 
         time.sleep(0.01)
     assert before == len(raw.client_list())
     raw.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, namespace: str) -> None:
+    """A tier used before fork: the child's commands go on connections it made itself.
+
+    Two processes writing on one socket would read each other's replies. The
+    child checks that every connection it keeps was made in the child; the
+    parent's connection still answers afterwards.
+    """
+    tier = RedisTier.from_url(redis_url)
+    tier.set(f"{namespace}:k", entry("parent"), now=time.time())
+    assert ["parent"] == values([tier.get(f"{namespace}:k")])
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_end)
+            ok = ["parent"] == values([tier.get(f"{namespace}:k")])
+            tier.set(f"{namespace}:child", entry("child"), now=time.time())
+            own = tier._own  # the connections the tier keeps: what this test is about
+            ok = ok and own is not None and all(c.pid == os.getpid() for c in own._idle)
+            os.write(write_end, b"1" if ok else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    assert b"1" == os.read(read_end, 1)
+    os.close(read_end)
+    assert ["child", "parent"] == values(
+        [tier.get(f"{namespace}:child"), tier.get(f"{namespace}:k")]
+    )
+    assert 0 == tier.errors
+    tier.close()
 
 
 def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: RedisCluster) -> None:
