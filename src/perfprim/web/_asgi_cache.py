@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from perfprim.cache import AsyncTieredCache
-from perfprim.cache.advanced import AsyncSingleFlight
+from perfprim.cache.advanced import MISSING, AsyncSingleFlight
 from perfprim.exceptions import ConfigurationError
 from perfprim.web._http_cache_core import (
     AsgiHeaders,
@@ -49,6 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _ERRORS = frozenset({500, 502, 503, 504})
 _CONDITIONALS = frozenset(name.encode() for name in CONDITIONAL_FIELDS)
 _COLLAPSIBLE = frozenset({"uri-miss", "vary-miss", "stale"})
+_ANSWERS = frozenset({ReadAction.SERVE, ReadAction.NOT_MODIFIED})
 
 
 def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -198,18 +199,36 @@ class CacheMiddleware:
     async def _collapse(
         self, scope: Scope, receive: Receive, send: Send, plan: RequestPlan, decision: ReadDecision
     ) -> None:
-        """Concurrent misses of one URL: one forward, the others answered from what it stored."""
-        mine = _Forwarded()
-        ran = False
+        """Concurrent misses of one URL: one forward, the others answered from what it stored.
 
-        async def forward() -> HttpCacheEntry | None:
-            nonlocal mine, ran
-            ran = True
+        One forward per process (single-flight) and, with Redis, one at a time across
+        processes (the cache's lock: a process that waited re-reads the cache).
+        """
+        mine: _Forwarded | None = None
+
+        async def lead() -> HttpCacheEntry | None:
+            nonlocal mine
             mine = await self._forward(scope, receive, send, plan, decision)
             return mine.result.entry if mine.result is not None else None
 
-        entry = await self._flight.do(plan.key, forward)
-        if ran:
+        async def reread() -> object:
+            try:
+                found = await self._read(plan)
+            except Exception:
+                return MISSING
+            if found.action in _ANSWERS and not found.revalidate and found.entry is not None:
+                return found.entry
+            return MISSING
+
+        async def flight() -> HttpCacheEntry | None:
+            return await self.cache.load_once(plan.key, lead, read=reread)
+
+        try:
+            entry = await self._flight.do(plan.key, flight)
+        except Exception:  # the cache's lock failed closed: this request forwards by itself
+            logger.warning("HTTP cache: the single-flight failed", exc_info=True)
+            entry = None
+        if mine is not None:
             if mine.error is not None:
                 raise mine.error
             return
@@ -452,7 +471,7 @@ class _Exchange:
             return
         await self._pass(None)
 
-    async def _pass(self, body: bytes | None) -> None:
+    async def _pass(self, body: bytes | None, *, more: bool = True) -> None:
         """Send the start with the core's headers, then what was buffered, then pass through."""
         middleware = self.middleware
         start = self.start
@@ -479,12 +498,12 @@ class _Exchange:
             self.send_body = result.send_body
         self.out.sent = True
         await self.upstream(start)
-        if self.chunks:
-            chunks, self.chunks = self.chunks, []
-            if self.send_body:
-                await self.upstream(
-                    {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
-                )
+        chunks, self.chunks = self.chunks, []
+        if chunks or not more:
+            body_now = b"".join(chunks) if self.send_body else b""
+            await self.upstream({"type": "http.response.body", "body": body_now, "more_body": more})
+        if not more:
+            self.done = True
 
     async def _body(self, message: Message) -> None:
         more = bool(message.get("more_body", False))
@@ -498,7 +517,7 @@ class _Exchange:
                 await self._pass(None)  # a streamed body: passed through (store_streaming=False)
                 return
             if self.size > policy.max_body_bytes:
-                await self._pass(b"".join(self.chunks))  # the core says too-large
+                await self._pass(b"".join(self.chunks), more=more)  # the core says too-large
                 return
             if not more:
                 await self._store()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from perfprim.cache import TieredCache
-from perfprim.cache.advanced import SingleFlight
+from perfprim.cache.advanced import MISSING, SingleFlight
 from perfprim.exceptions import ConfigurationError
 from perfprim.web._http_cache_core import (
     CacheRequest,
@@ -39,6 +39,7 @@ __all__ = ["Reply", "SyncHttpCache", "Upstream"]
 
 _ERRORS = frozenset({500, 502, 503, 504})
 _COLLAPSIBLE = frozenset({"uri-miss", "vary-miss", "stale"})
+_ANSWERS = frozenset({ReadAction.SERVE, ReadAction.NOT_MODIFIED})
 
 
 class Upstream(NamedTuple):
@@ -178,6 +179,11 @@ class SyncHttpCache:
         return decision
 
     def _collapse(self, plan: RequestPlan, decision: ReadDecision, forward: Forward) -> Reply:
+        """Concurrent misses of one URL: one forward, the others answered from what it stored.
+
+        One forward per process (single-flight) and, with Redis, one at a time across
+        processes (the cache's lock: a process that waited re-reads the cache).
+        """
         led = _Led()
 
         def lead() -> HttpCacheEntry | None:
@@ -185,10 +191,22 @@ class SyncHttpCache:
             led.reply, entry = self._forward_entry(plan, decision, forward)
             return entry
 
+        def reread() -> object:
+            try:
+                found = self._read(plan)
+            except Exception:
+                return MISSING
+            if found.action in _ANSWERS and not found.revalidate and found.entry is not None:
+                return found.entry
+            return MISSING
+
+        def flight() -> HttpCacheEntry | None:
+            return self.cache.load_once(plan.key, lead, read=reread)
+
         # An application error reaches every waiter through the flight: each then forwards
         # by itself below (and so meets the error, or a stand-in, on its own).
         try:
-            entry = self._flight.do(plan.key, lead)
+            entry = self._flight.do(plan.key, flight)
         except Exception:
             if led.ran:
                 raise
