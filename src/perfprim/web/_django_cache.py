@@ -216,8 +216,8 @@ def cache_response(*, cache: TieredCache | None = None, **options: Any) -> Calla
 
     Args:
         cache: The store; default: ``PERFPRIM_CACHE``.
-        **options: ``default_ttl``, ``policy``, ``paths``, ``clock``
-            (default: ``PERFPRIM_HTTP_CACHE``).
+        **options: ``default_ttl``, ``policy``, ``clock`` (default: those of
+            ``PERFPRIM_HTTP_CACHE``; its ``paths`` do not apply to a decorated view).
 
     Returns:
         A decorator for a sync view function.
@@ -234,7 +234,7 @@ def cache_response(*, cache: TieredCache | None = None, **options: Any) -> Calla
         @functools.wraps(view)
         def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
             if not middleware:
-                middleware.append(CacheMiddleware(view, cache=cache, **options))
+                middleware.append(CacheMiddleware(view, cache=cache, **{"paths": None, **options}))
             return middleware[0].handle(request, lambda r: view(r, *args, **kwargs))
 
         return wrapped  # type: ignore[return-value]
