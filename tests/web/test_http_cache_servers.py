@@ -1,6 +1,7 @@
-"""The cache middleware against real servers: gunicorn with 2 workers serving FastAPI
-(uvicorn workers), Flask (threaded workers) and Django (sync workers), on a private
-redis-server.
+"""The cache middleware against real servers: gunicorn, 2 workers, FastAPI, Flask, Django.
+
+FastAPI runs on uvicorn workers, Flask on threaded workers, Django on sync
+workers, all on a private redis-server.
 
 What only real processes show: ETags equal across workers, hits and
 invalidations shared through Redis, 100 concurrent requests calling the app
@@ -117,7 +118,7 @@ def test_etags_are_equal_across_workers(
 
 @pytest.fixture
 def request_fixture(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
-    """pytest's ``request`` under a name that does not shadow the HTTP helper."""
+    """The ``request`` fixture under a name that does not shadow the HTTP helper."""
     return request
 
 

@@ -6,6 +6,7 @@ counted there (``INCR calls:<path>``), so a test sees the calls of every worker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import redis
@@ -19,10 +20,8 @@ _counter = redis.Redis.from_url(REDIS_URL, socket_timeout=0.5, socket_connect_ti
 
 def count_call(path: str) -> None:
     """Count one application call of ``path`` (never fails the request)."""
-    try:
+    with contextlib.suppress(redis.RedisError):
         _counter.incr(f"calls:{path}")
-    except redis.RedisError:
-        pass
 
 
 def sync_cache() -> TieredCache:

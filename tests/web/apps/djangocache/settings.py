@@ -1,4 +1,4 @@
-"""Django settings of the real-server cache tests: the cache middleware, its cache by dotted path."""
+"""Django settings of the real-server cache tests: the cache middleware, its cache by path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""URLs of the Django cache test project: a product cached by default_ttl, an Authorization check."""
+"""URLs of the Django cache test project: a product cached by default_ttl."""
 
 from __future__ import annotations
 
