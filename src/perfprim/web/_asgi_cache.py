@@ -70,12 +70,13 @@ async def _empty_receive() -> Message:
 class _Forwarded:
     """What one call of the application produced, as far as the cache needs it."""
 
-    __slots__ = ("error", "result", "sent")
+    __slots__ = ("error", "result", "sent", "stood_in")
 
     def __init__(self) -> None:
         self.result: StoreDecision | None = None
         self.error: BaseException | None = None
         self.sent = False  # something reached the client
+        self.stood_in = False  # a stale entry answered for an error (stale-if-error)
 
 
 class CacheMiddleware:
@@ -279,8 +280,13 @@ class CacheMiddleware:
                 await self.app(scope, receive, exchange.send)
             await exchange.finish()
         except Exception as exc:  # the application's (or a timeout): stale-if-error may answer
-            if not out.sent and fallback_possible and await self._stand_in(send, plan, decision):
-                out.error = None
+            if out.stood_in or (
+                not out.sent and fallback_possible and await self._stand_in(send, plan, decision)
+            ):
+                # The client has its answer: the error is logged, not raised into the server.
+                logger.warning(
+                    "HTTP cache: served a stale response for an app error", exc_info=True
+                )
                 return out
             out.error = exc
         return out
@@ -455,7 +461,7 @@ class _Exchange:
                 and decision.entry is not None
                 and await middleware._stand_in(self.upstream, plan, decision, status)
             ):
-                self.done = self.out.sent = True
+                self.done = self.out.sent = self.out.stood_in = True
                 return
             refusal = storable(
                 plan, status, headers, now=middleware.options.clock(), policy=middleware.policy

@@ -239,6 +239,7 @@ class SyncHttpCache:
             stand_in = self._stand_in(plan, decision, None)
             if stand_in is None:
                 raise
+            logger.warning("HTTP cache: served a stale response for an app error", exc_info=True)
             return stand_in, None
         try:
             if upstream.status in _ERRORS:

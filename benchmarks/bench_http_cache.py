@@ -1,0 +1,290 @@
+"""What a cached HTTP response costs: perfprim's CacheMiddleware against the caches users pick.
+
+One FastAPI app, ``GET /products/42`` returning a small JSON document, called
+in process with a prepared ASGI request (no network), every candidate in
+batches interleaved round by round (the load of a shared machine moves
+between rounds, not between candidates); per-request time, median of rounds:
+
+- ``uncached``: the endpoint with no cache;
+- ``perfprim-l1``: perfprim's ASGI ``CacheMiddleware`` on an
+  ``AsyncTieredCache`` whose memory L1 holds the response (a hit);
+- ``perfprim-l2``: the same middleware on a cache with no L1, so every hit
+  reads the private redis-server (an L2 hit with a cold L1);
+- ``fastapi-cache2-memory`` / ``fastapi-cache2-redis``: fastapi-cache2's
+  ``@cache`` decorator on the endpoint, ``InMemoryBackend`` / ``RedisBackend``;
+- ``cashews``: cashews' ``@cache`` on the endpoint with its FastAPI
+  middleware (``CacheRequestControlMiddleware`` + ``CacheEtagMiddleware``),
+  in memory.
+
+And a 304 for ``If-None-Match`` with the current ETag: perfprim (L1),
+fastapi-cache2 (memory) and cashews. Before timing, each candidate is
+checked to answer from its cache (the endpoint is not called again).
+
+Budget (``budgets/http_cache.toml``): a perfprim L1 hit costs <= 0.5x the
+cheapest anchor's hit. The end-to-end run through uvicorn is not here yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from perfprim.testing import RedisServer
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+PATH = "/products/42"
+DOCUMENT = {"id": 42, "name": "Ada Lovelace", "price": 1999, "tags": ["a", "b", "c"]}
+
+
+def _scope(headers: list[tuple[bytes, bytes]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"user-agent", b"bench"),
+            (b"accept", b"*/*"),
+            *headers,
+        ],  # fmt: skip
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "state": {},
+    }
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+class _Seen:
+    """A send that keeps the last status and headers."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+
+
+async def _discard(message: dict[str, Any]) -> None:
+    return None
+
+
+class Candidate:
+    """An ASGI app, the request it is sent, the endpoint's call counter."""
+
+    def __init__(self, app: Any, calls: list[int], headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+                 before: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self.app = app
+        self.calls = calls
+        self.headers = list(headers)
+        self.before = before
+
+    async def once(self) -> _Seen:
+        if self.before is not None:
+            self.before()
+        seen = _Seen()
+        scope = _scope(self.headers)
+        await self.app(scope, _receive, seen)
+        return seen
+
+    def batch(self, loop: asyncio.AbstractEventLoop, n: int) -> Callable[[], float]:
+        app, headers, before = self.app, self.headers, self.before
+
+        async def run_batch() -> None:
+            for _ in range(n):
+                await app(_scope(headers), _receive, _discard)
+
+        def run() -> float:
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            loop.run_until_complete(run_batch())
+            return (time.perf_counter() - start) / n
+
+        return run
+
+
+def _fastapi(calls: list[int], decorate: Callable[[Any], Any] | None = None) -> Any:
+    from fastapi import FastAPI, Request, Response
+
+    app = FastAPI()
+
+    async def product(request: Request, response: Response) -> dict[str, object]:
+        calls.append(1)
+        response.headers["cache-control"] = "max-age=3600"
+        return DOCUMENT
+
+    endpoint = decorate(product) if decorate is not None else product
+    app.get(PATH)(endpoint)
+    return app
+
+
+def _perfprim(calls: list[int], cache: Any) -> Any:
+    from perfprim.web.asgi import CacheMiddleware
+
+    app = _fastapi(calls)
+    app.add_middleware(CacheMiddleware, cache=cache)
+    return app
+
+
+def _fastapi_cache2(calls: list[int], backend: Any) -> tuple[Any, Callable[[], None]]:
+    from fastapi_cache import FastAPICache
+    from fastapi_cache.decorator import cache
+
+    def use() -> None:  # FastAPICache is one global: set this candidate's backend
+        FastAPICache.reset()
+        FastAPICache.init(backend, prefix="bench")
+
+    use()
+    return _fastapi(calls, cache(expire=3600)), use
+
+
+def _cashews(calls: list[int]) -> Any:
+    from cashews import Cache
+    from cashews.contrib.fastapi import CacheEtagMiddleware, CacheRequestControlMiddleware
+
+    store = Cache()
+    store.setup("mem://")
+    app = _fastapi(calls, store(ttl="1h"))
+    app.add_middleware(CacheEtagMiddleware, cache_instance=store)
+    app.add_middleware(CacheRequestControlMiddleware, cache_instance=store)
+    return app
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the Redis-backed candidates."""
+    with RedisServer() as server:
+        yield server
+
+
+def _candidates(loop: asyncio.AbstractEventLoop, redis_url: str) -> dict[str, Candidate]:
+    import redis.asyncio
+    from fastapi_cache.backends.inmemory import InMemoryBackend
+    from fastapi_cache.backends.redis import RedisBackend
+
+    from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier
+
+    out: dict[str, Candidate] = {}
+    calls: dict[str, list[int]] = {}
+
+    def add(name: str, app: Any, before: Callable[[], None] | None = None) -> None:
+        out[name] = Candidate(app, calls[name], before=before)
+
+    for name in ("uncached", "perfprim-l1", "perfprim-l2", "fastapi-cache2-memory",
+                 "fastapi-cache2-redis", "cashews"):  # fmt: skip
+        calls[name] = []
+    add("uncached", _fastapi(calls["uncached"]))
+    l1 = AsyncTieredCache(MemoryTier(), namespace="bench-l1")
+    add("perfprim-l1", _perfprim(calls["perfprim-l1"], l1))
+    l2 = AsyncTieredCache(AsyncRedisTier.from_url(redis_url), namespace="bench-l2")
+    add("perfprim-l2", _perfprim(calls["perfprim-l2"], l2))
+    memory_app, use_memory = _fastapi_cache2(calls["fastapi-cache2-memory"], InMemoryBackend())
+    add("fastapi-cache2-memory", memory_app, use_memory)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    redis_app, use_redis = _fastapi_cache2(calls["fastapi-cache2-redis"], RedisBackend(client))
+    add("fastapi-cache2-redis", redis_app, use_redis)
+    add("cashews", _cashews(calls["cashews"]))
+    return out
+
+
+def _interleave(batches: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Per-request seconds of each candidate, per round; the order rotates each round."""
+    for run in batches.values():
+        run()
+    names = list(batches)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            times[name].append(batches[name]())
+    return times
+
+
+def _check_hits(
+    loop: asyncio.AbstractEventLoop, candidates: dict[str, Candidate]
+) -> dict[str, str]:
+    """Warm every cache; then a request must not reach the endpoint. Returns each ETag."""
+    etags: dict[str, str] = {}
+    for name, candidate in candidates.items():
+        loop.run_until_complete(candidate.once())
+        before = len(candidate.calls)
+        seen = loop.run_until_complete(candidate.once())
+        assert 200 == seen.status, (name, seen.status)
+        if name != "uncached":
+            assert before == len(candidate.calls), f"{name} did not answer from its cache"
+        if "etag" in seen.headers:
+            etags[name] = seen.headers["etag"]
+    return etags
+
+
+def test_http_cache_hit_and_304_in_process(
+    record_metric: Callable[..., None], request: pytest.FixtureRequest, redis_server: RedisServer
+) -> None:
+    """A cache hit and a 304: perfprim (L1, L2) against fastapi-cache2 and cashews, interleaved."""
+    smoke = bool(request.config.getoption("benchmark_disable", False))
+    loop = asyncio.new_event_loop()
+    try:
+        candidates = _candidates(loop, redis_server.url)
+        etags = _check_hits(loop, candidates)
+        for name in ("perfprim-l1", "fastapi-cache2-memory", "cashews"):
+            assert name in etags, f"{name} sent no ETag"
+            base = candidates[name]
+            candidates[f"{name}/304"] = Candidate(
+                base.app, base.calls, [(b"if-none-match", etags[name].encode())], base.before
+            )
+            seen = loop.run_until_complete(candidates[f"{name}/304"].once())
+            assert 304 == seen.status, (name, seen.status)
+        n = 10 if smoke else 200
+        batches = {name: c.batch(loop, n) for name, c in candidates.items()}
+        times = _interleave(batches, 2 if smoke else 21)
+    finally:
+        loop.close()
+    us = {name: statistics.median(series) * 1e6 for name, series in times.items()}
+    note = "FastAPI GET /products/42 in process; median of interleaved rounds"
+    for name, value in us.items():
+        record_metric(f"http_cache.inprocess.{name.replace('/', '.')}_us", value, "us", note)
+    hit_anchors = ("fastapi-cache2-memory", "fastapi-cache2-redis", "cashews")
+    cheapest = min(us[name] for name in hit_anchors)
+    record_metric(
+        "http_cache.inprocess.perfprim_l1_hit_over_cheapest_anchor_hit",
+        us["perfprim-l1"] / cheapest,
+        "x",
+        "perfprim L1 hit / the cheapest anchor's hit (budget 0.5)",
+    )
+    record_metric(
+        "http_cache.inprocess.perfprim_l2_hit_over_fastapi_cache2_redis_hit",
+        us["perfprim-l2"] / us["fastapi-cache2-redis"],
+        "x",
+        "perfprim L2 hit (no L1) / fastapi-cache2 Redis hit",
+    )
+    cheapest_304 = min(us["fastapi-cache2-memory/304"], us["cashews/304"])
+    record_metric(
+        "http_cache.inprocess.perfprim_304_over_cheapest_anchor_304",
+        us["perfprim-l1/304"] / cheapest_304,
+        "x",
+        "perfprim 304 / the cheapest anchor's 304",
+    )
+    record_metric(
+        "http_cache.inprocess.perfprim_l1_hit_over_uncached",
+        us["perfprim-l1"] / us["uncached"],
+        "x",
+        "perfprim L1 hit / the uncached endpoint",
+    )
