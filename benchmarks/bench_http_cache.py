@@ -1,6 +1,7 @@
 """What a cached HTTP response costs: perfprim's CacheMiddleware against the caches users pick.
 
-One FastAPI app, ``GET /products/42`` returning a small JSON document, called
+One FastAPI endpoint, ``GET /products/42`` returning a small JSON document
+(no ``Cache-Control`` of its own: each cache is told to keep it 1 h), called
 in process with a prepared ASGI request (no network), every candidate in
 batches interleaved round by round (the load of a shared machine moves
 between rounds, not between candidates); per-request time, median of rounds:
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from perfprim.testing import RedisServer
 
@@ -42,7 +44,7 @@ PATH = "/products/42"
 DOCUMENT = {"id": 42, "name": "Ada Lovelace", "price": 1999, "tags": ["a", "b", "c"]}
 
 
-def _scope(headers: list[tuple[bytes, bytes]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -89,11 +91,16 @@ async def _discard(message: dict[str, Any]) -> None:
 class Candidate:
     """An ASGI app, the request it is sent, the endpoint's call counter."""
 
-    def __init__(self, app: Any, calls: list[int], headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
-                 before: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: Any,
+        calls: list[int],
+        headers: list[tuple[bytes, bytes]] | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self.calls = calls
-        self.headers = list(headers)
+        self.headers = list(headers or [])
         self.before = before
 
     async def once(self) -> _Seen:
@@ -122,13 +129,10 @@ class Candidate:
 
 
 def _fastapi(calls: list[int], decorate: Callable[[Any], Any] | None = None) -> Any:
-    from fastapi import FastAPI, Request, Response
-
     app = FastAPI()
 
-    async def product(request: Request, response: Response) -> dict[str, object]:
+    async def product() -> dict[str, object]:
         calls.append(1)
-        response.headers["cache-control"] = "max-age=3600"
         return DOCUMENT
 
     endpoint = decorate(product) if decorate is not None else product
@@ -140,7 +144,7 @@ def _perfprim(calls: list[int], cache: Any) -> Any:
     from perfprim.web.asgi import CacheMiddleware
 
     app = _fastapi(calls)
-    app.add_middleware(CacheMiddleware, cache=cache)
+    app.add_middleware(CacheMiddleware, cache=cache, default_ttl=3600)
     return app
 
 
@@ -175,7 +179,9 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-def _candidates(loop: asyncio.AbstractEventLoop, redis_url: str) -> dict[str, Candidate]:
+def _candidates(
+    loop: asyncio.AbstractEventLoop, redis_url: str, closers: list[Callable[[], Any]]
+) -> dict[str, Candidate]:
     import redis.asyncio
     from fastapi_cache.backends.inmemory import InMemoryBackend
     from fastapi_cache.backends.redis import RedisBackend
@@ -196,9 +202,11 @@ def _candidates(loop: asyncio.AbstractEventLoop, redis_url: str) -> dict[str, Ca
     add("perfprim-l1", _perfprim(calls["perfprim-l1"], l1))
     l2 = AsyncTieredCache(AsyncRedisTier.from_url(redis_url), namespace="bench-l2")
     add("perfprim-l2", _perfprim(calls["perfprim-l2"], l2))
+    closers += [l1.close, l2.close]
     memory_app, use_memory = _fastapi_cache2(calls["fastapi-cache2-memory"], InMemoryBackend())
     add("fastapi-cache2-memory", memory_app, use_memory)
     client = redis.asyncio.Redis.from_url(redis_url)
+    closers.append(client.aclose)
     redis_app, use_redis = _fastapi_cache2(calls["fastapi-cache2-redis"], RedisBackend(client))
     add("fastapi-cache2-redis", redis_app, use_redis)
     add("cashews", _cashews(calls["cashews"]))
@@ -241,8 +249,9 @@ def test_http_cache_hit_and_304_in_process(
     """A cache hit and a 304: perfprim (L1, L2) against fastapi-cache2 and cashews, interleaved."""
     smoke = bool(request.config.getoption("benchmark_disable", False))
     loop = asyncio.new_event_loop()
+    closers: list[Callable[[], Any]] = []
     try:
-        candidates = _candidates(loop, redis_server.url)
+        candidates = _candidates(loop, redis_server.url, closers)
         etags = _check_hits(loop, candidates)
         for name in ("perfprim-l1", "fastapi-cache2-memory", "cashews"):
             assert name in etags, f"{name} sent no ETag"
@@ -256,6 +265,8 @@ def test_http_cache_hit_and_304_in_process(
         batches = {name: c.batch(loop, n) for name, c in candidates.items()}
         times = _interleave(batches, 2 if smoke else 21)
     finally:
+        for close in closers:
+            loop.run_until_complete(close())
         loop.close()
     us = {name: statistics.median(series) * 1e6 for name, series in times.items()}
     note = "FastAPI GET /products/42 in process; median of interleaved rounds"
