@@ -60,7 +60,7 @@ def _scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
             (b"user-agent", b"bench"),
             (b"accept", b"*/*"),
             *headers,
-        ],  # fmt: skip
+        ],
         "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
         "state": {},
