@@ -22,15 +22,24 @@ fastapi-cache2 (memory) and cashews. Before timing, each candidate is
 checked to answer from its cache (the endpoint is not called again).
 
 Budget (``budgets/http_cache.toml``): a perfprim L1 hit costs <= 0.5x the
-cheapest anchor's hit. The end-to-end run through uvicorn is not here yet.
+cheapest anchor's hit.
+
+End to end: every candidate behind its own uvicorn process, all started at
+once, driven in turns at a fixed arrival rate by the bounded client of
+``bench_web_metrics.py`` (latency from the planned send time); reported: the
+server's CPU time per request (from /proc) and latency percentiles, no
+budget (the network stack and the machine's noise dominate).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +49,7 @@ from perfprim.testing import RedisServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+ROOT = Path(__file__).resolve().parents[1]
 PATH = "/products/42"
 DOCUMENT = {"id": 42, "name": "Ada Lovelace", "price": 1999, "tags": ["a", "b", "c"]}
 
@@ -179,38 +189,53 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-def _candidates(
-    loop: asyncio.AbstractEventLoop, redis_url: str, closers: list[Callable[[], Any]]
-) -> dict[str, Candidate]:
+NAMES = (
+    "uncached",
+    "perfprim-l1",
+    "perfprim-l2",
+    "fastapi-cache2-memory",
+    "fastapi-cache2-redis",
+    "cashews",
+)
+ANCHORS = ("fastapi-cache2-memory", "fastapi-cache2-redis", "cashews")
+
+
+def _build(name: str, redis_url: str, closers: list[Callable[[], Any]]) -> Candidate:
+    """One candidate app, by name."""
     import redis.asyncio
     from fastapi_cache.backends.inmemory import InMemoryBackend
     from fastapi_cache.backends.redis import RedisBackend
 
     from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier
 
-    out: dict[str, Candidate] = {}
-    calls: dict[str, list[int]] = {}
+    calls: list[int] = []
+    if name == "uncached":
+        return Candidate(_fastapi(calls), calls)
+    if name == "perfprim-l1":
+        l1 = AsyncTieredCache(MemoryTier(), namespace="bench-l1")
+        closers.append(l1.close)
+        return Candidate(_perfprim(calls, l1), calls)
+    if name == "perfprim-l2":
+        l2 = AsyncTieredCache(AsyncRedisTier.from_url(redis_url), namespace="bench-l2")
+        closers.append(l2.close)
+        return Candidate(_perfprim(calls, l2), calls)
+    if name == "fastapi-cache2-memory":
+        app, use = _fastapi_cache2(calls, InMemoryBackend())
+        return Candidate(app, calls, before=use)
+    if name == "fastapi-cache2-redis":
+        client = redis.asyncio.Redis.from_url(redis_url)
+        closers.append(client.aclose)
+        app, use = _fastapi_cache2(calls, RedisBackend(client))
+        return Candidate(app, calls, before=use)
+    if name == "cashews":
+        return Candidate(_cashews(calls), calls)
+    raise ValueError(f"unknown candidate {name!r}")
 
-    def add(name: str, app: Any, before: Callable[[], None] | None = None) -> None:
-        out[name] = Candidate(app, calls[name], before=before)
 
-    for name in ("uncached", "perfprim-l1", "perfprim-l2", "fastapi-cache2-memory",
-                 "fastapi-cache2-redis", "cashews"):  # fmt: skip
-        calls[name] = []
-    add("uncached", _fastapi(calls["uncached"]))
-    l1 = AsyncTieredCache(MemoryTier(), namespace="bench-l1")
-    add("perfprim-l1", _perfprim(calls["perfprim-l1"], l1))
-    l2 = AsyncTieredCache(AsyncRedisTier.from_url(redis_url), namespace="bench-l2")
-    add("perfprim-l2", _perfprim(calls["perfprim-l2"], l2))
-    closers += [l1.close, l2.close]
-    memory_app, use_memory = _fastapi_cache2(calls["fastapi-cache2-memory"], InMemoryBackend())
-    add("fastapi-cache2-memory", memory_app, use_memory)
-    client = redis.asyncio.Redis.from_url(redis_url)
-    closers.append(client.aclose)
-    redis_app, use_redis = _fastapi_cache2(calls["fastapi-cache2-redis"], RedisBackend(client))
-    add("fastapi-cache2-redis", redis_app, use_redis)
-    add("cashews", _cashews(calls["cashews"]))
-    return out
+def server_app() -> Any:
+    """Uvicorn factory (``--factory``): the candidate named by ``PERFPRIM_BENCH_CANDIDATE``."""
+    candidate = _build(os.environ["PERFPRIM_BENCH_CANDIDATE"], os.environ["REDIS_URL"], [])
+    return candidate.app
 
 
 def _interleave(batches: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
@@ -251,7 +276,7 @@ def test_http_cache_hit_and_304_in_process(
     loop = asyncio.new_event_loop()
     closers: list[Callable[[], Any]] = []
     try:
-        candidates = _candidates(loop, redis_server.url, closers)
+        candidates = {name: _build(name, redis_server.url, closers) for name in NAMES}
         etags = _check_hits(loop, candidates)
         for name in ("perfprim-l1", "fastapi-cache2-memory", "cashews"):
             assert name in etags, f"{name} sent no ETag"
@@ -272,8 +297,7 @@ def test_http_cache_hit_and_304_in_process(
     note = "FastAPI GET /products/42 in process; median of interleaved rounds"
     for name, value in us.items():
         record_metric(f"http_cache.inprocess.{name.replace('/', '.')}_us", value, "us", note)
-    hit_anchors = ("fastapi-cache2-memory", "fastapi-cache2-redis", "cashews")
-    cheapest = min(us[name] for name in hit_anchors)
+    cheapest = min(us[name] for name in ANCHORS)
     record_metric(
         "http_cache.inprocess.perfprim_l1_hit_over_cheapest_anchor_hit",
         us["perfprim-l1"] / cheapest,
@@ -298,4 +322,63 @@ def test_http_cache_hit_and_304_in_process(
         us["perfprim-l1"] / us["uncached"],
         "x",
         "perfprim L1 hit / the uncached endpoint",
+    )
+
+
+def test_http_cache_hit_end_to_end(
+    record_metric: Callable[..., None],
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """Every candidate behind uvicorn, driven in turns at a fixed rate: server CPU and latency."""
+    import bench_web_metrics as web
+
+    smoke = bool(request.config.getoption("benchmark_disable", False))
+    rate = 100.0 if smoke else 300.0
+    duration = 0.3 if smoke else 2.0
+    rounds = 1 if smoke else 3
+    cpu: dict[str, list[float]] = {n: [] for n in NAMES}
+    lat: dict[str, list[float]] = {n: [] for n in NAMES}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(
+                web._server(
+                    "asgi",
+                    name,
+                    tmp_path / f"{name}.log",
+                    factory="bench_http_cache:server_app",
+                    env_extra={
+                        "REDIS_URL": redis_server.url,
+                        "PYTHONPATH": os.pathsep.join(
+                            [str(ROOT / "benchmarks"), str(ROOT), str(ROOT / "src")]
+                        ),
+                    },
+                )
+            )
+            for name in NAMES
+        }
+        for port, _ in servers.values():  # warm up: the first request fills each cache
+            asyncio.run(web._fixed_rate(port, 50, 0.2, 2))
+        for r in range(rounds):
+            for name in NAMES[r % len(NAMES) :] + NAMES[: r % len(NAMES)]:
+                port, proc = servers[name]
+                before = web._cpu_seconds(proc.pid)
+                latencies = asyncio.run(web._fixed_rate(port, rate, duration, 8))
+                cpu[name].append((web._cpu_seconds(proc.pid) - before) / len(latencies))
+                lat[name].extend(latencies)
+    note = f"uvicorn, {rate:g} req/s, {duration:g} s x {rounds} turns, 8 keep-alive connections"
+    cpu_us = {name: statistics.median(cpu[name]) * 1e6 for name in NAMES}
+    for name in NAMES:
+        ordered = sorted(lat[name])
+        record_metric(f"http_cache.e2e.{name}.cpu_us_per_request", cpu_us[name], "us", note)
+        record_metric(f"http_cache.e2e.{name}.p50_ms", ordered[len(ordered) // 2] * 1e3, "ms", note)
+        record_metric(
+            f"http_cache.e2e.{name}.p99_ms", ordered[int(len(ordered) * 0.99)] * 1e3, "ms", note
+        )
+    record_metric(
+        "http_cache.e2e.perfprim_l1_cpu_over_cheapest_anchor_cpu",
+        cpu_us["perfprim-l1"] / min(cpu_us[name] for name in ANCHORS),
+        "x",
+        "server CPU per request, perfprim L1 hit / the cheapest anchor's hit (no budget)",
     )
