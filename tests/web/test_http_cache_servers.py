@@ -164,7 +164,7 @@ def test_100_concurrent_misses_call_the_app_once(
 
 
 def test_flask_vary_and_cookie_refusal(flask_server: Server, counter: redis.Redis) -> None:
-    """Vary variants coexist across workers; a response setting a cookie is never stored."""
+    """Vary variants coexist across workers; Set-Cookie and Authorization: never stored."""
     port = flask_server.port
     for lang in ("en", "fr", "en", "fr", "en"):
         _, _, body = request(port, "/products/3", headers={"Accept-Language": lang})
@@ -174,6 +174,10 @@ def test_flask_vary_and_cookie_refusal(flask_server: Server, counter: redis.Redi
         _, headers, _ = request(port, "/private")
         assert "set-cookie" in headers["cache-status"]
     assert 2 == calls(counter, "/private")
+    for token in ("a", "b"):  # user A's answer is never served to user B (fastapi-cache #103)
+        _, headers, body = request(port, "/products/4", headers={"Authorization": token})
+        assert "detail=authorization" in headers["cache-status"]
+    assert 2 == calls(counter, "/products/4")
 
 
 def test_django_default_ttl_and_304(django_server: Server) -> None:
