@@ -399,3 +399,34 @@ def test_bad_options_fail_fast() -> None:
         CacheMiddleware(AsgiApp(), cache=cache, policy={"default_ttl": 1})  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="default_ttl"):
         CacheMiddleware(AsgiApp(), cache=cache, default_ttl=-1)
+
+
+async def test_a_failed_background_refresh_keeps_the_stale_entry(h: Harness) -> None:
+    """RFC 5861 §3: a 5xx from the background request leaves the stale entry in place."""
+    path = url("/r", "cache-control:max-age=10, stale-while-revalidate=30")
+    first = await h.client.get(path)
+    h.clock.advance(15)
+    h.app.overrides = {"status": "503"}
+    await h.client.get(path)
+    await h.middleware.drain()
+    h.app.overrides = {}
+    again = await h.client.get(path)
+    assert (first.content, "stale-while-revalidate") == (again.content, status_of(again)["detail"])
+
+
+async def test_head_miss_on_a_stream_sends_no_body(h: Harness) -> None:
+    """A HEAD miss passes the app's streamed answer through without its body."""
+    head = await h.client.head(url("/r", MAX60, stream="1"))
+    assert (200, b"") == (head.status_code, head.content)
+
+
+async def test_uncacheable_answer_to_a_conditional_miss_is_a_304(h: Harness) -> None:
+    """The app's own ETag matches the client's on a private response: a 304, nothing stored."""
+    lines = ("cache-control:private, max-age=60", 'etag:"v1"')
+    response = await h.client.get(url("/r", *lines), headers={"if-none-match": '"v1"'})
+    assert (304, b"", "private") == (
+        response.status_code,
+        response.content,
+        status_of(response)["detail"],
+    )
+    assert "if-none-match" not in h.app.seen_headers[-1]

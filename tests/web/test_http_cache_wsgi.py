@@ -205,3 +205,19 @@ def test_the_wrong_cache_kind_fails_fast() -> None:
 
     with pytest.raises(ConfigurationError, match="TieredCache"):
         CacheMiddleware(WsgiApp(), cache=AsyncTieredCache(MemoryTier()))  # type: ignore[arg-type]
+
+
+def test_legacy_write_callable_is_kept(h: Harness) -> None:
+    """PEP 3333 write(): what the app writes comes before its iterable, and is stored."""
+
+    def legacy(environ: dict[str, object], start_response: object) -> list[bytes]:
+        headers = [("Cache-Control", "max-age=60"), ("Content-Length", "16")]
+        write = start_response("200 OK", headers)  # type: ignore[operator]
+        write(b"written ")
+        return [b"returned"]
+
+    client = Client(CacheMiddleware(legacy, cache=h.cache, clock=h.clock))  # type: ignore[arg-type]
+    first = client.get("/legacy")
+    again = client.get("/legacy")
+    assert (b"written returned", b"written returned") == (first.data, again.data)
+    assert status_of(again).get("hit")

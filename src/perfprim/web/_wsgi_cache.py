@@ -130,16 +130,19 @@ class CacheMiddleware:
 def _call(app: WSGIApp, environ: Environ) -> Upstream:
     """Call the application, keeping its ``start_response`` arguments."""
     seen: dict[str, Any] = {}
+    written: list[bytes] = []  # PEP 3333's legacy write(): sent before the iterable
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         if exc_info is not None and seen:
             raise exc_info[1].with_traceback(exc_info[2])
         seen["status"] = status
         seen["headers"] = headers
-        return _no_write
+        return written.append
 
     body = app(environ, start_response)
     close = getattr(body, "close", None)
+    if written:
+        body = _prepend(b"".join(written), iter(body))
     if "status" not in seen:  # a generator app calls start_response on its first step
         iterator = iter(body)
         try:
@@ -157,10 +160,6 @@ def _call(app: WSGIApp, environ: Environ) -> Upstream:
         headers
     )
     return Upstream(status, headers, body, streaming, close if callable(close) else None)
-
-
-def _no_write(data: bytes) -> None:
-    raise RuntimeError("perfprim's CacheMiddleware does not support the WSGI write() callable")
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
