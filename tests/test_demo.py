@@ -5,7 +5,9 @@ directory, with ``REDIS_URL`` unset so that it starts (and stalls) a private
 redis-server as it does on a fresh machine; the tests then read what it wrote.
 Expected values come from the demo service's design (a database pool of 8
 connections at 15 ms per query caps the uncached page at 533 req/s; the
-Redis tier's 0.2 s socket timeout is what a stalled Redis costs a request),
+Redis tier's 0.2 s socket timeout is what a stalled Redis costs a request;
+every product-page answer is a response-cache hit or a forward, and only a
+forward reaches the data cache),
 and from the CLI reading the demo's own files back.
 """
 
@@ -25,7 +27,7 @@ import jsonschema
 import pytest
 
 from perfprim.cli._demo import QUICK, choose_redis
-from perfprim.cli._demo_service import POOL, QUERY_SECONDS, SLO_THRESHOLD
+from perfprim.cli._demo_service import PAGE_MAX_AGE, POOL, QUERY_SECONDS, SLO_THRESHOLD
 from tests.cli.conftest import SCHEMA, SCRIPT, run_cli
 from tests.test_docs_examples import DOCS, extract_blocks
 
@@ -124,14 +126,29 @@ def test_redis_was_stalled_and_the_cache_degraded_and_recovered(demo: DemoRun) -
     assert "whole run" == result["latency"][-1]["phase"]
 
 
-def test_cache_figures_add_up(demo: DemoRun) -> None:
-    """Each product-page request is an L1 hit, an L1 miss, or joined another's lookup."""
+def test_response_cache_figures_add_up(demo: DemoRun) -> None:
+    """Each product-page answer is a response-cache hit, a collapsed forward, or a forward.
+
+    From the design: the middleware labels every answer of the product page
+    with Cache-Status; a forward is the only way into the page, whose one
+    data lookup is an L1 hit, an L1 miss or joins another's lookup; the
+    page's body (so its ETag, a digest of the body) never changes, so every
+    request that sent an ETag back gets a 304.
+    """
     result = demo.result
-    cache = result["cache"]
-    memory = cache["tiers"][0]
+    http, cache = result["response_cache"], result["cache"]
     completed = result["load"]["completed"]
-    assert completed == memory["hits"] + memory["misses"] + cache["coalesced"]
-    assert 0 < cache["loads"] < completed
+    assert 0 == http["unlabelled"]
+    assert completed == http["hits"] + http["collapsed"] + http["forwarded"]
+    memory = cache["tiers"][0]
+    assert http["forwarded"] == memory["hits"] + memory["misses"] + cache["coalesced"]
+    assert 0 < http["hits"]
+    assert 0 < http["stored"] <= http["forwarded"]
+    assert 0 < cache["loads"] <= http["forwarded"]
+    assert 0 < http["revalidations"] == http["not_modified"]
+    assert PAGE_MAX_AGE == http["max_age_seconds"]
+    assert ["memory", "redis"] == [t["name"] for t in http["tiers"]]
+    assert http["hit_ratio"] == pytest.approx(http["hits"] / completed)
     assert memory["hit_ratio"] == pytest.approx(
         memory["hits"] / (memory["hits"] + memory["misses"])
     )
@@ -145,7 +162,10 @@ def test_the_load_log_reads_back_with_the_cli(demo: DemoRun) -> None:
 
 
 def test_slo_figures_from_the_service_and_the_driver_agree(demo: DemoRun) -> None:
-    """The service counted every page request; the driver (timing from the plan) no fewer bad."""
+    """The service counted every page request, response-cache hits included (under the route).
+
+    The driver, timing from the plan, counts no fewer bad events.
+    """
     slo = demo.result["slo"]
     server, client = slo["server"], slo["client"]
     completed = demo.result["load"]["completed"]
@@ -178,6 +198,7 @@ def test_the_report_has_every_section_and_its_plots(demo: DemoRun) -> None:
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (demo.folder / image).is_file(), image
     assert f"{demo.result['load']['completed']:,} requests answered" in report
+    assert f"answered {demo.result['response_cache']['hits']:,} of the" in report
 
 
 def test_the_human_summary_is_printed_without_json(demo: DemoRun, tmp_path: Path) -> None:
@@ -192,6 +213,8 @@ def test_the_human_summary_is_printed_without_json(demo: DemoRun, tmp_path: Path
     text = (tmp_path / "out.txt").read_text()
     for heading in ("== cache", "== latency", "== SLO", "== capacity", "Redis stalled"):
         assert heading in text
+    assert "HTTP responses" in text
+    assert "response cache (Cache-Status)" in text
 
 
 def test_memory_only_when_there_is_no_redis(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -173,3 +173,25 @@ def test_missing_or_wrong_cache_setting_fails_fast() -> None:
         CacheMiddleware(lambda r: None)
     with pytest.raises(ConfigurationError, match="unknown"):
         CacheMiddleware(lambda r: None, cache=CACHE, ttl=1)
+
+
+def test_metrics_label_a_hit_with_its_route(client: Client) -> None:
+    """MetricsMiddleware before CacheMiddleware: a hit is timed under the resolved route."""
+    from perfprim.telemetry import TelemetryRegistry
+    from perfprim.web import RouteSLO
+    from perfprim.web.django import MetricsMiddleware
+
+    registry = TelemetryRegistry()
+    route = "/products/<int:product_id>"
+    with override_settings(
+        MIDDLEWARE=["perfprim.web.django.MetricsMiddleware", "perfprim.web.django.CacheMiddleware"],
+        PERFPRIM_WEB={"registry": registry, "slos": {route: RouteSLO(threshold=5.0, target=0.9)}},
+    ):
+        responses = [client.get(p) for p in ("/products/3", "/products/3", "/nowhere")]
+        recorder = MetricsMiddleware(lambda request: None).recorder
+    assert [200, 200, 404] == [r.status_code for r in responses]
+    assert (1, True) == (CALLS["/products/3"], status_of(responses[1]).get("hit"))
+    (view,) = [v for v in registry.timer_views() if v.name == "http.server.request.duration"]
+    counts = {s.labels: s.histogram.count for s in view.series if s.histogram.count}
+    assert {("", "GET", "200", route): 2, ("", "GET", "404", "<unmatched>"): 1} == counts
+    assert 2 == recorder.tracker(route).snapshot().events

@@ -144,6 +144,29 @@ def test_fastapi_hits_304_and_invalidation_across_workers(
     assert 2 == calls(counter, "/products/1")
 
 
+def test_fastapi_hits_are_measured_under_their_route(fastapi_server: Server) -> None:
+    """MetricsMiddleware outside the cache: a worker's hits count under the route template."""
+    port = fastapi_server.port
+    series = 'http_server_request_duration_seconds_count{error_type="",http_request_method="GET"'
+    routed = series + ',http_response_status_code="200",http_route="/products/{product_id}"}'
+
+    def scrape() -> str:
+        status = request(port, "/products/31")[0]  # a hit once stored in Redis
+        assert 200 == status
+        return request(port, "/metrics")[2].decode()
+
+    exposition = scrape()
+    for _ in range(30):  # until the scraped worker has served the page itself
+        if routed in exposition:
+            break
+        exposition = scrape()
+    assert routed in exposition
+    unmatched_200 = [
+        line for line in exposition.splitlines() if "<unmatched>" in line and '"200"' in line
+    ]
+    assert [] == unmatched_200
+
+
 def _storm(port: int, path: str, n: int = 100) -> list[int]:
     with ThreadPoolExecutor(max_workers=n) as pool:
         return [f.result()[0] for f in [pool.submit(request, port, path) for _ in range(n)]]

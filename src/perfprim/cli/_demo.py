@@ -1,8 +1,8 @@
 """``perfprim demo``: the library's main job in one command, on a fresh machine, in under a minute.
 
 It starts the shop of :mod:`perfprim.cli._demo_service` in process (uvicorn;
-tiered cache with Redis when there is one; metrics middleware with a route
-SLO), drives it with :func:`perfprim.load.run` at a planned rate while Redis
+HTTP response cache and tiered cache, with Redis when there is one; metrics
+middleware with a route SLO), drives it with :func:`perfprim.load.run` at a planned rate while Redis
 is stalled once (SIGSTOP), steps the concurrency with
 :func:`perfprim.load.find_knee`, and prints and writes what each module
 measured (:mod:`perfprim.cli._demo_report`).
@@ -136,12 +136,56 @@ def _zipf_ids(seed: int) -> Callable[[], int]:
     return next_id
 
 
+REVALIDATE = 0.25
+"""Share of the visits to a page seen before that send its ETag back (``If-None-Match``)."""
+
+
+@dataclass
+class ResponseCacheCounts:
+    """What the response cache did, as the client saw it in each answer's ``Cache-Status``.
+
+    Every product-page answer is exactly one of: a hit (not forwarded), a
+    forward that another request's forward answered (``collapsed``), or a
+    forward to the app (a miss: the app rendered the page). ``stored``
+    counts the forwards whose response was stored, ``not_modified`` the 304
+    answers, ``revalidations`` the requests that sent ``If-None-Match``.
+    """
+
+    hits: int = 0
+    forwarded: int = 0
+    collapsed: int = 0
+    stored: int = 0
+    not_modified: int = 0
+    revalidations: int = 0
+    unlabelled: int = 0
+
+    def count(self, status: int, cache_status: str | None) -> None:
+        """Count one answer."""
+        if status == 304:
+            self.not_modified += 1
+        if cache_status is None:
+            self.unlabelled += 1
+            return
+        params = {p.strip().split("=", 1)[0] for p in cache_status.split(";")[1:]}
+        if "hit" in params:
+            self.hits += 1
+        elif "collapsed" in params:
+            self.collapsed += 1
+        else:
+            self.forwarded += 1
+        if "stored" in params:
+            self.stored += 1
+
+
 class ProductVisits:
     """The open-model target: GET /products/{id} for zipf-distributed ids.
 
     A URL target sends one fixed request; a shop's cache needs many keys, so
     this coroutine function builds each URL and sends it through one pooled
-    pyqwest client (the client ``perfprim.load`` uses for URLs).
+    pyqwest client (the client ``perfprim.load`` uses for URLs). Like a
+    browser, it keeps each page's ETag and sends it back on a share
+    (:data:`REVALIDATE`, seeded) of its later visits to that page; it counts
+    the response cache's answers in :attr:`counts`.
     """
 
     def __init__(self, base: str, *, seed: int = 7) -> None:
@@ -160,12 +204,25 @@ class ProductVisits:
         )
         execute = pyqwest.Client(self._transport).execute
         next_id = _zipf_ids(seed)
+        revalidate = random.Random(seed + 1).random
+        etags: dict[int, str] = {}
+        counts = self.counts = ResponseCacheCounts()
 
         async def visit() -> None:
-            response = await execute("GET", f"{base}/products/{next_id()}", None, None)
+            product_id = next_id()
+            headers = None
+            etag = etags.get(product_id)
+            if etag is not None and revalidate() < REVALIDATE:
+                headers = {"if-none-match": etag}
+                counts.revalidations += 1
+            response = await execute("GET", f"{base}/products/{product_id}", headers, None)
             if response.status >= 400:
                 msg = f"HTTP {response.status}"
                 raise RuntimeError(msg)
+            seen = response.headers.get("etag")
+            if seen is not None:
+                etags[product_id] = seen
+            counts.count(response.status, response.headers.get("cache-status"))
 
         self.visit = visit
 
@@ -262,7 +319,7 @@ def _say(message: str, as_json: bool) -> None:
 def run_demo(plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool) -> dict[str, Any]:
     """Run the whole demo and write its report; return the summary (the ``--json`` result)."""
     from perfprim.cli._demo_report import DemoRun, write_report
-    from perfprim.cli._demo_service import DemoService
+    from perfprim.cli._demo_service import PAGE_MAX_AGE, DemoService
     from perfprim.load import find_knee, run
 
     began = time.perf_counter()
@@ -277,12 +334,8 @@ def run_demo(plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool) 
         _say("perfprim demo: a shop service behind perfprim's tiered cache, load-tested", as_json)
         _say(f"  cache:    {redis_choice.description}", as_json)
         _say(
-            "  HTTP response cache: "
-            + (
-                "perfprim.web.asgi.CacheMiddleware in front of the app"
-                if service.response_cache
-                else "not in this perfprim yet; pages are cached by @cache.cached"
-            ),
+            "  HTTP response cache: perfprim.web.asgi.CacheMiddleware in front of the product "
+            f"page (max-age={PAGE_MAX_AGE}s, the same tiers), then @cache.cached on its data",
             as_json,
         )
         with service.serve() as base:
@@ -342,12 +395,14 @@ def run_demo(plan: DemoPlan, *, output: Path, memory_only: bool, as_json: bool) 
                 live.close()
             scrape = _scrape(f"{base}/metrics")
             stats = service.stats()
+            http_stats = service.http_stats()
         queries = service.database.queries
     demo_run = DemoRun(
         plan=plan,
         cache_description=redis_choice.description,
         redis=redis_choice.url is not None,
-        response_cache=service.response_cache,
+        http_stats=http_stats,
+        http_counts=visits.counts,
         load=result,
         hlog=hlog,
         stalled_at=None if stall is None else stall.paused_at,
@@ -394,8 +449,9 @@ def demo(*, output: str, quick: bool, memory_only: bool, as_json: bool) -> None:
     """Run a small service behind perfprim's cache, load it, stall Redis, report what it saw.
 
     In about 30 seconds, no configuration: a Starlette shop served by uvicorn
-    in this process, its slow product page behind a TieredCache (memory +
-    Redis), per-route latency and an SLO from MetricsMiddleware; an
+    in this process, its slow product page behind the HTTP response cache
+    and its data behind a TieredCache (memory + Redis), per-route latency
+    and an SLO from MetricsMiddleware; an
     open-model load with a Redis stall in it (CO-free latency: every request
     counts from its planned start); a step load fitted with the USL. Prints
     the cache figures, latency percentiles, SLO budget and burn rates and the

@@ -1,10 +1,10 @@
 """What ``perfprim demo`` measured: the summary, the console tables, the Markdown report, the plots.
 
 :func:`write_report` turns a :class:`DemoRun` (the raw results: the load
-run and its interval log, the knee, the ``/metrics`` scrape, the cache's
-counters) into one JSON-ready summary, writes ``report.md``,
-``summary.json`` and the plots into the output directory, and returns the
-summary; :func:`render_summary` prints it as tables.
+run and its interval log, the knee, the ``/metrics`` scrape, the two caches'
+counters, the response cache's answers as the client counted them) into one
+JSON-ready summary, writes ``report.md``, ``summary.json`` and the plots into
+the output directory, and returns the summary; :func:`render_summary` prints it as tables.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfprim.cli._demo_service import PRODUCT_ROUTE, SLO_TARGET, SLO_THRESHOLD
+from perfprim.cli._demo_service import PAGE_MAX_AGE, PRODUCT_ROUTE, SLO_TARGET, SLO_THRESHOLD
 from perfprim.cli._output import Table, json_ready
 from perfprim.cli._params import format_duration, format_percent, format_seconds
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from perfprim.cache import CacheStats
-    from perfprim.cli._demo import DemoPlan
+    from perfprim.cli._demo import DemoPlan, ResponseCacheCounts
     from perfprim.histogram import LatencyHistogram
     from perfprim.load import KneeResult, LoadResult
 
@@ -43,7 +43,6 @@ class DemoRun:
     plan: DemoPlan
     cache_description: str
     redis: bool
-    response_cache: bool
     load: LoadResult
     hlog: Path
     stalled_at: float | None
@@ -51,6 +50,8 @@ class DemoRun:
     knee: KneeResult
     scrape: str
     stats: CacheStats
+    http_stats: CacheStats
+    http_counts: ResponseCacheCounts
     queries: int
     seconds: float
 
@@ -210,9 +211,9 @@ def _capacity(knee: KneeResult) -> dict[str, Any]:
     }
 
 
-def _cache(run: DemoRun) -> dict[str, Any]:
+def _tiers(stats: CacheStats) -> list[dict[str, Any]]:
     tiers = []
-    for tier in run.stats.tiers:
+    for tier in stats.tiers:
         lookups = tier.hits + tier.misses
         tiers.append(
             {
@@ -224,11 +225,32 @@ def _cache(run: DemoRun) -> dict[str, Any]:
                 "circuit_state": tier.circuit_state,
             }
         )
+    return tiers
+
+
+def _response_cache(run: DemoRun) -> dict[str, Any]:
+    counts = run.http_counts
+    answered = counts.hits + counts.collapsed + counts.forwarded
+    return {
+        "max_age_seconds": PAGE_MAX_AGE,
+        "hits": counts.hits,
+        "collapsed": counts.collapsed,
+        "forwarded": counts.forwarded,
+        "stored": counts.stored,
+        "not_modified": counts.not_modified,
+        "revalidations": counts.revalidations,
+        "unlabelled": counts.unlabelled,
+        "hit_ratio": counts.hits / answered if answered else None,
+        "tiers": _tiers(run.http_stats),
+    }
+
+
+def _cache(run: DemoRun) -> dict[str, Any]:
     return {
         "description": run.cache_description,
         "redis": run.redis,
-        "response_cache": run.response_cache,
-        "tiers": tiers,
+        "response_cache": True,
+        "tiers": _tiers(run.stats),
         "loads": run.stats.loads,
         "coalesced": run.stats.coalesced,
         "database_queries": run.queries,
@@ -289,6 +311,7 @@ def write_report(run: DemoRun, output: Path) -> dict[str, Any]:
         "output": str(output),
         "seconds": run.seconds,
         "cache": _cache(run),
+        "response_cache": _response_cache(run),
         "stall": stall,
         "load": {
             "rate": run.plan.rate,
@@ -357,8 +380,9 @@ def markdown(summary: dict[str, Any]) -> str:
         "# perfprim demo report",
         "",
         (
-            f"A Starlette shop served by uvicorn, its product page behind perfprim's tiered cache "
-            f"({cache['description']}), per-route latency and an SLO from "
+            f"A Starlette shop served by uvicorn, its product page behind perfprim's HTTP response "
+            f"cache and, for its data, the tiered cache ({cache['description']}), per-route "
+            f"latency and an SLO from "
             f"`perfprim.web.asgi.MetricsMiddleware`, loaded by `perfprim.load` at "
             f"{load['rate']:g} requests/s (open model) and then stepped in concurrency for a USL "
             f"fit. The whole demo took {summary['seconds']:.1f} s."
@@ -375,17 +399,31 @@ def markdown(summary: dict[str, Any]) -> str:
             ),
             "",
         ]
+    http = summary["response_cache"]
     lines += [
         "## Cache",
         "",
-        "| tier | hits | misses | hit ratio | errors | circuit |",
-        "|---|--:|--:|--:|--:|---|",
+        (
+            f"The HTTP response cache (`perfprim.web.asgi.CacheMiddleware`, "
+            f"max-age={http['max_age_seconds']} s) answered {http['hits']:,} of the "
+            f"{load['completed']:,} product-page requests itself "
+            f"({_pct(http['hit_ratio'], 3)}), {http['collapsed']:,} more from another "
+            f"request's forward, and forwarded {http['forwarded']:,} to the app "
+            f"({http['stored']:,} responses stored); {http['not_modified']:,} of the "
+            f"{http['revalidations']:,} requests that sent an ETag back got a 304. "
+            "Only a forwarded request reaches the page's `@cache.cached` data lookup."
+        ),
+        "",
+        "| cache | tier | hits | misses | hit ratio | errors | circuit |",
+        "|---|---|--:|--:|--:|--:|---|",
     ]
-    for tier in cache["tiers"]:
-        lines.append(
-            f"| {tier['name']} | {tier['hits']:,} | {tier['misses']:,} | "
-            f"{_pct(tier['hit_ratio'], 3)} | {tier['errors']} | {tier['circuit_state'] or '-'} |"
-        )
+    for name, tiers in (("HTTP responses", http["tiers"]), ("product data", cache["tiers"])):
+        for tier in tiers:
+            lines.append(
+                f"| {name} | {tier['name']} | {tier['hits']:,} | {tier['misses']:,} | "
+                f"{_pct(tier['hit_ratio'], 3)} | {tier['errors']} | "
+                f"{tier['circuit_state'] or '-'} |"
+            )
     lines += [
         "",
         (
@@ -489,22 +527,33 @@ def capacity_answer(cap: dict[str, Any]) -> str:
 def render_summary(summary: dict[str, Any], out: Console) -> None:
     """Print the summary as tables on a rich console."""
     cache, load, slo, cap = summary["cache"], summary["load"], summary["slo"], summary["capacity"]
+    http = summary["response_cache"]
     out.print()
     table = Table(
         "== cache",
-        ["tier", "hits", "misses", "hit ratio", "errors", "circuit"],
-        left=["tier", "circuit"],
+        ["cache", "tier", "hits", "misses", "hit ratio", "errors", "circuit"],
+        left=["cache", "tier", "circuit"],
     )
-    for tier in cache["tiers"]:
-        table.add(
-            tier["name"],
-            f"{tier['hits']:,}",
-            f"{tier['misses']:,}",
-            _pct(tier["hit_ratio"], 3),
-            tier["errors"],
-            tier["circuit_state"] or "-",
-        )
+    for name, tiers in (("HTTP responses", http["tiers"]), ("product data", cache["tiers"])):
+        for tier in tiers:
+            table.add(
+                name,
+                tier["name"],
+                f"{tier['hits']:,}",
+                f"{tier['misses']:,}",
+                _pct(tier["hit_ratio"], 3),
+                tier["errors"],
+                tier["circuit_state"] or "-",
+            )
     table.render(out)
+    out.print(
+        f"  response cache (Cache-Status): {http['hits']:,} hits, {http['collapsed']:,} "
+        f"collapsed, {http['forwarded']:,} forwarded ({http['stored']:,} stored), "
+        f"{http['not_modified']:,} 304s for {http['revalidations']:,} If-None-Match",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(
         f"  {load['completed']:,} requests, {cache['loads']:,} loads, {load['errors']} errors",
         markup=False,

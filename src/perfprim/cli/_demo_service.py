@@ -3,15 +3,18 @@
 A Starlette app with two pages over a slow "database" (an asyncio pool of
 :data:`POOL` connections, :data:`QUERY_SECONDS` per query):
 
-- ``/products/{product_id}``: the product page, the slow call behind
-  ``@cache.cached`` on an :class:`~perfprim.cache.AsyncTieredCache` (memory
-  L1, Redis L2 when there is one);
+- ``/products/{product_id}``: the product page, behind the HTTP response
+  cache (:class:`perfprim.web.asgi.CacheMiddleware`, ``max-age=3``), its
+  slow call behind ``@cache.cached``; both caches are
+  :class:`~perfprim.cache.AsyncTieredCache` (memory L1, Redis L2 when there
+  is one), in namespaces of their own;
 - ``/products/{product_id}/stock``: the live stock level, never cached (the
   capacity step load measures it: the database pool is its bottleneck).
 
-The app is wrapped by :func:`wrap_response_cache` (the HTTP response cache,
-when ``perfprim.web.asgi`` has one) and then by the metrics middleware with a
-per-route SLO, and served in process by uvicorn on a free loopback port.
+The app is wrapped by :func:`wrap_response_cache` (the HTTP response cache)
+and then by the metrics middleware with a per-route SLO (outside, so that
+response-cache hits are measured under their route too), and served in
+process by uvicorn on a free loopback port.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from perfprim.cache import AsyncRedisTier, AsyncTieredCache, CacheStats, MemoryT
 from perfprim.web import RouteSLO
 
 __all__ = [
+    "PAGE_MAX_AGE",
     "POOL",
     "PRODUCT_ROUTE",
     "QUERY_SECONDS",
@@ -35,6 +39,7 @@ __all__ = [
     "Database",
     "DemoService",
     "build_app",
+    "response_cached",
     "wrap_response_cache",
 ]
 
@@ -51,6 +56,8 @@ SLO_TARGET = 0.99
 L1_SIZE = 100
 L1_TTL = 2.0
 CACHE_TTL = 60.0
+PAGE_MAX_AGE = 3
+"""Seconds the response cache may answer a product page without the app (its max-age)."""
 
 
 class Database:
@@ -70,30 +77,31 @@ class Database:
         return {"id": product_id, "name": f"product {product_id}", "price": product_id % 97 + 0.99}
 
 
-def wrap_response_cache(app: Any, cache: AsyncTieredCache) -> tuple[Any, bool]:
-    """Put the HTTP response cache in front of ``app`` when the demo is ready for it.
+def response_cached(path: str) -> bool:
+    """Whether the HTTP response cache handles ``path``: the product page, not the live stock."""
+    return not path.endswith("/stock")
 
-    THE ONE PLACE where the response cache joins the demo.
-    ``perfprim.web.asgi.CacheMiddleware`` exists now, but it stays out until
-    the demo's figures account for it: a response-cache hit never reaches
-    ``@cache.cached`` (the cache figures count data lookups, one per page
-    request), and ``MetricsMiddleware`` labels a hit ``<unmatched>`` because
-    the router never runs for it (the per-route SLO would count misses only).
-    Until then the pages are cached by the tiered cache's ``@cache.cached``.
 
-    Returns:
-        The app, and whether the response cache is in (``False``).
+def wrap_response_cache(app: Any, http_cache: AsyncTieredCache) -> Any:
+    """Put the HTTP response cache (:class:`perfprim.web.asgi.CacheMiddleware`) in front of ``app``.
+
+    The product page says ``Cache-Control: public, max-age=3``
+    (:data:`PAGE_MAX_AGE`): a page is answered from the response cache (its
+    L1, then Redis) for 3 s after the app rendered it, with an ETag (a
+    digest of the body) that turns a client's ``If-None-Match`` into a 304;
+    only a response-cache miss reaches the page and its ``@cache.cached``
+    data lookup. The stock page stays
+    uncached (not even looked up), so the step load measures the database.
     """
-    del cache  # the response cache would get a namespace of its own
-    return app, False
+    from perfprim.web.asgi import CacheMiddleware
+
+    return CacheMiddleware(app, cache=http_cache, paths=response_cached)
 
 
-def build_app(cache: AsyncTieredCache, database: Database, registry: Any) -> tuple[Any, bool]:
-    """The demo's ASGI app: routes, response cache (when available), metrics and SLOs.
-
-    Returns:
-        The app, and whether the HTTP response cache wraps it.
-    """
+def build_app(
+    cache: AsyncTieredCache, http_cache: AsyncTieredCache, database: Database, registry: Any
+) -> Any:
+    """The demo's ASGI app: routes, the response cache, metrics (outermost) and the route SLO."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
@@ -114,7 +122,7 @@ def build_app(cache: AsyncTieredCache, database: Database, registry: Any) -> tup
 
     async def product_page(request: Request) -> JSONResponse:
         body = await product(product_id(request))
-        return JSONResponse(body, headers={"Cache-Control": "public, max-age=5"})
+        return JSONResponse(body, headers={"Cache-Control": f"public, max-age={PAGE_MAX_AGE}"})
 
     async def stock_page(request: Request) -> JSONResponse:
         row = await database.query(product_id(request))
@@ -123,7 +131,8 @@ def build_app(cache: AsyncTieredCache, database: Database, registry: Any) -> tup
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> Any:
         yield
-        await cache.close()  # on the loop that used it
+        await http_cache.close()  # on the loop that used them
+        await cache.close()
 
     app: Any = Starlette(
         routes=[
@@ -132,10 +141,10 @@ def build_app(cache: AsyncTieredCache, database: Database, registry: Any) -> tup
         ],
         lifespan=lifespan,
     )
-    app, response_cache = wrap_response_cache(app, cache)
+    app = wrap_response_cache(app, http_cache)
     slo = RouteSLO(threshold=SLO_THRESHOLD, target=SLO_TARGET)
-    app = MetricsMiddleware(app, slos={PRODUCT_ROUTE: slo}, registry=registry)
-    return app, response_cache
+    # Outside the response cache: hits are timed, under their route, in the SLO.
+    return MetricsMiddleware(app, slos={PRODUCT_ROUTE: slo}, registry=registry)
 
 
 class DemoService:
@@ -153,9 +162,14 @@ class DemoService:
         if redis_url is not None:
             tiers.append(AsyncRedisTier.from_url(redis_url, cooldown=cooldown))
         self.cache = AsyncTieredCache(*tiers, ttl=CACHE_TTL, namespace="perfprim-demo")
+        # The response cache: the same tiers, a namespace (and counters) of its own.
+        http_tiers: list[Any] = [MemoryTier(maxsize=L1_SIZE, ttl=L1_TTL)]
+        if redis_url is not None:
+            http_tiers.append(AsyncRedisTier.from_url(redis_url, cooldown=cooldown))
+        self.http_cache = AsyncTieredCache(*http_tiers, namespace="perfprim-demo-http")
         self.database = Database()
         self.registry = TelemetryRegistry()
-        self.app, self.response_cache = build_app(self.cache, self.database, self.registry)
+        self.app = build_app(self.cache, self.http_cache, self.database, self.registry)
         self.redis_url = redis_url
 
     @contextlib.contextmanager
@@ -185,5 +199,9 @@ class DemoService:
             thread.join(15)
 
     def stats(self) -> CacheStats:
-        """The cache's counters now."""
+        """The data cache's counters now."""
         return self.cache.stats()
+
+    def http_stats(self) -> CacheStats:
+        """The response cache's counters now."""
+        return self.http_cache.stats()

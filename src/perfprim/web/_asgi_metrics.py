@@ -113,7 +113,7 @@ class MetricsMiddleware:
             prometheus_registry=prometheus_registry,
         )
         self.metrics_path = metrics_path
-        self.routes = RouteResolver()
+        self.routes = RouteResolver(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -8,8 +8,15 @@ router's routes once (mounts, sub-applications, FastAPI's included routers)
 into a map from route object to full template: each request then costs one
 dict lookup, never a regular expression per route as in the peers that match
 the path again after the app ran. Nothing here imports a framework: the
-routes are read through their ``path``, ``routes`` and (FastAPI)
-``effective_route_contexts()`` attributes.
+routes are read through their ``path``, ``routes``, ``methods`` and
+(FastAPI) ``effective_route_contexts()`` attributes.
+
+When the router did not run at all (neither ``route`` nor ``router`` in the
+scope: a response cache answered the request, or a middleware did), the
+path is matched against the routes' templates in routing order, once per
+distinct path: the router is the one seen on an earlier request, or the one
+found by following the wrapped applications' ``app`` and ``router``
+attributes. Only such requests pay for it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 from perfprim.web._metrics_core import UNMATCHED_ROUTE
 
-__all__ = ["RouteResolver", "template_regex"]
+__all__ = ["RouteResolver", "find_router", "template_regex"]
 
 _PARAM = re.compile(r"{([^}:]+)(?::([^}]+))?}")
 _CONVERTORS = {
@@ -45,19 +52,46 @@ def template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+_MAX_PATHS = 4096
+"""Distinct paths whose template :meth:`RouteResolver.resolve` keeps when the router did not run."""
+
+
 class _RouteMap:
-    """id(route object) -> (route object, its full templates), for one top-level router."""
+    """id(route object) -> (route object, its full templates), for one top-level router.
+
+    Also the templates in routing order, with the methods of their route, to
+    match a path the router never saw (:meth:`match`).
+    """
 
     def __init__(self, router: Any) -> None:
         self.router = router
         self.templates: dict[int, tuple[Any, list[str]]] = {}
         self.regexes: dict[str, re.Pattern[str]] = {}
+        self.ordered: list[tuple[str, Any]] = []
         self._walk(getattr(router, "routes", None) or (), "")
 
-    def _add(self, route: Any, template: str) -> None:
+    def _add(self, route: Any, template: str, *, regex: str | None = None) -> None:
         kept = self.templates.setdefault(id(route), (route, []))[1]
         if template not in kept:
             kept.append(template)
+            if template != UNMATCHED_ROUTE:
+                if regex is not None:
+                    self.regexes[template] = template_regex(regex)
+                self.ordered.append((template, getattr(route, "methods", None)))
+
+    def match(self, method: str, path: str) -> str:
+        """The template of the first route whose path matches (its method too, when one does)."""
+        partial = UNMATCHED_ROUTE
+        for template, methods in self.ordered:
+            regex = self.regexes.get(template)
+            if regex is None:
+                regex = self.regexes.setdefault(template, template_regex(template))
+            if regex.match(path):
+                if not methods or method in methods:
+                    return template
+                if partial == UNMATCHED_ROUTE:
+                    partial = template
+        return partial
 
     def _walk(self, routes: Iterable[Any], prefix: str) -> None:
         for route in list(routes):
@@ -85,7 +119,8 @@ class _RouteMap:
                     self._add(route, UNMATCHED_ROUTE)
                     self._walk(children, prefix + path)
                 else:  # an opaque mounted ASGI app (StaticFiles, ...)
-                    self._add(route, prefix + path + "/{path}")
+                    mounted = prefix + path
+                    self._add(route, mounted + "/{path}", regex=mounted + "/{path:path}")
                 continue
             if path:
                 self._add(route, prefix + path)
@@ -112,11 +147,20 @@ class RouteResolver:
 
     The map of a router is built on its first request and rebuilt once when a
     route appears that it does not know (routes added later).
+
+    Args:
+        app: The wrapped application, searched for its router (through the
+            ``app`` and ``router`` attributes of the applications it wraps)
+            when a request reaches no router and none was seen yet.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, app: Any = None) -> None:
+        self._app = app
         self._maps: dict[int, _RouteMap] = {}
         self._fallbacks: dict[int, tuple[Any, str]] = {}
+        self._latest: _RouteMap | None = None
+        self._searched = False
+        self._paths: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def resolve(self, scope: MutableMapping[str, Any]) -> str:
@@ -130,7 +174,9 @@ class RouteResolver:
         """
         route = scope.get("route")
         if route is None:
-            return UNMATCHED_ROUTE
+            if "router" in scope:  # the router ran and matched nothing
+                return UNMATCHED_ROUTE
+            return self._unrouted(scope)
         if isinstance(route, str):
             return route
         router = scope.get("router")
@@ -153,7 +199,30 @@ class RouteResolver:
             if len(self._maps) > 16:  # routers that come and go (tests): keep few
                 self._maps.clear()
             self._maps[id(router)] = route_map
+            self._latest = route_map
+            self._paths.clear()
             return route_map
+
+    def _unrouted(self, scope: MutableMapping[str, Any]) -> str:
+        """The template of a request the router never saw, from its path."""
+        key = (scope["method"], app_path(scope))
+        template = self._paths.get(key)
+        if template is not None:
+            return template
+        route_map = self._latest
+        if route_map is None:
+            if self._searched:
+                return UNMATCHED_ROUTE
+            self._searched = True
+            router = find_router(self._app)
+            if router is None:
+                return UNMATCHED_ROUTE
+            route_map = self._rebuild(router)
+        template = route_map.match(*key)
+        with self._lock:
+            if len(self._paths) < _MAX_PATHS:
+                self._paths[key] = template
+        return template
 
     def _unknown(self, router: Any, route: Any) -> str:
         kept = self._fallbacks.get(id(route))
@@ -168,6 +237,24 @@ class RouteResolver:
             if len(self._fallbacks) < 1000:
                 self._fallbacks[id(route)] = (route, template)
         return template
+
+
+def find_router(app: Any) -> Any:
+    """The router an application wraps: follows ``router`` and ``app`` attributes, 32 deep.
+
+    Returns:
+        The first object with a ``routes`` list (Starlette's ``Router``), or None.
+    """
+    seen = 0
+    while app is not None and seen < 32:
+        if isinstance(getattr(app, "routes", None), list) and not hasattr(app, "router"):
+            return app
+        router = getattr(app, "router", None)
+        if router is not None and isinstance(getattr(router, "routes", None), list):
+            return router
+        app = getattr(app, "app", None)
+        seen += 1
+    return None
 
 
 def app_path(scope: MutableMapping[str, Any]) -> str:

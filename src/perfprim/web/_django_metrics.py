@@ -5,7 +5,10 @@ pattern, ``include()`` prefixes joined), the status the response's, the
 exception type the one Django hands to ``process_exception`` (Django turns
 it into a 500 itself), the end of the request the server's
 ``response.close()``, which both the WSGI and the ASGI handler call after the
-last body byte. The decisions are the core's. Configuration: the
+last body byte. A request Django's resolver never saw (a response cache
+answered it before the URLconf ran) is resolved here with
+``django.urls.resolve``, so a cache hit is labelled with its route too. The
+decisions are the core's. Configuration: the
 ``PERFPRIM_WEB`` setting, a dict of the options of
 :class:`perfprim.web.asgi.MetricsMiddleware` (``slos``, ``default_slo``,
 ``metrics_path``, ``registry``, ...).
@@ -48,10 +51,22 @@ def _recorder(options: dict[str, Any]) -> MetricsRecorder:
 
 def _route(request: Any) -> str:
     match = getattr(request, "resolver_match", None)
+    if match is None:  # Django's resolver never ran (a cache hit) or matched nothing
+        match = _resolve(request)
     route = getattr(match, "route", None)
     if not isinstance(route, str):
         return UNMATCHED_ROUTE
     return route if route.startswith("/") else "/" + route
+
+
+def _resolve(request: Any) -> Any:
+    """Resolve the request's path as Django would (its URLconf), or None when nothing matches."""
+    try:
+        from django.urls import resolve
+
+        return resolve(request.path_info, getattr(request, "urlconf", None))
+    except Exception:  # Resolver404, or a broken URLconf: no route
+        return None
 
 
 class MetricsMiddleware:

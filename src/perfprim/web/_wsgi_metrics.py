@@ -8,7 +8,12 @@ server's ``close()`` (work after the response, such as Flask's
 left) and what the app raised. The route template comes from the matched URL
 rule of a Werkzeug request (Flask), read while the app calls
 ``start_response``, or from a ``route=`` function of the environ; the
-decisions are the core's.
+decisions are the core's. When the environ shows no routing at that point
+(no matched rule and no routing failure: Flask never saw the request because
+a response cache answered it, or Flask is done with it because a response
+cache calls ``start_response`` after the app returned), the path is matched
+against the URL map of the Flask app the middleware wraps, found through the
+wrapped apps' ``app`` and bound-method ``__self__`` attributes.
 """
 
 from __future__ import annotations
@@ -51,6 +56,32 @@ def werkzeug_route(environ: Mapping[str, Any], script_name: str) -> str | None:
     mounted = str(environ.get("SCRIPT_NAME", ""))
     prefix = mounted[len(script_name) :] if mounted.startswith(script_name) else ""
     return prefix + rule
+
+
+def find_url_map(app: Any) -> Any:
+    """The Werkzeug URL map of the Flask app that ``app`` wraps (or is), 32 deep; None if none.
+
+    Follows ``app`` attributes (middleware) and ``__self__`` (``flask_app.wsgi_app``).
+    """
+    seen = 0
+    while app is not None and seen < 32:
+        url_map = getattr(app, "url_map", None)
+        if url_map is not None and callable(getattr(url_map, "bind_to_environ", None)):
+            return url_map
+        inner = getattr(app, "__self__", None)
+        app = inner if inner is not None else getattr(app, "app", None)
+        seen += 1
+    return None
+
+
+def url_map_route(url_map: Any, environ: Mapping[str, Any]) -> str | None:
+    """The rule of ``url_map`` that the request in ``environ`` matches, or None."""
+    try:
+        rule, _ = url_map.bind_to_environ(environ).match(return_rule=True)
+    except Exception:  # NotFound, MethodNotAllowed, RequestRedirect: no rule
+        return None
+    template = getattr(rule, "rule", None)
+    return template if isinstance(template, str) else None
 
 
 class _Response:
@@ -196,6 +227,8 @@ class MetricsMiddleware:
         )
         self.metrics_path = metrics_path
         self.route_of = route
+        self._url_map: Any = None
+        self._url_map_searched = False
         self._watch_flask(app)
 
     def _watch_flask(self, app: object) -> None:
@@ -235,15 +268,19 @@ class MetricsMiddleware:
                 if route_of is not None:
                     response.route = route_of(environ)
                 else:  # werkzeug_route(), inlined: this runs on every request
-                    rule = getattr(
-                        getattr(environ.get("werkzeug.request"), "url_rule", None), "rule", None
-                    )
+                    request = environ.get("werkzeug.request")
+                    rule = getattr(getattr(request, "url_rule", None), "rule", None)
                     if isinstance(rule, str):
                         mounted = environ.get("SCRIPT_NAME", "")
                         script_name = response.script_name
                         response.route = (
                             rule if mounted == script_name else werkzeug_route(environ, script_name)
                         )
+                    elif getattr(request, "routing_exception", None) is None:
+                        # No router matched or failed to match: Flask never saw the
+                        # request (a cache hit), or it is done with it (a cache
+                        # calls start_response after the app returned).
+                        response.route = self._unrouted(environ)
             except Exception as exc:
                 self.recorder.log_once("reading the route", exc)
             if exc_info is None:
@@ -256,6 +293,14 @@ class MetricsMiddleware:
             self._done(response, exc, _now(), None)
             raise
         return response
+
+    def _unrouted(self, environ: Environ) -> str | None:
+        """The rule of a request no Werkzeug router saw, from the wrapped Flask app's URL map."""
+        if not self._url_map_searched:
+            self._url_map = find_url_map(self.app)
+            self._url_map_searched = True
+        url_map = self._url_map
+        return None if url_map is None else url_map_route(url_map, environ)
 
     def _done(
         self,

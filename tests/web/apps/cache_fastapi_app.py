@@ -1,7 +1,8 @@
 """A FastAPI app behind perfprim's ASGI CacheMiddleware, for the real-server cache tests.
 
 ``/local/...`` is cached in a memory-only cache per worker (ETags computed in
-each worker); everything else in memory L1 + the private Redis.
+each worker); everything else in memory L1 + the private Redis. The metrics
+middleware is outermost (added last), so hits are measured too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 
 from fastapi import FastAPI, Request, Response
 
-from perfprim.web.asgi import CacheMiddleware
+from perfprim.web import RouteSLO
+from perfprim.web.asgi import CacheMiddleware, MetricsMiddleware
 from tests.web.apps.cache_common import async_cache, count_call, local_async_cache
 
 app = FastAPI()
@@ -47,3 +49,6 @@ async def local(name: str, request: Request, response: Response) -> dict[str, st
 
 app.add_middleware(CacheMiddleware, cache=async_cache(), paths=lambda p: not p.startswith("/local"))
 app.add_middleware(CacheMiddleware, cache=local_async_cache(), paths=["/local"])
+app.add_middleware(
+    MetricsMiddleware, slos={"/products/{product_id}": RouteSLO(threshold=5.0, target=0.99)}
+)
