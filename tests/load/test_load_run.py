@@ -101,9 +101,10 @@ def test_stalling_server_shows_in_p99() -> None:
     # 25% of requests arrive during a stall and wait up to 0.5 s: for q > 0.75 the
     # latency is (q - 0.75) / 0.25 * 0.5 s, so p99 ~ 0.48 s and p90 ~ 0.3 s.
     assert 0.35 < result.latency.percentile(99.0)
-    # (p90, not p99, bounds it from above: a busy runner that stalls the driver
-    # itself for a moment adds that to a few requests' latency, as it should)
-    assert 0.15 < result.latency.percentile(90.0) < 0.6
+    # From above: the server adds at most the 0.5 s stall; a runner busy enough to send
+    # late adds its lateness too, as it should (latency counts from the plan). By the union
+    # bound, p90(wait + lateness) <= p95(wait) + p95(lateness).
+    assert 0.15 < result.latency.percentile(90.0) < 0.6 + result.lateness.percentile(95.0)
     assert 0.2 > result.latency.percentile(50.0)
 
 
