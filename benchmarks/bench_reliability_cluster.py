@@ -33,8 +33,9 @@ from _load_support import short_mode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.reliability
 
-from perfprim.testing import RedisCluster, RedisServer  # noqa: E402
-from tests.reliability import cluster_workload  # noqa: E402
+from tests.reliability import cluster_workload
+
+from perfprim.testing import RedisCluster, RedisServer
 
 
 def test_cluster_failover_under_load(

@@ -113,7 +113,9 @@ class Workload:
         self.tier: RedisTier | AsyncRedisTier
         if kind == "sync":
             self.tier = RedisTier.from_url(cluster.url, cluster=True)
-            self.cache: Any = TieredCache(MemoryTier(maxsize=10_000, ttl=L1_TTL), self.tier, **common)
+            self.cache: Any = TieredCache(
+                MemoryTier(maxsize=10_000, ttl=L1_TTL), self.tier, **common
+            )
             self.locks: dict[str, Any] = {k: threading.Lock() for k in self.oracle.keys}
         else:
             # The async cache lives in one event loop for the whole run, as in a service;
@@ -125,7 +127,9 @@ class Workload:
             )
             self._loop_thread.start()
             self.tier = AsyncRedisTier.from_url(cluster.url, cluster=True)
-            self.cache = AsyncTieredCache(MemoryTier(maxsize=10_000, ttl=L1_TTL), self.tier, **common)
+            self.cache = AsyncTieredCache(
+                MemoryTier(maxsize=10_000, ttl=L1_TTL), self.tier, **common
+            )
             self.locks = {}  # asyncio locks are made in that loop
         self.watch = TierWatch(self.tier)
         self.l2_hits_at: list[tuple[float, int]] = []
@@ -281,8 +285,10 @@ class ClusterReport:
     def table(self) -> str:
         """A Markdown table of the figures."""
         lines = [
-            "| fault | cache | planned / answered | caller errors | wrong values | "
-            "cluster whole after | served from Redis again after | p50 / p99 / max |",
+            (
+                "| fault | cache | planned / answered | caller errors | wrong values | "
+                "cluster whole after | served from Redis again after | p50 / p99 / max |"
+            ),
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for f in self.figures:

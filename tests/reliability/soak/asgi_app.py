@@ -34,6 +34,8 @@ cache = AsyncTieredCache(
 
 
 async def read_item(item: int) -> JSONResponse:
+    """The item through the cache (cache-aside over the database)."""
+
     async def load() -> dict[str, object]:
         return db.read(item)
 
@@ -66,9 +68,9 @@ async def redis_ok(request: Request) -> JSONResponse:
 
 
 async def slow(request: Request) -> JSONResponse:
-    """A request that lasts long enough to kill its worker in the middle of it."""
+    """A request that lasts ``seconds`` (5): long enough to kill its worker in the middle of it."""
     mark_slow_request(setting("SOAK_STATE"))
-    await asyncio.sleep(5.0)
+    await asyncio.sleep(float(request.query_params.get("seconds", "5")))
     return JSONResponse({"slow": True})
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 from perfprim.histogram import HistogramLogReader, LatencyHistogram
 from perfprim.load import Stage, run
-from perfprim.testing import RedisServer, TcpProxy
+from perfprim.testing import RedisServer, TcpProxy, free_port
 from tests.reliability.soak.common import L1_TTL, create_database
 from tests.web.servers import Server, environment, gunicorn
 
@@ -121,10 +121,8 @@ def running_services(tmp: Path, redis_url: str) -> Iterator[dict[str, Service]]:
                 argv = gunicorn("tests.reliability.soak.asgi_app:app", workers=2,
                                 worker_class="uvicorn_worker.UvicornWorker")  # fmt: skip
             else:
-                argv = gunicorn("tests.reliability.soak.wsgi_app:app", workers=2,
-                                worker_class="gthread") + ["--threads", "8"]  # fmt: skip
-            from perfprim.testing import free_port
-
+                argv = [*gunicorn("tests.reliability.soak.wsgi_app:app", workers=2,
+                                  worker_class="gthread"), "--threads", "8"]  # fmt: skip
             port = free_port()
             env = environment(
                 SOAK_REDIS_URL=redis_url,
@@ -421,8 +419,11 @@ class SoakReport:
     def table(self) -> str:
         """The fault table, in Markdown."""
         lines = [
-            "| fault | service | planned / answered | 5xx | other errors | p50 / p99 / max during "
-            "| p50 / p99 / max after | Redis again after | stale reads (max age) |",
+            (
+                "| fault | service | planned / answered | 5xx | other errors "
+                "| p50 / p99 / max during | p50 / p99 / max after | Redis again after "
+                "| stale reads (max age) |"
+            ),
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for f in self.figures:
@@ -457,18 +458,38 @@ def _ms(w: Window) -> str:
     return f"{w.p50_ms:.1f} / {w.p99_ms:.0f} / {w.max_ms:.0f} ms"
 
 
+def fill_thread_pools(services: dict[str, Service]) -> None:
+    """Send 48 concurrent 0.5 s requests to each service, so every worker's pool is full.
+
+    gunicorn's gthread workers start their threads on demand: without this,
+    the pool growing to its size would look like a thread leak.
+    """
+
+    def slow(port: int) -> None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            call(port, "/slow?seconds=0.5", timeout=10.0)
+
+    threads = [threading.Thread(target=slow, args=(s.port,), daemon=True)
+               for s in services.values() for _ in range(48)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+
 def snapshot(services: dict[str, Service]) -> dict[str, dict[int, dict[str, int]]]:
     """Resources of every worker of every service."""
     return {name: {pid: worker_figures(pid) for pid in s.workers()} for name, s in services.items()}
 
 
 def run_soak(tmp: Path, *, rate: float, cycles: int, warmup: float = 3.0) -> SoakReport:
-    """Start Redis, the proxy and both services; run ``cycles`` of the Redis faults, then kill a worker."""
+    """Start Redis, a proxy and both services; run ``cycles`` of the Redis faults, kill a worker."""
     with RedisServer() as redis, TcpProxy(redis.port) as proxy:
         url = f"redis://{proxy.host}:{proxy.port}/0"
         with running_services(tmp, url) as services:
             # Warm up: the caches fill, the buses subscribe, the workers import everything.
             run_phase(Fault("warm-up", lambda: None, 0.0), services, rate, after=warmup)
+            fill_thread_pools(services)
             before = snapshot(services)
             figures: list[PhaseFigures] = []
             for _ in range(cycles):

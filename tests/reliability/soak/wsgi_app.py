@@ -33,6 +33,7 @@ flask_app = Flask(__name__)
 
 
 def read_item(number: int) -> Any:
+    """The item through the cache (cache-aside over the database)."""
     return cache.get_or_load(f"item:{number}", lambda: db.read(number))
 
 
@@ -65,9 +66,9 @@ def redis_ok() -> Any:
 
 @flask_app.get("/slow")
 def slow() -> Any:
-    """A request that lasts long enough to kill its worker in the middle of it."""
+    """A request that lasts ``seconds`` (5): long enough to kill its worker in the middle of it."""
     mark_slow_request(setting("SOAK_STATE"))
-    time.sleep(5.0)
+    time.sleep(float(request.args.get("seconds", "5")))
     return {"slow": True}
 
 
