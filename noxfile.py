@@ -33,7 +33,8 @@ def tests(session: nox.Session) -> None:
     """Run the test suite with coverage against real Redis servers."""
     install(session, "test")
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    # One worker per core; a file's tests stay on one worker (they share its servers).
+    session.run("coverage", "run", "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", "--fail-under=90")
 
