@@ -26,6 +26,7 @@ import asyncio
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +76,13 @@ class ErrorLog:
     """Exceptions that reached a caller, with the time they were seen."""
 
     seen: list[tuple[float, str]] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
 
     def add(self, exc: BaseException) -> None:
+        """Record ``exc`` (the first few with their traceback)."""
         self.seen.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
+        if len(self.tracebacks) < 3:
+            self.tracebacks.append("".join(traceback.format_exception(exc)))
 
 
 class TierWatch:
@@ -277,6 +282,7 @@ class ClusterReport:
     reads: dict[str, int]
     writes: dict[str, int]
     errors: dict[str, list[tuple[float, str]]]
+    tracebacks: dict[str, list[str]]
     wrong: dict[str, list[tuple[float, str, object, int]]]
     l2_hits_last_phase: dict[str, int]
     """Reads Redis answered during the last fault's load."""
@@ -352,6 +358,7 @@ def run_cluster_chaos(
         reads={k: w.oracle.reads for k, w in workloads.items()},
         writes={k: w.oracle.writes for k, w in workloads.items()},
         errors={k: w.errors.seen for k, w in workloads.items()},
+        tracebacks={k: w.errors.tracebacks for k, w in workloads.items()},
         wrong={k: w.oracle.wrong for k, w in workloads.items()},
         l2_hits_last_phase={k: w.l2_hits() - hits_before[k] for k, w in workloads.items()},
         circuit_at_end={k: w.tier.circuit_state for k, w in workloads.items()},
