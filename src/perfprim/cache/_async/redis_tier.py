@@ -5,6 +5,7 @@ Its codec, breaker and error mapping are in :mod:`perfprim.cache._redis_common`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -214,10 +215,8 @@ class AsyncRedisTier(RedisTierBase):
 
     async def _refresh_slots(self) -> None:
         """Ask the cluster who serves which slot now (a failure is left to the retry)."""
-        try:
+        with contextlib.suppress(*self._driver_errors):
             await self._client.nodes_manager.initialize()
-        except self._driver_errors:
-            pass
 
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
         breaker = self.breaker
