@@ -32,6 +32,7 @@ from tests.reliability.soak.chaos import run_soak
 from perfprim.testing import RedisServer
 
 
+@pytest.mark.timeout(1800)  # the long form runs about six minutes
 def test_chaos_soak(
     request: pytest.FixtureRequest, tmp_path: Path, record_metric: Callable[..., None]
 ) -> None:

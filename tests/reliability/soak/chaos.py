@@ -311,10 +311,12 @@ class PhaseFigures:
 
 def window(intervals: list[LatencyHistogram], start: float, end: float) -> Window:
     """Merge the intervals that ended inside ``[start, end]`` (wall clock)."""
-    merged = LatencyHistogram()
-    for h in intervals:
-        if h.end_time is not None and start < h.end_time <= end:
-            merged.merge(h)
+    inside = [h for h in intervals if h.end_time is not None and start < h.end_time <= end]
+    if not inside:
+        return Window(0, 0.0, 0.0, 0.0)
+    merged = inside[0].copy()  # the log's own layout: merging same-layout histograms is exact
+    for h in inside[1:]:
+        merged.merge(h)
     if not merged.count:
         return Window(0, 0.0, 0.0, 0.0)
     return Window(
