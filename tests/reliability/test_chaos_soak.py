@@ -51,3 +51,19 @@ def test_services_survive_every_fault_without_errors_or_stale_values(tmp_path: P
             a = report.resources_after[name][pid]  # no Redis fault killed a worker
             assert a["threads"] <= b["threads"] + 2, (name, pid, b, a)
             assert a["fds"] <= b["fds"] + 16, (name, pid, b, a)
+
+
+def test_the_stale_checker_sees_stale_reads_when_l1_is_not_invalidated(tmp_path: Path) -> None:
+    """Negative control: the checker counts stale reads when they happen.
+
+    Without the bus and with a 30 s L1 TTL, a write leaves the other worker's
+    L1 copy in place, so reads through that worker return the old version.
+    """
+    if not RedisServer.available():
+        pytest.skip("redis-server is not on PATH")
+    report = run_soak(
+        tmp_path, rate=20.0, cycles=0, warmup=2.0,
+        service_env={"SOAK_L1_TTL": "30", "SOAK_BUS": "0"},
+    )  # fmt: skip
+    assert sum(f.stale_reads for f in report.figures) > 0
+    assert max(f.stale_max_age_s for f in report.figures) > 0.0

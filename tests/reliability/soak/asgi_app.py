@@ -17,6 +17,7 @@ from perfprim.exceptions import BackendError
 from perfprim.web.asgi import MetricsMiddleware
 from tests.reliability.soak.common import (
     CACHE_TTL,
+    INVALIDATE_L1,
     L1_TTL,
     PROBE_KEY,
     Database,
@@ -29,7 +30,11 @@ from tests.reliability.soak.common import (
 db = Database(setting("SOAK_DB"))
 tier = AsyncRedisTier.from_url(setting("SOAK_REDIS_URL"))
 cache = AsyncTieredCache(
-    MemoryTier(maxsize=10_000, ttl=L1_TTL), tier, ttl=CACHE_TTL, namespace=setting("SOAK_NAMESPACE")
+    MemoryTier(maxsize=10_000, ttl=L1_TTL),
+    tier,
+    ttl=CACHE_TTL,
+    namespace=setting("SOAK_NAMESPACE"),
+    invalidate_l1=INVALIDATE_L1,
 )
 
 

@@ -35,6 +35,7 @@ import http.client
 import io
 import json
 import os
+import random
 import signal
 import sqlite3
 import threading
@@ -108,7 +109,9 @@ def call(port: int, path: str, *, method: str = "GET", timeout: float = 5.0) -> 
 
 
 @contextlib.contextmanager
-def running_services(tmp: Path, redis_url: str) -> Iterator[dict[str, Service]]:
+def running_services(
+    tmp: Path, redis_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, Service]]:
     """Start both services (2 workers each) on ``redis_url``; stop them afterwards."""
     services: dict[str, Service] = {}
     try:
@@ -129,6 +132,7 @@ def running_services(tmp: Path, redis_url: str) -> Iterator[dict[str, Service]]:
                 SOAK_DB=str(db),
                 SOAK_NAMESPACE=f"soak-{name}",
                 SOAK_STATE=str(state),
+                **(extra_env or {}),
             )
             server = Server(
                 [a.replace("{port}", str(port)) for a in argv], port, env, state / "server.log"
@@ -256,10 +260,11 @@ def check(service: Service, stop: threading.Event, obs: Observations, seed: int)
     """
     acked: dict[int, list[tuple[int, float]]] = {i: [] for i in range(WATCHED)}
     stale = obs.stale.setdefault(service.name, [])
+    rng = random.Random(seed)
     n = 0
     while not stop.is_set():
         n += 1
-        item = (n * 7 + seed) % WATCHED
+        item = rng.randrange(WATCHED)
         try:
             if n % 5 == 0:
                 status, body = call(service.port, f"/items/{item}", method="POST")
@@ -461,22 +466,31 @@ def _ms(w: Window) -> str:
 
 
 def fill_thread_pools(services: dict[str, Service]) -> None:
-    """Send 48 concurrent 0.5 s requests to each service, so every worker's pool is full.
+    """Send bursts of 48 concurrent 0.3 s requests until no worker's thread count grows.
 
     gunicorn's gthread workers start their threads on demand: without this,
-    the pool growing to its size would look like a thread leak.
+    a pool growing to its size would look like a thread leak. Which worker
+    accepts a connection is up to the kernel, so one burst may miss one.
     """
 
     def slow(port: int) -> None:
         with contextlib.suppress(OSError, http.client.HTTPException):
-            call(port, "/slow?seconds=0.5", timeout=10.0)
+            call(port, "/slow?seconds=0.3", timeout=10.0)
 
-    threads = [threading.Thread(target=slow, args=(s.port,), daemon=True)
-               for s in services.values() for _ in range(48)]  # fmt: skip
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(15)
+    previous = None
+    for _ in range(8):  # bounded
+        threads = [threading.Thread(target=slow, args=(s.port,), daemon=True)
+                   for s in services.values() for _ in range(48)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+        counts = {(name, pid): figures["threads"]
+                  for name, workers in snapshot(services).items()
+                  for pid, figures in workers.items()}  # fmt: skip
+        if counts == previous:
+            return
+        previous = counts
 
 
 def snapshot(services: dict[str, Service]) -> dict[str, dict[int, dict[str, int]]]:
@@ -484,11 +498,22 @@ def snapshot(services: dict[str, Service]) -> dict[str, dict[int, dict[str, int]
     return {name: {pid: worker_figures(pid) for pid in s.workers()} for name, s in services.items()}
 
 
-def run_soak(tmp: Path, *, rate: float, cycles: int, warmup: float = 3.0) -> SoakReport:
-    """Start Redis, a proxy and both services; run ``cycles`` of the Redis faults, kill a worker."""
+def run_soak(
+    tmp: Path,
+    *,
+    rate: float,
+    cycles: int,
+    warmup: float = 3.0,
+    service_env: dict[str, str] | None = None,
+) -> SoakReport:
+    """Start Redis, a proxy and both services; run ``cycles`` of the Redis faults, kill a worker.
+
+    ``service_env``: extra environment of the services (the checker's negative
+    control sets ``SOAK_L1_TTL`` and ``SOAK_BUS`` there).
+    """
     with RedisServer() as redis, TcpProxy(redis.port) as proxy:
         url = f"redis://{proxy.host}:{proxy.port}/0"
-        with running_services(tmp, url) as services:
+        with running_services(tmp, url, service_env) as services:
             # Warm up: the caches fill, the buses subscribe, the workers import everything.
             run_phase(Fault("warm-up", lambda: None, 0.0), services, rate, after=warmup)
             fill_thread_pools(services)

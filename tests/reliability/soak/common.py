@@ -7,7 +7,10 @@ A service is configured by environment variables (gunicorn starts it):
 - ``SOAK_DB``: the SQLite file holding the items (the "database");
 - ``SOAK_NAMESPACE``: the cache namespace;
 - ``SOAK_STATE``: a directory where ``/slow`` writes the pid of the worker
-  serving it (so the soak can kill a worker mid-request).
+  serving it (so the soak can kill a worker mid-request);
+- ``SOAK_L1_TTL`` and ``SOAK_BUS`` (optional): the L1 TTL (default 1 s) and
+  ``0`` to run without the invalidation bus. Only the checker's negative
+  control changes them (a long L1 TTL without a bus must show stale reads).
 
 The database is the source of truth: ``items(id, v)``, ``v`` the item's
 version. A read is cache-aside (``get_or_load``); a write bumps ``v`` and
@@ -25,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 ITEMS = 1000
-L1_TTL = 1.0
+L1_TTL = float(os.environ.get("SOAK_L1_TTL", "1.0"))
 """Seconds an L1 copy lives: the bound on staleness while the invalidation bus is cut off."""
+INVALIDATE_L1 = os.environ.get("SOAK_BUS", "1") != "0"
+"""Whether the caches run their invalidation bus (on, as by default)."""
 CACHE_TTL = 60.0
 PROBE_KEY = "soak:probe"
 

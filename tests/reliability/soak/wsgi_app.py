@@ -15,6 +15,7 @@ from perfprim.exceptions import BackendError
 from perfprim.web.wsgi import MetricsMiddleware
 from tests.reliability.soak.common import (
     CACHE_TTL,
+    INVALIDATE_L1,
     L1_TTL,
     PROBE_KEY,
     Database,
@@ -27,7 +28,11 @@ from tests.reliability.soak.common import (
 db = Database(setting("SOAK_DB"))
 tier = RedisTier.from_url(setting("SOAK_REDIS_URL"))
 cache = TieredCache(
-    MemoryTier(maxsize=10_000, ttl=L1_TTL), tier, ttl=CACHE_TTL, namespace=setting("SOAK_NAMESPACE")
+    MemoryTier(maxsize=10_000, ttl=L1_TTL),
+    tier,
+    ttl=CACHE_TTL,
+    namespace=setting("SOAK_NAMESPACE"),
+    invalidate_l1=INVALIDATE_L1,
 )
 flask_app = Flask(__name__)
 
