@@ -44,6 +44,7 @@ def test_chaos_soak(
     report = run_soak(tmp_path, rate=rate, cycles=cycles)
     print()
     print(report.table())
+    print(report.summary())
     print(report.resources())
     worst: dict[str, dict[str, float]] = {}
     for f in report.figures:

@@ -441,6 +441,33 @@ class SoakReport:
             )
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        """The fault table over all cycles: totals, and the worst of each figure."""
+        groups: dict[tuple[str, str], list[PhaseFigures]] = {}
+        for f in self.figures:
+            groups.setdefault((f.fault, f.service), []).append(f)
+        lines = [
+            (
+                "| fault | service | runs | planned / answered | 5xx | other errors "
+                "| worst p99 / max during | worst p99 after | Redis again after (max) "
+                "| stale reads (max age) |"
+            ),
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for (fault, service), runs in groups.items():
+            lines.append(
+                f"| {fault} | {service} | {len(runs)} "
+                f"| {sum(f.planned for f in runs)} / {sum(f.answered for f in runs)} "
+                f"| {sum(f.http_5xx for f in runs)} | {sum(f.other_errors for f in runs)} "
+                f"| {max(f.during.p99_ms for f in runs):.0f} / "
+                f"{max(f.during.max_ms for f in runs):.0f} ms "
+                f"| {max(f.after.p99_ms for f in runs):.0f} ms "
+                f"| {max(f.redis_again_s for f in runs):.2f} s "
+                f"| {sum(f.stale_reads for f in runs)} "
+                f"({max(f.stale_max_age_s for f in runs):.2f} s) |"
+            )
+        return "\n".join(lines)
+
     def resources(self) -> str:
         """Threads / fds / RSS of each worker before and after the fault cycles."""
         lines = [
