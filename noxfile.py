@@ -95,9 +95,9 @@ def bench_smoke(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demo: a service behind a tiered cache, with latency, SLO and capacity."""
-    install(session)
-    session.run("python", "examples/demo.py", *session.posargs)
+    """Run ``perfprim demo`` (a second way to the README's first command)."""
+    install(session, extras="demo")
+    session.run("perfprim", "demo", *session.posargs)
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs, in page order, one namespace per page.
+"""Every ```python block in docs/*.md and README.md runs, in page order, one namespace per page.
 
 The convention (docs/index.md says it too):
 
@@ -122,7 +122,8 @@ print(f"ran {len(blocks)} block(s)")
 
 def run_page(page: Path, *, cwd: Path, redis_url: str) -> subprocess.CompletedProcess[str]:
     """Run a page's python blocks in a fresh interpreter (see the module docstring)."""
-    blocks = runnable(extract_blocks(page.read_text(encoding="utf-8"), f"docs/{page.name}"))
+    name = page.name if page == README else f"docs/{page.name}"
+    blocks = runnable(extract_blocks(page.read_text(encoding="utf-8"), name))
     env = {**os.environ, "REDIS_URL": redis_url, "MPLBACKEND": "Agg"}
     return subprocess.run(
         [sys.executable, "-c", DRIVER],
@@ -136,7 +137,8 @@ def run_page(page: Path, *, cwd: Path, redis_url: str) -> subprocess.CompletedPr
     )
 
 
-PAGES = sorted(DOCS.glob("*.md"))
+README = DOCS.parent / "README.md"
+PAGES = [*sorted(DOCS.glob("*.md")), README]
 
 
 @pytest.mark.redis
@@ -150,6 +152,7 @@ def test_page_examples_run(page: Path, tmp_path: Path, redis_url: str) -> None:
 def test_every_page_is_checked() -> None:
     """The docs folder has pages, and the runner sees the python blocks of this convention."""
     assert len(PAGES) >= 10
+    assert README in PAGES
     assert sum(len(runnable(extract_blocks(p.read_text(), p.name))) for p in PAGES) >= 10
 
 

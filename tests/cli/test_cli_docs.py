@@ -5,6 +5,11 @@ docs runner, as CI runs it); then each ``perfprim ...`` line of its ``sh``
 blocks runs there through bash (globs expand as in a terminal) with the venv's
 ``perfprim`` first on PATH, and must exit with the code its comment names
 (``# ... exit 1``), 0 otherwise. ``--json`` output must match the schema.
+
+``perfprim load`` lines name a service at ``http://127.0.0.1:8000/``: here a
+real loopback server stands in, its address put in the line's place.
+``perfprim demo`` lines are run by ``tests/test_demo.py`` (the demo is the
+slowest command: once in CI is enough).
 """
 
 from __future__ import annotations
@@ -21,11 +26,31 @@ import jsonschema
 import pytest
 
 from perfprim.cli._app import cli
+from perfprim.load.testing import LoopbackServer
 from tests.cli.conftest import SCHEMA
-from tests.test_docs_examples import DOCS, extract_blocks, run_page
+from tests.test_docs_examples import DOCS, README, extract_blocks, run_page
 
 PAGE = DOCS / "cli.md"
 _EXIT = re.compile(r"#.*\bexit (\d)\b")
+SERVICE = "http://127.0.0.1:8000/"
+"""The service the page's ``perfprim load`` lines talk to (a loopback server in the tests)."""
+
+
+def _is_demo(line: str) -> bool:
+    return line == "perfprim demo" or line.startswith("perfprim demo ")
+
+
+def _leaves() -> list[tuple[str, ...]]:
+    """Every command that runs: ``(group, command)`` pairs and top-level commands (``demo``)."""
+    ctx = click.Context(cli)
+    found: list[tuple[str, ...]] = []
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            found.extend((name, sub) for sub in command.list_commands(ctx))
+        else:
+            found.append((name,))
+    return found
 
 
 def page_commands() -> list[str]:
@@ -46,10 +71,11 @@ def help_examples() -> list[str]:
     ctx = click.Context(cli)
     commands: list[click.Command] = [cli]
     for name in cli.list_commands(ctx):
-        group = cli.get_command(ctx, name)
-        assert isinstance(group, click.Group)
-        commands.append(group)
-        commands.extend(group.get_command(ctx, sub) for sub in group.list_commands(ctx))  # type: ignore[misc]
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        commands.append(command)
+        if isinstance(command, click.Group):
+            commands.extend(command.get_command(ctx, sub) for sub in command.list_commands(ctx))  # type: ignore[misc]
     for command in commands:
         examples.extend(
             line.strip().removeprefix("Example:").strip()
@@ -68,9 +94,17 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("line", page_commands())
-def test_page_command_runs(example_dir: Path, line: str) -> None:
+@pytest.fixture(scope="module")
+def service() -> object:
+    """A real loopback HTTP server standing in for the page's service on port 8000."""
+    with LoopbackServer(delay=0.001) as server:
+        yield server
+
+
+@pytest.mark.parametrize("line", [line for line in page_commands() if not _is_demo(line)])
+def test_page_command_runs(example_dir: Path, service: LoopbackServer, line: str) -> None:
     """The line exits with the code its comment says; --json output matches the schema."""
+    line = line.replace(SERVICE, service.url)
     match = _EXIT.search(line)
     expected = int(match.group(1)) if match else 0
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -90,14 +124,30 @@ def test_page_command_runs(example_dir: Path, line: str) -> None:
 
 
 def test_page_covers_every_command() -> None:
-    """Each leaf command has at least one example line on the page."""
-    ctx = click.Context(cli)
+    """Each command has at least one example line on the page (``load URL`` for ``load run``)."""
     lines = page_commands()
-    for name in cli.list_commands(ctx):
-        group = cli.get_command(ctx, name)
-        assert isinstance(group, click.Group)
-        for sub in group.list_commands(ctx):
-            assert any(line.startswith(f"perfprim {name} {sub} ") for line in lines), (name, sub)
+    for path in _leaves():
+        forms = [" ".join(path)]
+        if path == ("load", "run"):
+            forms.append("load")  # the group's default command
+        assert any(
+            line == f"perfprim {form}" or line.startswith(f"perfprim {form} ")
+            for form in forms
+            for line in lines
+        ), path
+
+
+def test_readme_command_lines_are_on_the_page() -> None:
+    """The README's ``perfprim`` lines are lines of this page, so they run above too."""
+    on_page = {line.split("  #")[0].strip() for line in page_commands()}
+    readme = [
+        line.strip()
+        for block in extract_blocks(README.read_text(encoding="utf-8"), "README.md")
+        for line in block.code.splitlines()
+        if line.startswith("perfprim ") and block.language in {"sh", "text"}
+    ]
+    assert readme
+    assert [] == [line for line in readme if line not in on_page]
 
 
 def test_every_help_example_is_on_the_page() -> None:

@@ -31,7 +31,9 @@ __all__ = ["COMMANDS", "cli", "run"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "capacity": ("perfprim.cli._capacity", "capacity"),
+    "demo": ("perfprim.cli._demo", "demo"),
     "hist": ("perfprim.cli._hist", "hist"),
+    "load": ("perfprim.cli._load", "load"),
     "slo": ("perfprim.cli._slo", "slo"),
 }
 """Command name -> (module, attribute) of its click command or group."""

@@ -81,8 +81,14 @@ def _from_log(path: str, text: str, unit: float) -> tuple[LatencyHistogram, int]
 
     merged = None
     intervals = 0
+    tagged = 0
     try:
         for histogram in HistogramLogReader(io.StringIO(text), unit=unit):
+            if histogram.tag is not None:
+                # Another series (perfprim load's "lateness"): the untagged intervals are the
+                # log's histogram, as in HdrHistogram's HistogramLogProcessor without -tag.
+                tagged += 1
+                continue
             intervals += 1
             if merged is None:
                 merged = histogram
@@ -93,7 +99,9 @@ def _from_log(path: str, text: str, unit: float) -> tuple[LatencyHistogram, int]
         msg = f"{path}: {exc}"
         raise InputError(msg) from exc
     if merged is None:
-        msg = f"{path}: the interval log holds no interval"
+        msg = f"{path}: the interval log holds no interval" + (
+            f" without a tag ({tagged} tagged ones are another series)" if tagged else ""
+        )
         raise InputError(msg)
     return merged, intervals
 

@@ -34,6 +34,7 @@ __all__ = [
     "emit",
     "emit_error",
     "json_number",
+    "json_ready",
     "note",
 ]
 
@@ -71,18 +72,19 @@ def json_number(value: float) -> float | str | None:
     return value
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` with every float made JSON-safe by :func:`json_number` (mappings, lists too)."""
     if isinstance(value, float):
         return json_number(value)
     if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 
 def _write_json(document: Mapping[str, Any]) -> None:
-    text = json.dumps(_clean(document), indent=2, allow_nan=False)
+    text = json.dumps(json_ready(document), indent=2, allow_nan=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
