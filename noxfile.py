@@ -34,7 +34,9 @@ def tests(session: nox.Session) -> None:
     install(session, "test")
     session.run("coverage", "erase")
     # One worker per core; a file's tests stay on one worker (they share its servers).
-    session.run("coverage", "run", "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs)
+    session.run(
+        "coverage", "run", "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs
+    )
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", "--fail-under=90")
 
