@@ -21,12 +21,17 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 COOLDOWN = 3.0
 """The Redis tier's default breaker cool-down: the probe that closes it comes at most this late."""
+REPAIR_BACKOFF_CAP = 2.0
+"""The longest pause between a cache's retries of its pending deletes."""
+STALE_BOUND = max(L1_TTL, COOLDOWN + REPAIR_BACKOFF_CAP)
+"""The stated bound on a stale read's age (docs/reliability.md): the L1 TTL, or, after an
+outage in which Redis kept its data, until the writer's pending delete reaches Redis."""
 MARGIN = 1.5
 """Slack for a shared 2-core machine (never a timing claim of the library)."""
 
 
 def test_services_survive_every_fault_without_errors_or_stale_values(tmp_path: Path) -> None:
-    """No 5xx, nothing lost, Redis back within one cool-down, no stale read beyond the L1 TTL.
+    """No 5xx, nothing lost, Redis back within one cool-down, no stale read beyond the bound.
 
     The worker kill loses at most the requests that were on the killed
     worker (connection errors, not 5xx); gunicorn replaces it.
@@ -39,7 +44,7 @@ def test_services_survive_every_fault_without_errors_or_stale_values(tmp_path: P
     for figures in report.figures:
         assert 0 == figures.http_5xx, figures
         assert figures.checks > 0, figures
-        assert figures.stale_max_age_s <= L1_TTL + MARGIN, figures
+        assert figures.stale_max_age_s <= STALE_BOUND + MARGIN, figures
         if figures.fault.startswith("a worker"):
             assert figures.planned - figures.answered <= 20, figures
             continue
