@@ -7,7 +7,10 @@
   and the commands the server counted.
 - **L2 hit with tags**: a cache without L1 reading a tagged entry (the read
   checks the tags in the same round trip), interleaved with a raw redis-py
-  ``GET`` + ``json.loads``. Budget: <= 1.15x.
+  ``GET`` + ``json.loads``. Budget: <= 1.15x. Also, without a budget, against
+  the same ``GET`` sent on one held redis-py connection: the tier sends its
+  commands on connections it keeps, without redis-py's per-command wrapper
+  and pool checkout, so this is the floor that shows the cache's own cost.
 - **L1 hit with tags**: the same ``get_or_load`` on a tagged and an untagged
   entry, interleaved: tags cost the hit path nothing.
 """
@@ -158,6 +161,23 @@ def test_l2_hit_with_tags_interleaved(server: RedisServer, record_metric: Any) -
     raw, client = _raw_get(server.url)
     ratio = interleaved(lambda: cache.get_or_load("user:42", load, tags=["user:42"]), raw)
     record_metric("cache_tags.interleaved.l2_hit_ratio", ratio, "x", NOTE + ", vs GET+decode")
+    # The floor, no budget: the same GET + decode sent on one held redis-py connection
+    # (no pool checkout, no command wrapper), which is how the tier sends its read.
+    conn = client.connection_pool.get_connection()
+    loads = json.loads
+
+    def floor() -> Any:
+        conn.send_command("GET", "raw:user:42")
+        return loads(conn.read_response())
+
+    ratio = interleaved(lambda: cache.get_or_load("user:42", load, tags=["user:42"]), floor)
+    record_metric(
+        "cache_tags.interleaved.l2_hit_vs_connection_ratio",
+        ratio,
+        "x",
+        NOTE + ", vs GET+decode on one held connection (the floor; no budget)",
+    )
+    client.connection_pool.release(conn)
     assert cache.stats().tiers[0].hits > 0
     cache.close()
     client.close()

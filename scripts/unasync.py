@@ -45,6 +45,7 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("AsyncWatchdog", "SyncWatchdog"),
     ("AsyncLocalCounters", "SyncLocalCounters"),
     ("AsyncRedisClients", "SyncRedisClients"),
+    ("AsyncTierConnections", "SyncTierConnections"),
     ("_async", "_sync"),
     # the language
     ("async def", "def"),

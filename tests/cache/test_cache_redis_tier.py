@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import os
 import subprocess
 import sys
 import time
@@ -447,6 +448,88 @@ def test_paused_server_times_out_instead_of_hanging(
     finally:
         server.resume()
         close(tier)
+
+
+def test_a_timed_out_reply_is_never_read_by_the_next_command(
+    kind: str, redis_server_factory: Callable[[], RedisServer]
+) -> None:
+    """A read that timed out leaves no reply behind for the next command on its connection.
+
+    The tier built by ``from_url`` keeps idle connections of its own: the one
+    whose read timed out (the server paused) is closed, never put back, so
+    ``b``'s read after the pause gets ``b``, not ``a``'s late reply.
+    """
+    server = redis_server_factory()
+    clock = FakeClock()
+    tier = build(kind, server.url, cluster=False, clock=clock, socket_timeout=0.1)
+    try:
+        tier.set("a", entry("A"), now=time.time())
+        tier.set("b", entry("B"), now=time.time())
+        server.pause()
+        with pytest.raises(BackendError):
+            tier.get("a")
+        server.resume()
+        clock.now += 3.0  # past the cool-down: the probe goes through
+        assert ["B", "A"] == values([tier.get("b"), tier.get("a")])
+        assert ["B"] == values([tier.get("b")])
+    finally:
+        server.resume()
+        close(tier)
+
+
+def test_close_closes_the_connections_the_tier_keeps(kind: str, redis_url: str) -> None:
+    """After ``close()`` the server sees none of the tier's connections (the raw client's only)."""
+    raw = redis.Redis.from_url(redis_url)
+    before = len(raw.client_list())
+    tier = build(kind, redis_url, cluster=False)
+    tier.set("close:k", entry(1), now=time.time())
+    assert [1] == values([tier.get("close:k")])
+    assert len(raw.client_list()) > before
+    close(tier)
+    for _ in range(100):  # bounded: the server notices a closed socket at once, or nearly
+        if before == len(raw.client_list()):
+            break
+        time.sleep(0.01)
+    assert before == len(raw.client_list())
+    raw.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_never_uses_the_parents_connections(redis_url: str, namespace: str) -> None:
+    """A tier used before fork: the child's commands go on connections it made itself.
+
+    Two processes writing on one socket would read each other's replies. The
+    child checks that every connection it keeps was made in the child; the
+    parent's connection still answers afterwards.
+    """
+    tier = RedisTier.from_url(redis_url)
+    tier.set(f"{namespace}:k", entry("parent"), now=time.time())
+    assert ["parent"] == values([tier.get(f"{namespace}:k")])
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_end)
+            ok = ["parent"] == values([tier.get(f"{namespace}:k")])
+            tier.set(f"{namespace}:child", entry("child"), now=time.time())
+            own = tier._own  # the connections the tier keeps: what this test is about
+            ok = ok and own is not None and all(c.pid == os.getpid() for c in own._idle)
+            os.write(write_end, b"1" if ok else b"0")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    assert b"1" == os.read(read_end, 1)
+    os.close(read_end)
+    assert ["child", "parent"] == values(
+        [tier.get(f"{namespace}:child"), tier.get(f"{namespace}:k")]
+    )
+    assert 0 == tier.errors
+    tier.close()
 
 
 def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: RedisCluster) -> None:

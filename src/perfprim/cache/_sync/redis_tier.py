@@ -8,7 +8,10 @@ Its codec, breaker and error mapping are in :mod:`perfprim.cache._redis_common`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,6 +41,136 @@ __all__ = ["RedisTier"]
 _T = TypeVar("_T")
 _CLIENTS = SyncRedisClients
 _INHERITED: list[object] = []  # a forked child's copies of the parent's clients (never used)
+
+
+class SyncTierConnections:
+    """The connections a tier keeps, and the commands of its read and write paths on them.
+
+    For a standalone client the tier built itself (:meth:`RedisTier.from_url`:
+    no retries, no client-side cache, no single connection). A command takes
+    an idle connection (or makes one with the client's connection class and
+    settings), sends, reads the reply and puts the connection back: what
+    ``client.execute_command`` does, without what redis-py adds to every
+    command and every pool checkout (a retry closure, its own metrics and
+    events, a poll of the socket for stray bytes), which costs more than the
+    rest of a loopback ``GET``. No stray bytes can be left on a connection
+    put back: one on which sending or reading raised anything (a timeout, a
+    cancellation, an error reply) is closed, never reused; when the error
+    says the server went away (refused, reset), every idle connection is
+    closed too, since they went with it. A forked child never uses its
+    parent's connections.
+
+    The methods have the client's signatures, for the commands the tier
+    runs on its hot paths (``SET`` returns nothing).
+
+    Args:
+        client: The standalone redis-py client the tier built.
+        gone: The driver's error for a dead connection (``ConnectionError``).
+        timeout: The driver's timeout error: a hung server is not a gone one.
+    """
+
+    __slots__ = ("_closed", "_gone", "_idle", "_make", "_pid", "_timeout")
+
+    def __init__(
+        self, client: Any, *, gone: type[BaseException], timeout: type[BaseException]
+    ) -> None:
+        self._gone = gone
+        self._timeout = timeout
+        pool = client.connection_pool
+        self._make = functools.partial(pool.connection_class, **pool.connection_kwargs)
+        # deque: appends and pops are atomic (threads share it in the sync tier).
+        self._idle: deque[Any] = deque()
+        self._pid = os.getpid()
+        self._closed = False
+
+    def _take(self) -> Any:
+        """An idle connection, or a new one (connected by its first command)."""
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            _INHERITED.append(self._idle)
+            self._idle = deque()
+            self._pid = os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._make()
+
+    def _give_back(self, conn: Any) -> None:
+        if self._closed:
+            _disconnect(conn)
+        else:
+            self._idle.append(conn)
+
+    def _failed(self, conn: Any, exc: BaseException) -> None:
+        """Sending or reading on ``conn`` raised ``exc``: close it (and the idle ones if dead)."""
+        _disconnect(conn)
+        if isinstance(exc, self._gone) and not isinstance(exc, self._timeout):
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        idle = self._idle
+        while True:  # pop, not iterate: another thread may take one meanwhile
+            try:
+                conn = idle.pop()
+            except IndexError:
+                return
+            _disconnect(conn)
+
+    def get(self, key: str) -> Any:
+        """``GET key``."""
+        conn = self._take()
+        try:
+            conn.send_command("GET", key)
+            reply = conn.read_response()
+        except BaseException as exc:
+            self._failed(conn, exc)
+            raise
+        self._give_back(conn)
+        return reply
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: object) -> Any:
+        """``EVALSHA sha numkeys keys... args...``."""
+        conn = self._take()
+        try:
+            conn.send_command("EVALSHA", sha, numkeys, *keys_and_args)
+            reply = conn.read_response()
+        except BaseException as exc:
+            self._failed(conn, exc)
+            raise
+        self._give_back(conn)
+        return reply
+
+    def _run(self, *args: object) -> Any:
+        conn = self._take()
+        try:
+            conn.send_command(*args)
+            reply = conn.read_response()
+        except BaseException as exc:
+            self._failed(conn, exc)
+            raise
+        self._give_back(conn)
+        return reply
+
+    def mget(self, keys: list[str]) -> Any:
+        """``MGET keys...``."""
+        return self._run("MGET", *keys)
+
+    def set(self, key: str, value: bytes, ex: None = None, px: int | None = None) -> None:
+        """``SET key value [PX px]`` (``ex`` is never used by the tier)."""
+        del ex
+        if px is None:
+            self._run("SET", key, value)
+        else:
+            self._run("SET", key, value, "PX", px)
+
+    def close(self) -> None:
+        """Close the idle connections; one in use is closed when it comes back."""
+        self._closed = True
+        self._close_idle()
+
+
+def _disconnect(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closing a socket: nothing to report
+        conn.disconnect()
 
 
 class RedisTier(RedisTierBase):
@@ -95,9 +228,7 @@ class RedisTier(RedisTierBase):
             settings=_settings,
             cluster=cluster,
         )
-        self._client: Any = client
-        self._mget = client.mget_nonatomic if cluster else client.mget  # type: ignore[attr-defined]
-        self._get = client.get  # type: ignore[attr-defined]
+        self._bind(client)
         # redis-py's async cluster client discovers the cluster lazily, and concurrent
         # first commands race inside that discovery (connections closed under each
         # other): the tier runs it once, before its first command. Sync clients are ready.
@@ -178,13 +309,30 @@ class RedisTier(RedisTierBase):
         settings = self._settings
         if settings is None:
             return
-        _INHERITED.append(self._client)
-        client: Any = _CLIENTS.from_url(settings)
-        self._client = client
-        self._mget = client.mget_nonatomic if self._cluster else client.mget
-        self._get = client.get
+        _INHERITED.append((self._client, self._own))
+        self._bind(_CLIENTS.from_url(settings))
         self._ready = _CLIENTS.ready(self._cluster)
         self._discovery = _CLIENTS.discovery_lock()
+
+    def _bind(self, client: Any) -> None:
+        """Run the tier's own reads and writes through ``client``.
+
+        For a standalone client this tier built (:meth:`from_url`) the tier
+        keeps connections of its own (:class:`SyncTierConnections`); a client
+        you passed in, and every cluster client, is used through its own
+        methods, so that its retries and options hold.
+        """
+        self._client: Any = client
+        self._own: SyncTierConnections | None = None
+        if self._settings is not None and not self._cluster:
+            self._own = SyncTierConnections(
+                client, gone=self._connection_error, timeout=self._redis_timeout
+            )
+        commands: Any = self._own or client
+        self._get = commands.get
+        self._mget = client.mget_nonatomic if self._cluster else commands.mget
+        self._set = commands.set
+        self._evalsha = commands.evalsha
 
     def _discover(self) -> None:
         """Discover the cluster once, whatever the number of concurrent first callers."""
@@ -250,24 +398,12 @@ class RedisTier(RedisTierBase):
             self._checked_reads = True
 
     def _read_checked(self, key: str) -> bytes | int | None:
-        client = self._client
+        """The entry's bytes, ``None`` if absent, or 0 if one of its tags was invalidated."""
         try:
-            return client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
+            return self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
         except self._no_script:
-            client.script_load(READ_TAGGED)
-            return client.evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
-
-    def _get_checked(self, key: str) -> Entry | None:
-        raw = self._call(self._read_checked, key)
-        if raw is None:
-            return None
-        if raw == 0:
-            self.tag_misses += 1
-            return None
-        entry = self._decode_one(raw, key)  # type: ignore[arg-type]
-        if entry is None:
-            self.decode_errors += 1
-        return entry
+            self._client.script_load(READ_TAGGED)
+            return self._evalsha(READ_TAGGED_SHA, 1, key)  # type: ignore[no-any-return]
 
     def get(self, key: str) -> Entry | None:
         """Return the entry under ``key``, or ``None`` (missing, untrusted or invalidated).
@@ -275,26 +411,29 @@ class RedisTier(RedisTierBase):
         Raises:
             BackendError: If Redis fails (``CircuitOpenError`` while open).
         """
-        if self._checked_reads:
-            return self._get_checked(key)
-        # _call and _decode inlined: this is the L2 hit path.
+        # _call inlined: this is the L2 hit path.
         breaker = self.breaker
         if not breaker.quiet:
             self._admit()
         if not self._ready:
             self._discover()
+        checked = self._checked_reads
+        read = self._read_checked if checked else self._get
         try:
-            raw = self._get(key)
+            raw = read(key)
         except self._driver_errors as exc:
-            raw = self._again(exc, self._get, key)
+            raw = self._again(exc, read, key)
         if not breaker.quiet:
             breaker.record_success()
         if raw is None:
             return None
-        entry = self._decode_one(raw, key)
+        if raw == 0:  # the read script: one of the entry's tags was invalidated
+            self.tag_misses += 1
+            return None
+        entry = self._decode_one(raw, key)  # type: ignore[arg-type]
         if entry is None:
             self.decode_errors += 1
-        elif entry.tags:
+        elif entry.tags and not checked:  # a plain GET: check the tags with one more MGET
             self._uses_tags()
             versions = self._call(self._mget, [tag for tag, _ in entry.tags])
             if not self._tags_current(entry, versions):
@@ -335,7 +474,7 @@ class RedisTier(RedisTierBase):
         if entry.tags:
             self._uses_tags()
         data, px = self.encode(entry, now)
-        self._call(self._client.set, key, data, None, px)
+        self._call(self._set, key, data, None, px)
 
     def set_many(self, entries: Mapping[str, Entry], *, now: float) -> None:
         """Store several entries in one pipeline (per node on a cluster).
@@ -427,4 +566,6 @@ class RedisTier(RedisTierBase):
 
     def close(self) -> None:
         """Close the client's connections."""
+        if self._own is not None:
+            self._own.close()
         self._client.close()
