@@ -231,10 +231,17 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _server(kind: str, candidate: str, log: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def _server(
+    kind: str,
+    candidate: str,
+    log: Path,
+    *,
+    factory: str = "benchmarks._web_apps:server_asgi_app",
+    env_extra: dict[str, str] | None = None,
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     if kind == "asgi":
-        argv = [sys.executable, "-m", "uvicorn", "benchmarks._web_apps:server_asgi_app",
+        argv = [sys.executable, "-m", "uvicorn", factory,
                 "--factory", "--host", "127.0.0.1", "--port", str(port),
                 "--log-level", "warning", "--no-access-log"]  # fmt: skip
     else:
@@ -244,6 +251,7 @@ def _server(kind: str, candidate: str, log: Path) -> Iterator[tuple[int, subproc
     env = dict(os.environ)
     env["PERFPRIM_BENCH_CANDIDATE"] = candidate
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
+    env.update(env_extra or {})
     with log.open("wb") as handle:
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     try:

@@ -217,7 +217,10 @@ async def test_a_tagged_l2_hit_is_one_round_trip_on_a_server(
         server.command("CONFIG", "RESETSTAT")
         assert "v" == await run(reader.get("k"))
         calls = command_calls(server)  # Lua's own commands count too: GET k, GET a, GET b
-        assert {"evalsha": 1, "get": 3} == {k: v for k, v in calls.items() if "config" not in k}
+        # Only the reads: the buses' pings and a new connection's handshake (CLIENT SETINFO)
+        # may land in the same window and are not part of the read.
+        reads = {"evalsha", "eval", "get", "mget", "exists", "script|load"}
+        assert {"evalsha": 1, "get": 3} == {k: v for k, v in calls.items() if k in reads}
         await run(writer.invalidate_tags("b"))
         assert None is await run(reader.get("k"))
     finally:

@@ -19,6 +19,7 @@ from perfprim.cache import (
     StampedeOptions,
     TieredCache,
 )
+from perfprim.cache.advanced import MISSING
 from perfprim.testing import RedisCluster, RedisServer
 from tests.cache.conformance import FakeClock
 
@@ -456,3 +457,51 @@ def test_a_long_load_is_one_load_across_processes(
             assert [["0", "0"], ["0", "0"]] == [o[2:] for o in outputs]  # no fail-open
     finally:
         raw.close()
+
+
+def test_load_once_runs_one_load_across_processes(redis_url: str, namespace: str) -> None:
+    """load_once: four 'processes' at once, one load; the others read what it stored."""
+    calls: list[int] = []
+    caches = [
+        TieredCache(MemoryTier(), RedisTier.from_url(redis_url), ttl=60.0, namespace=namespace)
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def worker(cache: TieredCache) -> None:
+        def load() -> str:
+            calls.append(1)
+            time.sleep(0.1)
+            cache.set("page", "stored")
+            return "loaded"
+
+        def read() -> object:
+            value = cache.get("page")
+            return MISSING if value is None else value
+
+        barrier.wait(WAIT)
+        results.append(cache.load_once("page", load, read=read))
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT * 2)
+    assert (1, ["loaded", "stored", "stored", "stored"]) == (len(calls), sorted(results))
+    for cache in caches:
+        cache.close()
+
+
+async def test_load_once_without_redis_loads_at_once(namespace: str) -> None:
+    """load_once with no lock tier (memory only): the load runs, read is never called."""
+    cache = AsyncTieredCache(MemoryTier(), namespace=namespace)
+
+    async def load() -> str:
+        return "loaded"
+
+    async def read() -> object:
+        raise AssertionError("no other process to wait for")
+
+    assert "loaded" == await cache.load_once("page", load, read=read)
+    await cache.close()

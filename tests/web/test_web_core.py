@@ -24,6 +24,7 @@ def test_exported_members() -> None:
         "CLIENT_DISCONNECT",
         "OTHER_METHOD",
         "UNMATCHED_ROUTE",
+        "HttpCachePolicy",
         "RouteSLO",
         "client_error",
     ] == perfprim.web.__all__

@@ -8,6 +8,10 @@ in one submodule per kind of application, each importing only what it wraps:
 - :mod:`perfprim.web.wsgi`: ``MetricsMiddleware`` for Flask and any WSGI app;
 - :mod:`perfprim.web.django`: ``MetricsMiddleware`` for Django's ``MIDDLEWARE``.
 
+Each also has a ``CacheMiddleware``: the HTTP response cache (RFC 9111) on
+the tiered cache, configured by :class:`HttpCachePolicy`
+(``docs/http_cache.md``).
+
 Here live the pieces they share: :class:`RouteSLO` (a route's latency and
 availability objective) and :func:`client_error` (the ``exclude=``
 predicate that keeps 4xx exceptions out of a decorator's SLO). See
@@ -16,6 +20,7 @@ predicate that keeps 4xx exceptions out of a decorator's SLO). See
 
 from __future__ import annotations
 
+from perfprim.web._http_cache_policy import HttpCachePolicy
 from perfprim.web._metrics_core import (
     CLIENT_DISCONNECT,
     OTHER_METHOD,
@@ -28,6 +33,7 @@ __all__ = [
     "CLIENT_DISCONNECT",
     "OTHER_METHOD",
     "UNMATCHED_ROUTE",
+    "HttpCachePolicy",
     "RouteSLO",
     "client_error",
 ]

@@ -715,6 +715,42 @@ class AsyncTieredCache(CacheCore):
             return record[1]  # type: ignore[return-value]
         return await self._miss(fk, now, record, loader, ttl, tags=tags)  # type: ignore[no-any-return]
 
+    async def load_once(
+        self,
+        key: str,
+        load: Callable[[], Awaitable[T]],
+        *,
+        read: Callable[[], Awaitable[Any]],
+    ) -> T:
+        """Run ``load()`` in one process at a time for ``key``: the cache's stampede lock alone.
+
+        For callers that store what they load themselves, such as the HTTP
+        response cache (whose lifetime and tags are known only after the
+        load). With a Redis tier and ``StampedeOptions(lock=True)`` (the
+        default), ``load()`` runs under the cross-process lock of ``key``; a
+        caller that waited for another process's load calls ``read()``
+        instead, which returns what that load stored, or
+        :data:`~perfprim.cache.advanced.MISSING` to load after all. Without a
+        lock tier, or while Redis fails, ``load()`` runs at once (fail open).
+        It does not coalesce callers within the process: put a
+        :class:`~perfprim.cache.advanced.AsyncSingleFlight` in front.
+
+        Args:
+            key: The key the load will store (the lock is taken on it).
+            load: Computes and stores the value; returns it.
+            read: Re-reads the value after another process's load.
+
+        Returns:
+            What ``load()`` or ``read()`` returned.
+        """
+        lock = self._dlock
+        if lock is None or not lock_usable(
+            self._lock_tier.circuit_state, self._failing[self._lock_index]
+        ):
+            return await load()
+        fk = await self._full_key(key, self._clock())
+        return await lock.run(fk, read=read, load=load)  # type: ignore[no-any-return]
+
     async def set(
         self,
         key: str,
