@@ -1,5 +1,7 @@
 """The soak's ASGI service: Starlette on gunicorn's uvicorn workers, an AsyncTieredCache on Redis.
 
+Behind perfprim's metrics and response-cache middleware.
+
 ``gunicorn tests.reliability.soak.asgi_app:app -k uvicorn_worker.UvicornWorker -w 2``
 """
 
@@ -14,7 +16,7 @@ from starlette.routing import Route
 
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier
 from perfprim.exceptions import BackendError
-from perfprim.web.asgi import MetricsMiddleware
+from perfprim.web.asgi import CacheMiddleware, MetricsMiddleware
 from tests.reliability.soak.common import (
     CACHE_TTL,
     INVALIDATE_L1,
@@ -85,6 +87,7 @@ routes = [
     Route("/redis-ok", redis_ok),
     Route("/slow", slow),
 ]
-app = MetricsMiddleware(Starlette(routes=routes))
-# Issue 13's response cache, once on main: one line.
-# app = MetricsMiddleware(CacheMiddleware(Starlette(routes=routes), cache=cache))
+# The HTTP response cache (issue 13) on the same tiered cache: every GET is looked up there
+# first. The item responses carry no freshness of their own, so they are not stored
+# (``default_ttl=None``); the lookups still meet every Redis fault.
+app = MetricsMiddleware(CacheMiddleware(Starlette(routes=routes), cache=cache))

@@ -1,5 +1,7 @@
 """The soak's WSGI service: Flask on gunicorn's threaded workers, a TieredCache on Redis.
 
+Behind perfprim's metrics and response-cache middleware.
+
 ``gunicorn tests.reliability.soak.wsgi_app:app -k gthread --threads 8 -w 2``
 """
 
@@ -12,7 +14,7 @@ from flask import Flask, request
 
 from perfprim.cache import MemoryTier, RedisTier, TieredCache
 from perfprim.exceptions import BackendError
-from perfprim.web.wsgi import MetricsMiddleware
+from perfprim.web.wsgi import CacheMiddleware, MetricsMiddleware
 from tests.reliability.soak.common import (
     CACHE_TTL,
     INVALIDATE_L1,
@@ -77,6 +79,7 @@ def slow() -> Any:
     return {"slow": True}
 
 
-app = MetricsMiddleware(flask_app.wsgi_app)
-# Issue 13's response cache, once on main: one line.
-# app = MetricsMiddleware(CacheMiddleware(flask_app.wsgi_app, cache=cache))
+# The HTTP response cache (issue 13) on the same tiered cache: every GET is looked up there
+# first. The item responses carry no freshness of their own, so they are not stored
+# (``default_ttl=None``); the lookups still meet every Redis fault.
+app = MetricsMiddleware(CacheMiddleware(flask_app.wsgi_app, cache=cache))
