@@ -52,9 +52,12 @@ def test_services_survive_every_fault_without_errors_or_stale_values(tmp_path: P
         assert figures.redis_again_s <= COOLDOWN + MARGIN, figures
         assert figures.during.max_ms < 3000, figures  # the 0.2 s tier timeout, plus a busy machine
     for name, before in report.resources_before.items():
+        # gthread starts its pool's threads on demand, and the warm-up bursts may miss a
+        # worker: its full pool is what its peer already has.
+        full = max(b["threads"] for b in before.values())
         for pid, b in before.items():
             a = report.resources_after[name][pid]  # no Redis fault killed a worker
-            assert a["threads"] <= b["threads"] + 2, (name, pid, b, a)
+            assert a["threads"] <= max(b["threads"], full) + 2, (name, pid, b, a)
             assert a["fds"] <= b["fds"] + 16, (name, pid, b, a)
 
 

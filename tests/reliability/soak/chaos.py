@@ -125,9 +125,7 @@ def running_services(
                                 worker_class="uvicorn_worker.UvicornWorker")  # fmt: skip
             else:
                 argv = [*gunicorn("tests.reliability.soak.wsgi_app:app", workers=2,
-                                  worker_class="gthread",
-                                  config="python:tests.reliability.soak.gunicorn_gthread"),
-                        "--threads", "8"]  # fmt: skip
+                                  worker_class="gthread"), "--threads", "8"]  # fmt: skip
             port = free_port()
             env = environment(
                 SOAK_REDIS_URL=redis_url,
