@@ -45,6 +45,7 @@ from typing import Any, Final, Literal
 
 from perfprim._durations import to_seconds
 from perfprim._optional import require
+from perfprim.cache._redis_common import LEAKED_DRIVER_ERRORS
 from perfprim.exceptions import ConfigurationError, LockTimeoutError
 
 __all__ = [
@@ -262,7 +263,10 @@ class LockBase:
         self._refresh_lost = 0
         self._bind(client)
         redis = require("redis", package="redis", extra="redis", feature="RedisLock")
-        self._error: type[Exception] = redis.exceptions.RedisError
+        self._error: tuple[type[Exception], ...] = (
+            redis.exceptions.RedisError,
+            *LEAKED_DRIVER_ERRORS,
+        )
         # A BLPOP the client times out is a slice ended (see the module docstring).
         self._slice_ended: tuple[type[BaseException], ...] = (
             redis.exceptions.TimeoutError,

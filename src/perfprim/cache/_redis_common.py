@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_COOLDOWN",
     "DEFAULT_FAILURE_THRESHOLD",
     "DEFAULT_SOCKET_TIMEOUT",
+    "LEAKED_DRIVER_ERRORS",
     "READ_TAGGED",
     "READ_TAGGED_SHA",
     "AsyncRedisClients",
@@ -50,6 +51,13 @@ READ_TAGGED = (
 )
 """The read that checks an entry's tags in the same round trip (standalone servers)."""
 READ_TAGGED_SHA = hashlib.sha1(READ_TAGGED.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+LEAKED_DRIVER_ERRORS: tuple[type[Exception], ...] = (AttributeError, TypeError)
+"""What redis-py raises, instead of its own ``ConnectionError``, from a connection torn down
+under a command: a peer-closed pooled connection (redis/redis-py#4287), a connection another
+task disconnected (``'NoneType' object has no attribute 'writelines'``, seen during
+``CLUSTER FAILOVER``), a node missing from a stale slot map (redis/redis-py#3835). The tiers
+and the lock treat them as a dead connection: never as the caller's error."""
 
 DEFAULT_SOCKET_TIMEOUT = 0.2
 DEFAULT_CONNECT_TIMEOUT = 0.2
@@ -193,6 +201,7 @@ class RedisTierBase:
             redis.exceptions.RedisClusterException,
             OSError,
             asyncio.TimeoutError,
+            *LEAKED_DRIVER_ERRORS,
         )
         self._timeout_errors: tuple[type[BaseException], ...] = (
             redis.exceptions.TimeoutError,
@@ -245,7 +254,9 @@ class RedisTierBase:
         return BackendError(f"Redis tier {self.name!r}: {type(exc).__name__}: {exc}")
 
     def _retryable(self, exc: BaseException) -> bool:
-        """A dead pooled connection (refused, reset): retry once on a new one."""
+        """A dead pooled connection (refused, reset, or torn down under us): retry once."""
+        if isinstance(exc, LEAKED_DRIVER_ERRORS):
+            return True
         return isinstance(exc, self._connection_error) and not isinstance(exc, self._redis_timeout)
 
     def encode(self, entry: Entry, now: float) -> tuple[bytes, int | None]:

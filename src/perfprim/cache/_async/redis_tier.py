@@ -346,13 +346,25 @@ class AsyncRedisTier(RedisTierBase):
     async def _again(
         self, exc: BaseException, fn: Callable[..., Awaitable[_T]], *args: object
     ) -> _T:
-        """After ``fn(*args)`` raised ``exc``: retry once on a dead connection, else fail."""
+        """After ``fn(*args)`` raised ``exc``: retry once on a dead connection, else fail.
+
+        On a cluster the retry first re-reads the slot map: the refused node
+        may have been failed over, and redis-py's asyncio cluster pipelines
+        (multi-key commands split per slot) do not refresh it themselves.
+        """
         if not self._retryable(exc):
             raise self._failed(exc) from exc
+        if self._cluster:
+            await self._refresh_slots()
         try:
             return await fn(*args)
         except self._driver_errors as again:
             raise self._failed(again) from again
+
+    async def _refresh_slots(self) -> None:
+        """Ask the cluster who serves which slot now (a failure is left to the retry)."""
+        with contextlib.suppress(*self._driver_errors):
+            await self._client.nodes_manager.initialize()
 
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
         breaker = self.breaker

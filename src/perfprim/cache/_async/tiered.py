@@ -417,13 +417,20 @@ class AsyncTieredCache(CacheCore):
         record = self._records.get(fk)
         if record is not None and now < record[0]:
             return record[1]  # a flight that just ended filled L1
+        # The L1 copy is the fallback while it may be kept (``l1_keep_until``): past an L1
+        # TTL that cut it short it may be outdated, and must not stand in for the lower
+        # tiers when they miss or cannot be read (the L1 TTL bounds staleness). Without
+        # lower tiers the copy is the entry itself, kept until the entry's own expiry.
+        kept = None
+        if record is not None and (now < record[3] or not self._lower):
+            kept = record[2]
         counted = self._lock_tier
         if counted is None:
-            entry = await self._find(fk, now, record[2] if record is not None else None)
+            entry = await self._find(fk, now, kept)
             reread = True
         else:
             before = counted.decode_errors
-            entry = await self._find(fk, now, record[2] if record is not None else None)
+            entry = await self._find(fk, now, kept)
             # Bytes under the key that the tier could not decode: the lock must not re-read.
             reread = counted.decode_errors == before
         if entry is not None and before_window(entry, now, self._opts.beta):

@@ -346,13 +346,25 @@ class RedisTier(RedisTierBase):
             self._ready = True
 
     def _again(self, exc: BaseException, fn: Callable[..., _T], *args: object) -> _T:
-        """After ``fn(*args)`` raised ``exc``: retry once on a dead connection, else fail."""
+        """After ``fn(*args)`` raised ``exc``: retry once on a dead connection, else fail.
+
+        On a cluster the retry first re-reads the slot map: the refused node
+        may have been failed over, and redis-py's asyncio cluster pipelines
+        (multi-key commands split per slot) do not refresh it themselves.
+        """
         if not self._retryable(exc):
             raise self._failed(exc) from exc
+        if self._cluster:
+            self._refresh_slots()
         try:
             return fn(*args)
         except self._driver_errors as again:
             raise self._failed(again) from again
+
+    def _refresh_slots(self) -> None:
+        """Ask the cluster who serves which slot now (a failure is left to the retry)."""
+        with contextlib.suppress(*self._driver_errors):
+            self._client.nodes_manager.initialize()
 
     def _call(self, fn: Callable[..., _T], *args: object) -> _T:
         breaker = self.breaker
