@@ -84,10 +84,18 @@ def test_one_scrape_covers_every_worker_exactly(prefork: tuple[Server, Path]) ->
         "http_response_status_code": "200",
         "http_route": route,
     }
-    text = wait_until(
-        lambda: t if value(t := scrape(port), f"{DURATION}_count", **labels) == sent else None,
-        timeout=30,
-    )
+
+    def complete(text: str) -> bool:
+        # A worker's file is as of its last write: wait until one scrape holds every request
+        # in each merged series (timers, the SLO window, the SLO counter), then check more.
+        return (
+            sent
+            == value(text, f"{DURATION}_count", **labels)
+            == value(text, "http_server_slo_window_events", http_route=route, window="5m")
+            == value(text, "http_server_slo_events_total", http_route=route)
+        )
+
+    text = wait_until(lambda: t if complete(t := scrape(port)) else None, timeout=30)
     assert text, "the scrape never covered every worker"
     pids = _pids(directory, route)
     assert len(pids) >= 2, f"all requests reached one worker ({pids}): nothing was merged"
