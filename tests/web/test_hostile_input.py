@@ -469,6 +469,12 @@ def test_wsgi_path_info_beyond_latin1_is_answered() -> None:
     """A server that hands over PATH_INFO with characters beyond latin-1 (against PEP 3333)."""
     stack = WsgiStack()
     environ_path = "/t/\u20ac"
+    calls: list[str] = []
+
+    def ok_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("cache-control", "max-age=60")])
+        return [b"ok"]
 
     def call() -> int:
         captured: list[str] = []
@@ -477,13 +483,10 @@ def test_wsgi_path_info_beyond_latin1_is_answered() -> None:
             "SERVER_NAME": "shop.example", "SERVER_PORT": "80", "HTTP_HOST": "shop.example",
             "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(b""),
         }  # fmt: skip
-        app = WsgiCache(
-            lambda env, start: start("200 OK", [("cache-control", "max-age=60")]) or [b"ok"],
-            cache=stack.cache,
-            clock=stack.clock,
-        )
+        app = WsgiCache(ok_app, cache=stack.cache, clock=stack.clock)
         b"".join(app(environ, lambda s, h, e=None: captured.append(s)))
         return int(captured[0].split()[0])
 
     assert [200, 200] == [call(), call()]
+    assert [environ_path] == calls  # stored, then served from the cache
     stack.cache.close()
