@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -29,80 +28,8 @@ from perfprim.web.asgi import CacheMiddleware as AsgiCache
 from perfprim.web.asgi import MetricsMiddleware as AsgiMetrics
 from perfprim.web.wsgi import CacheMiddleware as WsgiCache
 from perfprim.web.wsgi import MetricsMiddleware as WsgiMetrics
+from tests.web.apps.hostile_app import EchoAsgi, EchoWsgi, Headers, identity
 from tests.web.cache_apps import Clock
-
-Headers = list[tuple[bytes, bytes]]
-
-#: The response every echo answer carries: shareable, varying on the user's fields, tagged.
-VARY = b"Cookie, Accept-Language"
-
-
-def _identity(path: bytes, query: bytes, headers: Headers) -> dict[str, Any]:
-    """Who asked, from the raw request: what an answer must have been made for."""
-    fields: dict[bytes, list[bytes]] = {}
-    for name, value in headers:
-        fields.setdefault(name.lower(), []).append(value)
-
-    def field(name: bytes) -> str | None:
-        values = fields.get(name)
-        return None if values is None else b"; ".join(values).decode("latin-1")
-
-    return {
-        "path": path.decode("latin-1"),
-        "params": sorted(p for p in query.decode("latin-1").split("&") if p),
-        "authorization": field(b"authorization"),
-        "cookie": field(b"cookie"),
-        "lang": field(b"accept-language"),
-    }
-
-
-def _answer_headers(query: bytes) -> Headers:
-    lines: Headers = [
-        (b"content-type", b"application/json"),
-        (b"cache-control", b"max-age=60"),
-        (b"vary", VARY),
-        (b"cache-tag", b"echo"),
-    ]
-    if b"manyvary" in query:  # a Vary naming hundreds of fields
-        lines.append((b"vary", b", ".join(b"x-f%d" % i for i in range(500))))
-    return lines
-
-
-class EchoAsgi:
-    """An ASGI app answering every request with its identity (never failing on odd bytes)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.calls += 1
-        path = scope.get("raw_path") or scope["path"].encode("latin-1", "replace")
-        body = json.dumps(_identity(path, scope["query_string"], scope["headers"])).encode()
-        headers = [*_answer_headers(scope["query_string"]), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-class EchoWsgi:
-    """The WSGI twin of :class:`EchoAsgi`."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        self.calls += 1
-        headers = [
-            (k[5:].replace("_", "-").lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in environ.items()
-            if k.startswith("HTTP_")
-        ]
-        query = environ.get("QUERY_STRING", "").encode("latin-1")
-        path = environ["PATH_INFO"].encode("latin-1")
-        body = json.dumps(_identity(path, query, headers)).encode()
-        lines = [(n.decode(), v.decode("latin-1")) for n, v in _answer_headers(query)]
-        start_response("200 OK", [*lines, ("content-length", str(len(body)))])
-        return [body]
-
 
 class AsgiStack:
     """Metrics over cache over the echo app, called with raw scopes."""
@@ -215,8 +142,8 @@ def check_answer(
     assert b"cache-tag" not in _names(lines)
     if status == 200 and method == "GET":
         # WSGI joins repeated fields with ", " (PEP 3333); the echo joins with "; "
-        assert json.loads(body) == _identity(path, query, headers) or _same_in_wsgi(
-            json.loads(body), _identity(path, query, headers)
+        assert json.loads(body) == identity(path, query, headers) or _same_in_wsgi(
+            json.loads(body), identity(path, query, headers)
         )
 
 
@@ -335,7 +262,7 @@ def _table_answer_ok(path: bytes, query: bytes, headers: Headers, answer: tuple[
     assert status in (200, 304), status
     assert b"cache-tag" not in _names(lines)
     if status == 200:
-        assert json.loads(body) == _identity(path, query, headers)
+        assert json.loads(body) == identity(path, query, headers)
 
 
 @pytest.mark.parametrize("case", TABLE, ids=[c[0] for c in TABLE])
