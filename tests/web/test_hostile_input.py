@@ -1,4 +1,4 @@
-"""Hostile HTTP input to the middleware, in process (issue 17 §3; docs/reliability.md "Hostile input").
+"""Hostile HTTP input to the middleware, in process (issue 17 §3; reliability.md "Hostile input").
 
 Raw ASGI scopes and WSGI environs (so that bytes no HTTP client would send
 reach the middleware), through ``MetricsMiddleware`` over ``CacheMiddleware``
@@ -16,6 +16,7 @@ table of single inputs:
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from typing import Any
 
@@ -30,6 +31,7 @@ from perfprim.web.wsgi import CacheMiddleware as WsgiCache
 from perfprim.web.wsgi import MetricsMiddleware as WsgiMetrics
 from tests.web.apps.hostile_app import EchoAsgi, EchoWsgi, Headers, identity
 from tests.web.cache_apps import Clock
+
 
 class AsgiStack:
     """Metrics over cache over the echo app, called with raw scopes."""
@@ -98,8 +100,8 @@ class WsgiStack:
             "SERVER_PROTOCOL": "HTTP/1.1",
             "HTTP_HOST": "shop.example",
             "wsgi.url_scheme": "http",
-            "wsgi.input": __import__("io").BytesIO(b""),
-            "wsgi.errors": __import__("io").StringIO(),
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(),
             "wsgi.multithread": False,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
@@ -141,14 +143,7 @@ def check_answer(
     assert status in (200, 304), (status, body[:200])
     assert b"cache-tag" not in _names(lines)
     if status == 200 and method == "GET":
-        # WSGI joins repeated fields with ", " (PEP 3333); the echo joins with "; "
-        assert json.loads(body) == identity(path, query, headers) or _same_in_wsgi(
-            json.loads(body), identity(path, query, headers)
-        )
-
-
-def _same_in_wsgi(got: dict[str, Any], want: dict[str, Any]) -> bool:
-    return got == want  # the WSGI environ merged repeated fields before the app saw them
+        assert json.loads(body) == identity(path, query, headers)
 
 
 # -- Hypothesis: sequences of hostile requests against one stack --------------------------------
@@ -156,12 +151,17 @@ def _same_in_wsgi(got: dict[str, Any], want: dict[str, Any]) -> bool:
 USERS = st.sampled_from([None, b"Bearer alice", b"Bearer bob", b"Basic \xff\xfe"])
 COOKIES = st.sampled_from([None, b"session=alice", b"session=bob", b"session=\xe9"])
 LANGS = st.sampled_from([None, b"en", b"fr", b"", b"en, fr"])
-PATH_BYTES = st.binary(min_size=0, max_size=12).map(
-    lambda b: b"/p" + bytes(c for c in b if c not in b"%?#" and c > 0x20)
+PATH_BYTES = st.one_of(  # mostly a few paths, so that users meet on the same URL
+    st.just(b"/p"),
+    st.just(b"/p"),
+    st.sampled_from([b"/p/\xff\xfe", b"/p/%7e"]),
+    st.binary(max_size=12).map(
+        lambda b: b"/p" + bytes(c for c in b if c not in b"%?#" and c > 0x20)
+    ),
 )
 QUERY = st.lists(
-    st.sampled_from([b"a=1", b"b=2", b"a=2", b"", b"c=\xff", b"d=%7e", b"e=~"]), max_size=4
-).map(lambda parts: b"&".join(parts))
+    st.sampled_from([b"a=1", b"b=2", b"a=2", b"", b"c=\xff", b"d=%7e", b"e=~"]), max_size=2
+).map(b"&".join)
 INM = st.one_of(
     st.none(),
     st.sampled_from([b"*", b'"x"', b"W/", b'"', b'W/"a,b"', b"\xff\xfe", b", , ,"]),
@@ -185,14 +185,16 @@ def hostile_request(draw: st.DrawFn) -> tuple[str, bytes, bytes, Headers]:
     if draw(st.booleans()):
         headers.append((b"cache-tag", draw(st.sampled_from([b"echo", b"*", b"echo, other"]))))
     if draw(st.booleans()):
-        headers.append((b"x-junk", draw(st.binary(max_size=64)).replace(b"\r", b"").replace(b"\n", b"")))
+        headers.append(
+            (b"x-junk", draw(st.binary(max_size=64)).replace(b"\r", b"").replace(b"\n", b""))
+        )
     method = draw(st.sampled_from(["GET", "GET", "GET", "HEAD", "POST"]))
     return method, draw(PATH_BYTES), draw(QUERY), headers
 
 
-SEQUENCES = st.lists(hostile_request(), min_size=1, max_size=8)
+SEQUENCES = st.lists(hostile_request(), min_size=2, max_size=8)
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
@@ -241,10 +243,25 @@ TABLE: list[tuple[str, bytes, bytes, Headers]] = [
     ("header-value-8bit", b"/t", b"", [(b"accept-language", b"\xff\xfe\x80"), GOOD]),
     ("huge-cookie", b"/t", b"", [(b"cookie", b"s=" + b"c" * 32768)]),
     ("if-none-match-garbage", b"/t", b"", [(b"if-none-match", b'W/"\x00, "unterminated, ,,W/')]),
-    ("if-none-match-10k-tags", b"/t", b"", [(b"if-none-match", b", ".join(b'"t%d"' % i for i in range(10000)))]),
+    (
+        "if-none-match-10k-tags",
+        b"/t",
+        b"",
+        [(b"if-none-match", b", ".join(b'"t%d"' % i for i in range(10000)))],
+    ),
     ("if-none-match-star-list", b"/t", b"", [(b"if-none-match", b'"a", *, W/"b"')]),
-    ("if-modified-since-garbage", b"/t", b"", [(b"if-modified-since", b"Wed, 99 Foo 99999 99:99:99 GMT")]),
-    ("cache-control-garbage", b"/t", b"", [(b"cache-control", b'max-age=abc, max-stale=99999999999999999999999, no-cache="')]),
+    (
+        "if-modified-since-garbage",
+        b"/t",
+        b"",
+        [(b"if-modified-since", b"Wed, 99 Foo 99999 99:99:99 GMT")],
+    ),
+    (
+        "cache-control-garbage",
+        b"/t",
+        b"",
+        [(b"cache-control", b'max-age=abc, max-stale=99999999999999999999999, no-cache="')],
+    ),
     ("cache-control-huge", b"/t", b"", [(b"cache-control", b"x, " * 20000)]),
     ("query-1mb", b"/t", b"q=" + b"x" * 1_048_576, []),
     ("query-100k-params", b"/t", b"&".join(b"p%d=1" % i for i in range(100_000)), []),
@@ -257,7 +274,9 @@ TABLE: list[tuple[str, bytes, bytes, Headers]] = [
 ]
 
 
-def _table_answer_ok(path: bytes, query: bytes, headers: Headers, answer: tuple[int, Headers, bytes]) -> None:
+def _table_answer_ok(
+    path: bytes, query: bytes, headers: Headers, answer: tuple[int, Headers, bytes]
+) -> None:
     status, lines, body = answer
     assert status in (200, 304), status
     assert b"cache-tag" not in _names(lines)
@@ -408,7 +427,7 @@ def test_wsgi_path_info_beyond_latin1_is_answered() -> None:
         environ = {
             "REQUEST_METHOD": "GET", "PATH_INFO": environ_path, "QUERY_STRING": "",
             "SERVER_NAME": "shop.example", "SERVER_PORT": "80", "HTTP_HOST": "shop.example",
-            "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(b""),
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
         }  # fmt: skip
         app = WsgiCache(ok_app, cache=stack.cache, clock=stack.clock)
         b"".join(app(environ, lambda s, h, e=None: captured.append(s)))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=["uvicorn", "gunicorn"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """The ASGI echo stack on uvicorn, or the WSGI one on a gunicorn sync worker."""
     if request.param == "uvicorn":
         argv = uvicorn("tests.web.apps.hostile_app:asgi")
@@ -81,9 +82,17 @@ CASES: list[tuple[str, bytes, Headers]] = [
     ("query-6k", b"/s?" + b"&".join(b"p%d=1" % i for i in range(800)), []),
     ("header-64k", b"/s", [(b"X-Junk", b"a" * 65536)]),
     ("header-8bit", b"/s", [(b"Accept-Language", b"\xff\xfe\x80")]),
-    ("if-none-match-600-tags", b"/s", [(b"If-None-Match", b", ".join(b'"t%d"' % i for i in range(600)))]),
+    (
+        "if-none-match-600-tags",
+        b"/s",
+        [(b"If-None-Match", b", ".join(b'"t%d"' % i for i in range(600)))],
+    ),
     ("if-none-match-garbage", b"/s", [(b"If-None-Match", b'W/"x, "unterminated, ,,W/')]),
-    ("cache-control-garbage", b"/s", [(b"Cache-Control", b'max-age=abc, max-stale=99999999999999999999, no-cache="')]),
+    (
+        "cache-control-garbage",
+        b"/s",
+        [(b"Cache-Control", b'max-age=abc, max-stale=99999999999999999999, no-cache="')],
+    ),
     ("vary-500-fields", b"/s?manyvary=1", [(b"X-F1", b"a")]),
     ("client-cache-tag", b"/s", [(b"Cache-Tag", b"echo, *")]),
 ]
@@ -95,7 +104,7 @@ def test_hostile_request_twice(server: Server, case: tuple[str, bytes, Headers])
     _, target, headers = case
     for _ in range(2):
         status, fields, body = raw_get(server.port, target, headers)
-        assert status != 500 and status < 500, (status, body[:300])
+        assert status < 500, (status, body[:300])
         assert b"cache-tag" not in fields
         if status == 200:
             path, _, query = target.partition(b"?")

@@ -92,7 +92,5 @@ class EchoWsgi:
         return [body]
 
 
-
-
 asgi = AsgiMetrics(AsgiCache(EchoAsgi(), cache=AsyncTieredCache(MemoryTier(), namespace="h")))
 wsgi = WsgiMetrics(WsgiCache(EchoWsgi(), cache=TieredCache(MemoryTier(), namespace="h")))
