@@ -790,7 +790,8 @@ def decide_store(
     ``stale``           already stale, with no stale window to serve it in
     ``streaming``       ``body`` is ``None`` (not buffered)
     ``too-large``       body over ``max_body_bytes``
-    ``too-many-headers``  more than ``max_header_count`` lines
+    ``too-many-headers``  more than ``max_header_count`` lines, or a ``Vary``
+                        naming more fields than that
     ``tags``            more than ``max_tags`` tags or one over ``max_tag_length``
     ==================  ==========================================================
 
@@ -916,6 +917,8 @@ def _judge(
     vary = parse_vary(fields.get("vary"))
     if vary == ("*",):
         return "vary-star", None
+    if len(vary) > policy.max_header_count:  # each named field is read from every request
+        return "too-many-headers", None
     drop: set[str] = set(directives.no_cache_fields)
     if not policy.store_private:
         drop.update(directives.private_fields)

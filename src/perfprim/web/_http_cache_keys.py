@@ -19,7 +19,9 @@ Not normalised, because an application may tell them apart: ``+`` versus
 (``/a/../b``), repeated or trailing slashes, the case of the path, ``;`` as a
 separator, parameters without a value (``?a`` versus ``?a=``), and the
 fragment (never sent). A key longer than 1,024 characters keeps its first
-256 and ends with a BLAKE2b digest of the whole.
+256 and ends with a BLAKE2b digest of the whole. Keys are memoised (1,024
+of them) only for targets under 1,024 characters, so that a client sending
+megabyte query strings cannot make the memo hold them.
 
 Secondary key (§4.1): the response's ``Vary`` names request fields; the
 request's values for those fields, each with whitespace trimmed and removed
@@ -68,11 +70,17 @@ def primary_key(scheme: str, host: str, path: str, query: str = "") -> str:
     >>> primary_key("HTTPS", "Example.COM:443", "/a%7eb", "z=1&a=%2f&a=0")
     'https://example.com/a~b?a=%2F&a=0&z=1'
     """
+    if len(host) + len(path) + len(query) > _MAX_KEY:  # not memoised: a slot would keep it alive
+        return _compute_primary_key(scheme, host, path, query)
     return _primary_key(scheme, host, path, query)
 
 
 @lru_cache(maxsize=1024)
 def _primary_key(scheme: str, host: str, path: str, query: str) -> str:
+    return _compute_primary_key(scheme, host, path, query)
+
+
+def _compute_primary_key(scheme: str, host: str, path: str, query: str) -> str:
     scheme = scheme.lower()
     host = host.lower()
     default_port = _DEFAULT_PORTS.get(scheme)

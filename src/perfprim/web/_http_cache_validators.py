@@ -14,7 +14,9 @@ r"""Validators and conditional requests (RFC 9110 §8.8, §13).
   with the two field values as latin-1 bytes (empty when absent).
 - :func:`none_match` evaluates ``If-None-Match`` with the weak comparison
   (§13.1.2), including ``*`` and lists; entity tags may contain commas, so the
-  list is parsed, not split.
+  list is parsed, not split. Only the first :data:`MAX_ENTITY_TAGS` entries
+  are compared (a match further on gets the full response, which is always
+  a correct answer), so a hostile list costs bounded work.
 - :func:`modified_since` evaluates ``If-Modified-Since`` (§13.1.3).
 - :func:`weak_match` and :func:`strong_match` are the two comparison
   functions of §8.8.3.2.
@@ -24,8 +26,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
+from itertools import islice
+
+MAX_ENTITY_TAGS = 64
+"""How many entries of an ``If-None-Match`` list :func:`none_match` compares."""
 
 __all__ = [
+    "MAX_ENTITY_TAGS",
     "body_etag",
     "modified_since",
     "none_match",
@@ -107,7 +115,11 @@ def parse_entity_tags(value: str) -> tuple[str, ...]:
     >>> parse_entity_tags('"a", W/"b,c" ,"d"')
     ('"a"', 'W/"b,c"', '"d"')
     """
-    tags: list[str] = []
+    return tuple(_entity_tags(value))
+
+
+def _entity_tags(value: str) -> Iterator[str]:
+    """The entity tags of a list, one at a time (see :func:`parse_entity_tags`)."""
     i, n = 0, len(value)
     while i < n:
         while i < n and value[i] in " \t,":
@@ -120,10 +132,10 @@ def parse_entity_tags(value: str) -> tuple[str, ...]:
         if i < n and value[i] == '"':
             end = value.find('"', i + 1)
             if end < 0:  # unterminated: take the rest as one (non-matching) element
-                tags.append(value[start:].strip())
-                break
+                yield value[start:].strip()
+                return
             i = end + 1
-            tags.append(value[start:i])
+            yield value[start:i]
             while i < n and value[i] != ",":  # junk after the tag belongs to no tag
                 i += 1
         else:
@@ -131,8 +143,7 @@ def parse_entity_tags(value: str) -> tuple[str, ...]:
             i = n if end < 0 else end
             element = value[start:i].strip()
             if element:
-                tags.append(element)
-    return tuple(tags)
+                yield element
 
 
 def none_match(if_none_match: str, etag: str | None) -> bool:
@@ -157,7 +168,7 @@ def none_match(if_none_match: str, etag: str | None) -> bool:
     if if_none_match == etag:  # the common case: the client echoes our tag
         return True
     target = opaque_tag(etag)[0]
-    for tag in parse_entity_tags(if_none_match):
+    for tag in islice(_entity_tags(if_none_match), MAX_ENTITY_TAGS):
         if tag == "*" or opaque_tag(tag)[0] == target:
             return True
     return False

@@ -208,7 +208,11 @@ def wsgi_request(environ: Environ) -> CacheRequest:
         path = raw.split("?", 1)[0]
     else:  # PEP 3333 decodes the path as latin-1 bytes: re-quote it
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        path = quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+        try:
+            raw_path = path.encode("latin-1")
+        except UnicodeEncodeError:  # a server that decoded the path as UTF-8 (against PEP 3333)
+            raw_path = path.encode("utf-8", "surrogatepass")
+        path = quote(raw_path, safe="/:@!$&'()*+,;=-._~")
     return CacheRequest(
         environ.get("REQUEST_METHOD", "GET"),
         environ.get("wsgi.url_scheme", "http"),
