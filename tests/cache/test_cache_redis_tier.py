@@ -541,8 +541,10 @@ def test_async_cluster_tier_survives_concurrent_first_calls(redis_cluster: Redis
     """
 
     async def scenario() -> list[object]:
-        # A wide socket timeout: the race is under test, not a busy runner's latency.
-        tier = AsyncRedisTier.from_url(redis_cluster.url, cluster=True, socket_timeout=2.0)
+        # Wide timeouts: the race is under test, not a busy runner's latency.
+        tier = AsyncRedisTier.from_url(
+            redis_cluster.url, cluster=True, socket_timeout=2.0, connect_timeout=2.0
+        )
         try:
             return await asyncio.gather(
                 *(tier.get(f"fresh-client-{i}") for i in range(30)), return_exceptions=True
