@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from perfprim.telemetry import TelemetryRegistry, error_type
-from perfprim.web._metrics_core import UNMATCHED_ROUTE, RouteSLO, request_outcome
+from perfprim.web._metrics_core import SERVER_ERROR, UNMATCHED_ROUTE, RouteSLO, request_outcome
 from perfprim.web._metrics_recorder import DEFAULT_BUCKETS, MetricsRecorder
 
 __all__ = ["MetricsMiddleware"]
@@ -195,7 +195,29 @@ class _Response:
             raised = exc
             raise
         finally:
-            self.middleware._done(self, raised, closed, _now())
+            returned = _now()
+            end = self.end
+            status = self.status
+            if (
+                raised is None
+                and end is not None
+                and status is not None
+                and status < SERVER_ERROR
+                and not self.recorded
+            ):
+                # MetricsMiddleware._done() for a completed non-5xx response, inlined:
+                # this runs on every request.
+                self.recorded = True
+                recorder = self.middleware.recorder
+                try:
+                    route = self.route or UNMATCHED_ROUTE
+                    recorder.request(self.method, route, status, "", self.start, self.first_byte, end)
+                    if returned - closed >= recorder.background_threshold_ns:
+                        recorder.after_response(self.method, route, "", returned - closed)
+                except Exception as exc:
+                    recorder.log_once("recording a WSGI request", exc)
+            else:
+                self.middleware._done(self, raised, closed, returned)
 
 
 class MetricsMiddleware:
@@ -331,7 +353,7 @@ class MetricsMiddleware:
         try:
             end = response.end
             status = response.status
-            if end is not None and status is not None and status < 500:
+            if end is not None and status is not None and status < SERVER_ERROR:
                 kind = ""  # request_outcome()'s answer for a completed non-5xx response
             else:
                 completed = end is not None
