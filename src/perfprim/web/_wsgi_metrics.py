@@ -210,10 +210,11 @@ class _Response:
                 self.recorded = True
                 recorder = self.middleware.recorder
                 try:
+                    method = self.method
                     route = self.route or UNMATCHED_ROUTE
-                    recorder.request(self.method, route, status, "", self.start, self.first_byte, end)
+                    recorder.request(method, route, status, "", self.start, self.first_byte, end)
                     if returned - closed >= recorder.background_threshold_ns:
-                        recorder.after_response(self.method, route, "", returned - closed)
+                        recorder.after_response(method, route, "", returned - closed)
                 except Exception as exc:
                     recorder.log_once("recording a WSGI request", exc)
             else:
