@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from perfprim.telemetry import TelemetryRegistry, error_type
@@ -36,6 +38,12 @@ RouteOf = Callable[[Mapping[str, Any]], "str | None"]
 
 _now = time.perf_counter_ns
 _ERROR_KEY = "perfprim.web.error_type"
+
+_STATUS_CODES: Mapping[str, int] = MappingProxyType(
+    {f"{s.value} {phrase}": s.value for s in HTTPStatus for phrase in (s.phrase, s.phrase.upper())}
+)
+"""Status line -> code for the standard reason phrases (Werkzeug's are upper case): one dict
+lookup instead of parsing the code of each response's status line."""
 
 
 def werkzeug_route(environ: Mapping[str, Any], script_name: str) -> str | None:
@@ -134,7 +142,7 @@ class _Response:
         every request.
         """
         try:
-            self.status = int(status[:3])
+            self.status = _STATUS_CODES.get(status) or int(status[:3])
             middleware = self.middleware
             route_of = middleware.route_of
             environ = self.environ
