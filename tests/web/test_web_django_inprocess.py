@@ -177,3 +177,35 @@ def test_async_handler(registry: TelemetryRegistry) -> None:
     asyncio.run(ASGIHandler()(scope, receive, send))
     assert 200 == sent[0]["status"]
     assert {("", "GET", "200", "/shop/products/<int:product_id>"): 1} == _counts(registry)
+
+
+def test_a_closed_response_is_freed_by_reference_counting(registry: TelemetryRegistry) -> None:
+    """No response <-> close() cycle is left behind; a second close() is no second request."""
+    import gc
+    import weakref
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/shop/products/5",
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+    handler = WSGIHandler()
+    gc.collect()
+    gc.disable()
+    try:
+        response = handler(environ, lambda s, h, e=None: None)
+        alive = weakref.ref(response)
+        assert b"".join(response) == b'{"product": 5}'
+        response.close()
+        response.close()
+        del response
+        assert alive() is None  # freed now, not at the next garbage collection
+    finally:
+        gc.enable()
+    assert {("", "GET", "200", "/shop/products/<int:product_id>"): 1} == _counts(registry)

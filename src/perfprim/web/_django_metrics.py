@@ -23,7 +23,7 @@ from typing import Any
 
 from perfprim._optional import require
 from perfprim.telemetry import default_registry, error_type
-from perfprim.web._metrics_core import UNMATCHED_ROUTE, request_outcome
+from perfprim.web._metrics_core import SERVER_ERROR, UNMATCHED_ROUTE, request_outcome
 from perfprim.web._metrics_recorder import MetricsRecorder
 
 __all__ = ["MetricsMiddleware"]
@@ -47,6 +47,9 @@ def _recorder(options: dict[str, Any]) -> MetricsRecorder:
             recorder = MetricsRecorder(**{**options, "registry": registry})
             _RECORDERS[id(registry)] = recorder
         return recorder
+
+
+_MAX_ROUTE_LABELS = 10_000  # route patterns come from the URLconf; a bound all the same
 
 
 def _route(request: Any) -> str:
@@ -106,6 +109,8 @@ class MetricsMiddleware:
         self.metrics_path: str | None = options.pop("metrics_path", "/metrics")
         self.recorder = _recorder(options)
         self.get_response = get_response
+        # Django route pattern -> http_route label (a leading "/" added)
+        self._route_labels: dict[str, str] = {}
         self.is_async = bool(asgiref.iscoroutinefunction(get_response))
         if self.is_async:
             asgiref.markcoroutinefunction(self)
@@ -113,7 +118,12 @@ class MetricsMiddleware:
     def __call__(self, request: Any) -> Any:
         if self.is_async:
             return self._acall(request)
-        if self._is_scrape(request):
+        metrics_path = self.metrics_path  # _is_scrape(), inlined: this runs on every request
+        if (
+            metrics_path is not None
+            and request.path_info == metrics_path
+            and request.method in ("GET", "HEAD")
+        ):
             return self._metrics(request)
         start = _now()
         try:
@@ -161,56 +171,17 @@ class MetricsMiddleware:
             self.recorder.log_once("recording a Django request", error)
 
     def _watch(self, request: Any, response: Any, start: int) -> None:
+        """Wrap ``response.close`` to record the request when the server closes the response."""
         try:
             first_byte = _now()
-            seen = {"exhausted": not getattr(response, "streaming", False)}
-            if not seen["exhausted"] and not getattr(response, "is_async", False):
-                response.streaming_content = _exhausting(response.streaming_content, seen)
-            original_close = response.close
-            recorder = self.recorder
-
-            def close() -> None:
-                closed = _now()
-                try:
-                    original_close()
-                finally:
-                    try:
-                        self._record(
-                            request=request,
-                            response=response,
-                            start=start,
-                            first_byte=first_byte,
-                            closed=closed,
-                            seen=seen,
-                        )
-                    except Exception as exc:
-                        recorder.log_once("recording a Django request", exc)
-
-            response.close = close
+            seen: dict[str, bool] | None = None  # a response that is not streamed needs no flag
+            if getattr(response, "streaming", False):
+                seen = {"exhausted": False}
+                if not getattr(response, "is_async", False):
+                    response.streaming_content = _exhausting(response.streaming_content, seen)
+            response.close = _RecordOnClose(self, request, response, start, first_byte, seen)
         except Exception as exc:
             self.recorder.log_once("watching a Django response", exc)
-
-    def _record(
-        self,
-        *,
-        request: Any,
-        response: Any,
-        start: int,
-        first_byte: int,
-        closed: int,
-        seen: dict[str, bool],
-    ) -> None:
-        completed = seen["exhausted"]
-        noted = getattr(request, _ERROR, None)
-        status, kind = request_outcome(
-            status=response.status_code,
-            completed=completed,
-            disconnected=not completed,
-            error=noted,
-        )
-        self.recorder.request(
-            request.method, _route(request), status, kind, start, first_byte, closed
-        )
 
     def _metrics(self, request: Any) -> Any:
         http = require("django.http", package="django", extra="django", feature=_FEATURE)
@@ -238,6 +209,78 @@ class MetricsMiddleware:
             The rule file, YAML.
         """
         return self.recorder.prometheus_rules(service=service)
+
+
+class _RecordOnClose:
+    """A response's ``close``: calls the original, then records the request (once).
+
+    The response holds this object and this object the response: a reference
+    cycle that would leave the response, its request and what they hold (40
+    objects a request) to the cyclic garbage collector. The first call takes
+    it off the response, which breaks the cycle (and a second ``close()`` does
+    not record the request again). It runs on every request: the recording
+    is inlined, no helper calls.
+    """
+
+    __slots__ = ("first_byte", "middleware", "original", "request", "response", "seen", "start")
+
+    def __init__(  # noqa: PLR0917 - one per request: positional arguments are cheaper
+        self,
+        middleware: MetricsMiddleware,
+        request: Any,
+        response: Any,
+        start: int,
+        first_byte: int,
+        seen: dict[str, bool] | None,
+    ) -> None:
+        self.middleware = middleware
+        self.request = request
+        self.response = response
+        self.original: Callable[[], None] = response.close
+        self.start = start
+        self.first_byte = first_byte
+        self.seen = seen
+
+    def __call__(self) -> None:
+        closed = _now()
+        try:
+            self.original()
+        finally:
+            request = self.request
+            response = self.response
+            middleware = self.middleware
+            try:
+                if response.close is self:
+                    del response.close
+            except Exception as exc:
+                middleware.recorder.log_once("unwrapping a Django response's close()", exc)
+            try:
+                status = response.status_code
+                seen = self.seen
+                completed = seen is None or seen["exhausted"]
+                if completed and status < SERVER_ERROR:
+                    kind = ""  # request_outcome()'s answer for a completed non-5xx response
+                else:
+                    status, kind = request_outcome(
+                        status=status,
+                        completed=completed,
+                        disconnected=not completed,
+                        error=getattr(request, _ERROR, None),
+                    )
+                # _route(), its common case inlined: a dict of the labels seen
+                labels = middleware._route_labels
+                match = getattr(request, "resolver_match", None)
+                route = getattr(match, "route", None) if match is not None else None
+                label = labels.get(route) if route.__class__ is str else None
+                if label is None:
+                    label = _route(request)
+                    if route.__class__ is str and len(labels) < _MAX_ROUTE_LABELS:
+                        labels[route] = label
+                middleware.recorder.request(
+                    request.method, label, status, kind, self.start, self.first_byte, closed
+                )
+            except Exception as exc:
+                middleware.recorder.log_once("recording a Django request", exc)
 
 
 def _exhausting(content: Any, seen: dict[str, bool]) -> Iterator[bytes]:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from perfprim.telemetry import TelemetryRegistry, error_type
-from perfprim.web._metrics_core import UNMATCHED_ROUTE, RouteSLO, request_outcome
+from perfprim.web._metrics_core import SERVER_ERROR, UNMATCHED_ROUTE, RouteSLO, request_outcome
 from perfprim.web._metrics_recorder import DEFAULT_BUCKETS, MetricsRecorder
 
 __all__ = ["MetricsMiddleware"]
@@ -36,6 +38,12 @@ RouteOf = Callable[[Mapping[str, Any]], "str | None"]
 
 _now = time.perf_counter_ns
 _ERROR_KEY = "perfprim.web.error_type"
+
+_STATUS_CODES: Mapping[str, int] = MappingProxyType(
+    {f"{s.value} {phrase}": s.value for s in HTTPStatus for phrase in (s.phrase, s.phrase.upper())}
+)
+"""Status line -> code for the standard reason phrases (Werkzeug's are upper case): one dict
+lookup instead of parsing the code of each response's status line."""
 
 
 def werkzeug_route(environ: Mapping[str, Any], script_name: str) -> str | None:
@@ -102,14 +110,22 @@ class _Response:
         "recorded",
         "route",
         "script_name",
+        "server_start_response",
         "start",
         "status",
     )
 
-    def __init__(self, environ: Environ, start: int, middleware: MetricsMiddleware) -> None:
+    def __init__(
+        self,
+        environ: Environ,
+        start: int,
+        middleware: MetricsMiddleware,
+        server_start_response: StartResponse,
+    ) -> None:
         self.environ = environ
         self.start = start
         self.middleware = middleware
+        self.server_start_response = server_start_response
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         self.script_name: str = environ.get("SCRIPT_NAME", "")
         self.status: int | None = None
@@ -118,6 +134,40 @@ class _Response:
         self.end: int | None = None
         self.recorded = False
         self.body: Iterable[bytes] = ()
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        """The ``start_response`` the app calls: notes the status and the route, then the server's.
+
+        A bound method rather than a closure made per request: this runs on
+        every request.
+        """
+        try:
+            self.status = _STATUS_CODES.get(status) or int(status[:3])
+            middleware = self.middleware
+            route_of = middleware.route_of
+            environ = self.environ
+            if route_of is not None:
+                self.route = route_of(environ)
+            else:  # werkzeug_route(), inlined
+                request = environ.get("werkzeug.request")
+                rule = getattr(getattr(request, "url_rule", None), "rule", None)
+                if isinstance(rule, str):
+                    script_name = self.script_name
+                    self.route = (
+                        rule
+                        if environ.get("SCRIPT_NAME", "") == script_name
+                        else werkzeug_route(environ, script_name)
+                    )
+                elif getattr(request, "routing_exception", None) is None:
+                    # No router matched or failed to match: Flask never saw the
+                    # request (a cache hit), or it is done with it (a cache
+                    # calls start_response after the app returned).
+                    self.route = middleware._unrouted(environ)
+        except Exception as exc:
+            self.middleware.recorder.log_once("reading the route", exc)
+        if exc_info is None:
+            return self.server_start_response(status, headers)
+        return self.server_start_response(status, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         body = self.body
@@ -153,7 +203,30 @@ class _Response:
             raised = exc
             raise
         finally:
-            self.middleware._done(self, raised, closed, _now())
+            returned = _now()
+            end = self.end
+            status = self.status
+            if (
+                raised is None
+                and end is not None
+                and status is not None
+                and status < SERVER_ERROR
+                and not self.recorded
+            ):
+                # MetricsMiddleware._done() for a completed non-5xx response, inlined:
+                # this runs on every request.
+                self.recorded = True
+                recorder = self.middleware.recorder
+                try:
+                    method = self.method
+                    route = self.route or UNMATCHED_ROUTE
+                    recorder.request(method, route, status, "", self.start, self.first_byte, end)
+                    if returned - closed >= recorder.background_threshold_ns:
+                        recorder.after_response(method, route, "", returned - closed)
+                except Exception as exc:
+                    recorder.log_once("recording a WSGI request", exc)
+            else:
+                self.middleware._done(self, raised, closed, returned)
 
 
 class MetricsMiddleware:
@@ -259,36 +332,9 @@ class MetricsMiddleware:
             and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
         ):
             return self._metrics(environ, start_response)
-        response = _Response(environ, _now(), self)
-
-        def start_wrapper(status: str, headers: Any, exc_info: Any = None) -> Any:
-            try:
-                response.status = int(status[:3])
-                route_of = self.route_of
-                if route_of is not None:
-                    response.route = route_of(environ)
-                else:  # werkzeug_route(), inlined: this runs on every request
-                    request = environ.get("werkzeug.request")
-                    rule = getattr(getattr(request, "url_rule", None), "rule", None)
-                    if isinstance(rule, str):
-                        mounted = environ.get("SCRIPT_NAME", "")
-                        script_name = response.script_name
-                        response.route = (
-                            rule if mounted == script_name else werkzeug_route(environ, script_name)
-                        )
-                    elif getattr(request, "routing_exception", None) is None:
-                        # No router matched or failed to match: Flask never saw the
-                        # request (a cache hit), or it is done with it (a cache
-                        # calls start_response after the app returned).
-                        response.route = self._unrouted(environ)
-            except Exception as exc:
-                self.recorder.log_once("reading the route", exc)
-            if exc_info is None:
-                return start_response(status, headers)
-            return start_response(status, headers, exc_info)
-
+        response = _Response(environ, _now(), self, start_response)
         try:
-            response.body = self.app(environ, start_wrapper)
+            response.body = self.app(environ, response.start_response)
         except BaseException as exc:
             self._done(response, exc, _now(), None)
             raise
@@ -315,20 +361,23 @@ class MetricsMiddleware:
         response.recorded = True
         try:
             end = response.end
-            completed = end is not None
             status = response.status
-            error = None
-            if raised is not None and not completed:
-                error = error_type(raised) if isinstance(raised, Exception) else None
-            elif status is not None and status >= 500:
-                error = response.environ.get(_ERROR_KEY)  # noted by Flask's handle_exception
-            status, kind = request_outcome(
-                status=status,
-                completed=completed,
-                # close() before the last chunk: the server stopped writing.
-                disconnected=raised is None and not completed,
-                error=error,
-            )
+            if end is not None and status is not None and status < SERVER_ERROR:
+                kind = ""  # request_outcome()'s answer for a completed non-5xx response
+            else:
+                completed = end is not None
+                error = None
+                if raised is not None and not completed:
+                    error = error_type(raised) if isinstance(raised, Exception) else None
+                elif status is not None and status >= 500:
+                    error = response.environ.get(_ERROR_KEY)  # noted by Flask's handle_exception
+                status, kind = request_outcome(
+                    status=status,
+                    completed=completed,
+                    # close() before the last chunk: the server stopped writing.
+                    disconnected=raised is None and not completed,
+                    error=error,
+                )
             route = response.route or UNMATCHED_ROUTE
             recorder = self.recorder
             recorder.request(
