@@ -9,7 +9,9 @@ any server:
   dropped; an empty path becomes ``/``;
 - percent-encoding: escapes of unreserved characters (``A-Z a-z 0-9 - . _ ~``)
   decoded, the hex digits of every other escape uppercased (``%7e`` -> ``~``,
-  ``%2f`` -> ``%2F``); a ``%`` not followed by two hex digits is kept as is;
+  ``%2f`` -> ``%2F``); a ``%`` not followed by two hex digits is escaped as ``%25`` (it means
+  the same, and a decoded neighbour cannot turn it into another escape:
+  ``/%%300`` becomes ``/%2500``, never ``/%00``);
 - query: split on ``&``, empty parameters dropped, then sorted by parameter
   name with a *stable* sort, so ``?b=2&a=1`` and ``?a=1&b=2`` share a key
   while ``?a=1&a=2`` and ``?a=2&a=1`` (where the order is data) do not.
@@ -127,8 +129,8 @@ def _normalise_escapes(text: str) -> str:
                 out.append(char + piece[2:])
             else:
                 out.append("%" + piece[:2].upper() + piece[2:])
-        else:
-            out.append("%" + piece)
+        else:  # a bare "%": escaped, so a decoded neighbour never forms a new escape
+            out.append("%25" + piece)
     return "".join(out)
 
 
