@@ -296,6 +296,37 @@ def test_redis_errors_become_backend_errors(
     c.close()
 
 
+def test_a_release_that_failed_is_made_at_the_next_call(
+    redis_server_factory: Callable[[], RedisServer], namespace: str
+) -> None:
+    """A holder whose release met a hung Redis releases at its next call once Redis is back.
+
+    Without this, the finished holder's lock stayed for its whole TTL (10 s) and every
+    other process's waiter waited out its bound (5 s) behind it.
+    """
+    server = redis_server_factory()
+    holder_client = redis.Redis.from_url(server.url, socket_timeout=0.2)
+    other_client = redis.Redis.from_url(server.url, socket_timeout=2.0)
+    holder, other = RedisLock(holder_client, ttl=10.0), RedisLock(other_client, ttl=10.0)
+    key = key_for(namespace)
+    lease = holder.acquire(key)
+    assert lease is not None
+    server.pause()
+    try:
+        with pytest.raises(BackendError, match="release"):
+            holder.release(lease)
+    finally:
+        server.resume()
+    assert other.acquire(key) is None  # still held: nothing released it yet
+    assert holder.acquire(key_for(namespace + "-another")) is not None  # any next call
+    released = other.acquire(key)
+    assert released is not None  # long before the 10 s TTL
+    other.release(released)
+    holder.close()
+    holder_client.close()
+    other_client.close()
+
+
 @pytest.mark.parametrize(
     ("option", "value"), [("ttl", 0), ("wait_timeout", -1.0), ("refresh_ttl", "1")]
 )

@@ -640,7 +640,7 @@ class AsyncTieredCache(CacheCore):
         try:
             released = bool(await tier.execute(script, keys, args))
         except BackendError as exc:
-            lock.settled(lease, True)  # unknown: the lock expires by itself
+            lock.release_later(lease)  # unknown: released at the lock's next call
             self._tier_failed(1, exc, "set")
         else:
             lock.settled(lease, released)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -69,6 +70,38 @@ class RedisLock(LockBase):
             fail_open=fail_open,
         )
         self._watchdog = SyncWatchdog(self.ttl / 3.0, self.extend)
+        # Leases whose release failed (Redis away), with when their lock expires anyway:
+        # released before this lock's next acquire or wait, so that nobody waits out a
+        # finished holder's lock for its whole TTL once Redis is back.
+        self._unreleased: deque[tuple[Lease, float]] = deque(maxlen=1024)
+
+    def release_later(self, lease: Lease) -> None:
+        """Stop watching ``lease`` and release it at this lock's next call (its release failed).
+
+        Args:
+            lease: A lease whose release (or store-and-release) could not reach Redis.
+        """
+        self._watchdog.unwatch(lease)
+        self._unreleased.append((lease, time.monotonic() + self.ttl))
+
+    def _release_pending(self) -> None:
+        """Release the leases :meth:`release_later` kept; keep them while Redis is away."""
+        now = time.monotonic()
+        for _ in range(len(self._unreleased)):
+            try:
+                lease, expires = self._unreleased.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            if expires <= now:
+                continue  # the lock has expired by itself
+            keys = key_set(lease.key)
+            try:
+                self._release(
+                    keys=[keys.lock, keys.waiters, keys.done], args=[lease.token, self._ttl_ms]
+                )
+            except self._error:
+                self._unreleased.append((lease, expires))
+                return  # still away: the next call tries again
 
     def acquire(self, key: str) -> Lease | None:
         """Try once to take the lock of ``key`` (``SET NX PX``); never blocks.
@@ -83,6 +116,8 @@ class RedisLock(LockBase):
         Raises:
             BackendError: Redis failed.
         """
+        if self._unreleased:
+            self._release_pending()
         token = secrets.token_hex(12)
         keys = key_set(key)
         tagged = has_hash_tag(key)
@@ -156,7 +191,8 @@ class RedisLock(LockBase):
             Whether the lock was still ours.
 
         Raises:
-            BackendError: Redis failed (the lock then expires after ``ttl``).
+            BackendError: Redis failed (the lock is released at this lock's next call, or
+                expires after ``ttl``).
         """
         self._watchdog.unwatch(lease)
         keys = key_set(lease.key)
@@ -165,6 +201,7 @@ class RedisLock(LockBase):
                 keys=[keys.lock, keys.waiters, keys.done], args=[lease.token, self._ttl_ms]
             )
         except self._error as exc:
+            self._unreleased.append((lease, time.monotonic() + self.ttl))
             raise BackendError(f"lock release on {keys.lock!r} failed: {exc}") from exc
         if not ok and not lease.lost:
             lease.lost = True
@@ -187,7 +224,9 @@ class RedisLock(LockBase):
         """
         deadline = time.monotonic() + (self.wait_timeout if timeout is None else timeout)
         keys = key_set(key)
-        for _ in range(100_000):  # bounded; the deadline ends it long before
+        for _ in range(100_000):
+            if self._unreleased:
+                self._release_pending()  # bounded; the deadline ends it long before
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
