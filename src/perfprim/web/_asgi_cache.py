@@ -477,15 +477,11 @@ class _Exchange:
             return
         await self._pass(None)
 
-    async def _pass(self, body: bytes | None, *, more: bool = True) -> None:
-        """Send the start with the core's headers, then what was buffered, then pass through."""
+    def _decide(self, start: Message, body: bytes | None) -> StoreDecision | None:
+        """The core's store decision on the response (None: it failed, so pass through)."""
         middleware = self.middleware
-        start = self.start
-        assert start is not None
-        self.buffered = False
-        self.passing = True
         try:
-            result = decide_store(
+            return decide_store(
                 self.plan,
                 self.decision,
                 status=start["status"],
@@ -496,7 +492,16 @@ class _Exchange:
             )
         except Exception:
             logger.exception("HTTP cache: deciding on a response failed; it passes through")
-            result = None
+            return None
+
+    async def _pass(self, body: bytes | None, *, more: bool = True) -> None:
+        """Send the start with the core's headers, then what was buffered, then pass through."""
+        middleware = self.middleware
+        start = self.start
+        assert start is not None
+        self.buffered = False
+        self.passing = True
+        result = self._decide(start, body)
         self.out.result = result
         if result is not None:
             await middleware._apply(result)
@@ -548,19 +553,7 @@ class _Exchange:
         self.chunks = []
         self.buffered = False
         self.done = True
-        try:
-            result: StoreDecision | None = decide_store(
-                self.plan,
-                self.decision,
-                status=start["status"],
-                headers=list(start.get("headers", ())),
-                body=body,
-                now=middleware.options.clock(),
-                policy=middleware.policy,
-            )
-        except Exception:
-            logger.exception("HTTP cache: deciding on a response failed; it passes through")
-            result = None
+        result = self._decide(start, body)
         self.out.result = result
         self.out.sent = True
         if result is None:
