@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from perfprim.load._engine import OpenLoop, closed_loop, error_kind
+from perfprim.load._engine import OpenLoop, TaskSender, closed_loop, error_kind
 from perfprim.load._monitor import Sample
 from perfprim.load._schedule import Schedule
 from perfprim.load._stages import Stage
@@ -62,7 +62,7 @@ async def drive_open(
     defaults.update(options)
     engine = OpenLoop(
         schedule,
-        call,  # type: ignore[arg-type]
+        TaskSender(call, clock=loop.time),  # type: ignore[arg-type]
         start=loop.time(),
         clock=loop.time,
         wall_clock=loop.time,

@@ -237,21 +237,24 @@ async def test_run_refuses_a_running_event_loop() -> None:
 
 
 def test_import_perfprim_load_imports_no_http_client() -> None:
-    """perfprim.load imports pyqwest only when a URL target runs."""
+    """perfprim.load imports httptools only when a URL target runs, and uvloop only in run()."""
     import subprocess
 
-    code = "import perfprim.load, sys; print('pyqwest' in sys.modules, 'aiohttp' in sys.modules)"
+    code = (
+        "import perfprim.load, sys; "
+        "print([m in sys.modules for m in ('httptools', 'uvloop', 'pyqwest', 'aiohttp')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "False False" == out.stdout.strip()
+    assert "[False, False, False, False]" == out.stdout.strip()
 
 
 def test_url_target_without_the_extra_names_the_install(
     monkeypatch: pytest.MonkeyPatch, http_server: LoopbackServer
 ) -> None:
-    """Without pyqwest, a URL target raises MissingDependencyError naming perfprim[load]."""
+    """Without httptools, a URL target raises MissingDependencyError naming perfprim[load]."""
     from perfprim.exceptions import MissingDependencyError
 
-    monkeypatch.setitem(sys.modules, "pyqwest", None)
+    monkeypatch.setitem(sys.modules, "httptools", None)
     with pytest.raises(MissingDependencyError, match=r"perfprim\[load\]"):
         run(http_server.url, stages=[Stage(0.2, 5)], progress=False)
 

@@ -1,9 +1,16 @@
 """The drivers: an open-loop sender (for ``run``) and a closed loop (for ``find_knee``).
 
-Both are thin asyncio glue around a *call*: an ``async def call() -> float |
-None`` that performs one request, raises on failure, and may return the
+The closed loop awaits a *call*: an ``async def call() -> float | None``
+that performs one request, raises on failure, and may return the
 completion time on the run's clock (the thread-pool adapter does, so that a
 sync target's latency excludes the hop back to the event loop).
+
+The open loop starts requests through a :class:`Sender`: ``send(planned,
+finish)`` starts one request and returns at once; ``finish(planned, done,
+error)`` is called when it ends. The HTTP client implements it with no task
+or future per request (its connections call ``finish`` from the event
+loop's I/O callback); :class:`TaskSender` adapts any *call* with one task
+per request.
 
 Open loop (wrk2's method, generalised to ramps by :class:`Schedule`): request
 ``i`` is due at ``start + offset_i``. The sender sleeps until then, sends, and
@@ -25,15 +32,91 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from perfprim.histogram import IntervalRecorder, LatencyHistogram
 from perfprim.load._monitor import HISTOGRAM_OPTIONS, LATENESS_TAG, Sample, new_histogram
 from perfprim.load._schedule import Schedule
 
-__all__ = ["Call", "ClosedLoopMeasure", "OpenLoop", "closed_loop", "error_kind"]
+__all__ = [
+    "Call",
+    "ClosedLoopMeasure",
+    "Finish",
+    "OpenLoop",
+    "Sender",
+    "TaskSender",
+    "closed_loop",
+    "error_kind",
+]
 
 Call = Callable[[], Awaitable[float | None]]
 """One request: raises on failure; may return its completion time on the run's clock."""
+
+Finish = Callable[[float, "float | None", "str | None"], None]
+"""``finish(planned, done, error)``: a request planned at ``planned`` ended at
+``done`` on the run's clock (None: now), failed as ``error`` (None: it succeeded)."""
+
+
+class Sender(Protocol):
+    """Starts requests for the open loop and reports each one's end."""
+
+    def send(self, planned: float, finish: Finish) -> None:
+        """Start one request now; call ``finish`` exactly once when it ends."""
+
+    async def cancel_all(self, kind: str) -> None:
+        """End every request in flight at once, each reported to ``finish`` as ``kind``."""
+
+    async def call(self) -> float | None:
+        """Perform one request and wait for it (raises on failure): the closed loop's call."""
+
+
+class TaskSender:
+    """A :class:`Sender` over any *call*: one asyncio task per request.
+
+    Args:
+        call: Performs one request.
+        clock: The run's clock (completion times when the call returns none).
+    """
+
+    def __init__(self, call: Call, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._call = call
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cancel_kind = "timeout"
+
+    def send(self, planned: float, finish: Finish) -> None:
+        """Start ``call`` in a task; report its end to ``finish``."""
+        task = asyncio.get_running_loop().create_task(self._request(planned, finish))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def call(self) -> float | None:
+        """Perform one request (the wrapped call)."""
+        return await self._call()
+
+    async def _request(self, planned: float, finish: Finish) -> None:
+        try:
+            done = await self._call()
+        except asyncio.CancelledError:
+            finish(planned, self._clock(), self._cancel_kind)
+            raise
+        except Exception as exc:
+            finish(planned, self._clock(), error_kind(exc))
+        else:
+            finish(planned, done, None)
+
+    async def cancel_all(self, kind: str) -> None:
+        """Cancel every task; each reports ``kind``."""
+        self._cancel_kind = kind
+        # One pass of the loop first: a task cancelled before its first step
+        # never runs its body, and its request would go uncounted.
+        await asyncio.sleep(0)
+        pending = list(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
 
 _BURST = 64  # sends in a row without yielding to the event loop when behind schedule
 
@@ -49,7 +132,7 @@ class OpenLoop:
 
     Args:
         schedule: The planned send offsets of this worker.
-        call: Performs one request.
+        sender: Starts the requests.
         start: The run's start on ``clock`` (offset 0).
         max_in_flight: Requests out at once, at most.
         late_after: A send later than this (seconds) counts as late.
@@ -65,7 +148,7 @@ class OpenLoop:
     def __init__(
         self,
         schedule: Schedule,
-        call: Call,
+        sender: Sender,
         *,
         start: float,
         max_in_flight: int,
@@ -77,7 +160,7 @@ class OpenLoop:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._schedule = schedule
-        self._call = call
+        self._sender = sender
         self._start = start
         self._max = max_in_flight
         self._late_after = late_after
@@ -88,7 +171,6 @@ class OpenLoop:
         options = dict(HISTOGRAM_OPTIONS)
         self._latency = IntervalRecorder(**options, wall_clock=wall_clock)
         self._lateness = IntervalRecorder(**options, tag=LATENESS_TAG, wall_clock=wall_clock)
-        self._tasks: set[asyncio.Task[None]] = set()
         self._slot = asyncio.Event()
         self._idle = asyncio.Event()
         self._stop = False
@@ -125,9 +207,8 @@ class OpenLoop:
         deadline = self.deadline
         late_after = self._late_after
         record_lateness = self._lateness.record
-        create_task = asyncio.get_running_loop().create_task
-        tasks = self._tasks
-        discard = tasks.discard
+        send = self._sender.send
+        finish = self._finish
         burst = 0
         for offset in self._schedule:
             planned = start + offset
@@ -153,9 +234,7 @@ class OpenLoop:
                 self._late += 1
             self._sent += 1
             self.in_flight += 1
-            task = create_task(self._request(planned))
-            tasks.add(task)
-            task.add_done_callback(discard)
+            send(planned, finish)
             burst += 1
 
     async def _wait_for_slot(self) -> bool:
@@ -170,21 +249,10 @@ class OpenLoop:
                 return False
         return not self._stop
 
-    async def _request(self, planned: float) -> None:
-        try:
-            done = await self._call()
-        except asyncio.CancelledError:
-            self._finish(planned, self._clock(), self._cancel_kind)
-            raise
-        except Exception as exc:
-            self._finish(planned, self._clock(), error_kind(exc))
-        else:
-            self._finish(planned, self._clock() if done is None else done, None)
-
-    def _finish(self, planned: float, done: float, error: str | None) -> None:
+    def _finish(self, planned: float, done: float | None, error: str | None) -> None:
         self.in_flight -= 1
         self._completed += 1
-        latency = done - planned
+        latency = (self._clock() if done is None else done) - planned
         self._latency.record(latency if latency > 0.0 else 0.0)
         if error is not None:
             self._errors += 1
@@ -195,14 +263,7 @@ class OpenLoop:
             self._idle.set()
 
     async def _cancel_stragglers(self) -> None:
-        # One pass of the loop first: a task cancelled before its first step
-        # never runs its body, and its request would go uncounted.
-        await asyncio.sleep(0)
-        pending = list(self._tasks)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self._sender.cancel_all(self._cancel_kind)
 
     async def _tick(self) -> None:
         k = 1

@@ -9,7 +9,6 @@ answers: the only load in which ``N`` is the concurrency. The steps'
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from perfprim.capacity import USLModel, fit_usl
 from perfprim.exceptions import ConfigurationError
 from perfprim.histogram import LatencyHistogram
 from perfprim.load._engine import closed_loop
-from perfprim.load._run import positive_int, refuse_running_loop
-from perfprim.load._targets import HttpTarget, Target, check_target, open_call
+from perfprim.load._run import positive_int, refuse_running_loop, run_event_loop
+from perfprim.load._targets import HttpTarget, Target, check_target, open_sender
 
 __all__ = ["GOOD_FIT_R_SQUARED", "KneeResult", "KneeStep", "find_knee"]
 
@@ -262,7 +261,7 @@ def find_knee(
         msg = f"progress must be a callable taking a KneeStep, got {progress!r}"
         raise ConfigurationError(msg)
     refuse_running_loop("find_knee")
-    steps = asyncio.run(
+    steps = run_event_loop(
         _steps(
             target=checked,
             levels=levels,
@@ -285,10 +284,10 @@ async def _steps(
     progress: Callable[[KneeStep], object] | None,
 ) -> list[KneeStep]:
     steps = []
-    async with open_call(target, connections=max(levels), timeout=timeout) as call:
+    async with open_sender(target, connections=max(levels), timeout=timeout) as sender:
         for n in levels:
             m = await closed_loop(
-                call, concurrency=n, duration=duration, warmup=warmup, timeout=timeout
+                sender.call, concurrency=n, duration=duration, warmup=warmup, timeout=timeout
             )
             step = KneeStep(n, m.completed / m.seconds, m.completed, m.errors, m.latency)
             steps.append(step)

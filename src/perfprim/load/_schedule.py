@@ -48,6 +48,8 @@ class _Piece:
         """Seconds into the piece at which ``x`` requests of it have been offered."""
         if x <= 0.0:
             return 0.0
+        if self.r0 == self.r1:  # a constant rate (the hot case): no square root
+            return min(x / self.r0, self.duration)
         disc = self.r0 * self.r0 + 2.0 * (self.r1 - self.r0) * x / self.duration
         u = 2.0 * x / (self.r0 + math.sqrt(max(disc, 0.0)))
         return min(u, self.duration)

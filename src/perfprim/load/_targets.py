@@ -1,7 +1,7 @@
-"""Targets: what a load test calls, turned into one ``async def call()`` per run.
+"""Targets: what a load test calls, turned into one :class:`~perfprim.load._engine.Sender` per run.
 
 - an ``"http://..."`` URL or an :class:`HttpTarget`: a GET (or the given
-  method) through one pooled HTTP client (:mod:`perfprim.load._http`);
+  method) over the driver's own keep-alive connections (:mod:`perfprim.load._http`);
 - a coroutine function: awaited on the driver's event loop;
 - any other callable: run on a bounded thread pool; its completion time is
   taken in the worker thread.
@@ -19,16 +19,18 @@ import asyncio
 import contextlib
 import inspect
 import pickle
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Union
+from urllib.parse import urlsplit
 
 from perfprim.exceptions import ConfigurationError
-from perfprim.load._engine import Call
+from perfprim.load._engine import Sender, TaskSender
 
-__all__ = ["HttpTarget", "Target", "check_target", "open_call"]
+__all__ = ["HttpTarget", "Target", "check_target", "open_sender"]
 
 MAX_THREADS = 256
 """A sync target runs on at most this many threads (and at most ``max_in_flight``)."""
@@ -41,19 +43,25 @@ class HttpTarget:
     A plain URL string is ``HttpTarget(url)``: a GET with no body.
 
     Args:
-        url: ``http://`` or ``https://`` URL.
+        url: ``http://`` or ``https://`` URL (no credentials in it: send an
+            ``Authorization`` header).
         method: HTTP method.
         headers: Extra request headers.
         body: Request body.
+        verify: For ``https://``: True verifies the server's certificate
+            against the system's trust store, a path against that CA bundle
+            (PEM), False not at all (a test server's self-signed certificate).
 
     Raises:
-        ConfigurationError: If the URL is not an HTTP URL.
+        ConfigurationError: If the URL is not an HTTP URL with a host, or a
+            header or the method could not be sent as given.
     """
 
     url: str
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    verify: bool | str = True
 
     def __post_init__(self) -> None:
         url: object = self.url  # checked at runtime: callers may not be type-checked
@@ -61,11 +69,56 @@ class HttpTarget:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             msg = f"an HTTP target needs an http:// or https:// URL, got {self.url!r}"
             raise ConfigurationError(msg)
+        _check_url(url)
         if not isinstance(method, str) or not method.isalpha():
             msg = f"method must be an HTTP method such as 'GET' or 'POST', got {self.method!r}"
             raise ConfigurationError(msg)
+        headers = dict(self.headers)
+        for name, value in headers.items():
+            pair: tuple[object, object] = (name, value)  # checked at runtime, as above
+            if not (isinstance(pair[0], str) and isinstance(pair[1], str)) or not (
+                _TOKEN.fullmatch(name) and not _UNSENDABLE.search(value)
+            ):
+                msg = (
+                    f"header {name!r}: {value!r} cannot be sent: a name is a token (letters, "
+                    "digits, '-'), a value a string without line breaks or control characters"
+                )
+                raise ConfigurationError(msg)
+        body: object = self.body
+        if body is not None and not isinstance(body, bytes):
+            msg = f"body must be bytes (encode text first), got {type(body).__name__}"
+            raise ConfigurationError(msg)
+        verify: object = self.verify
+        if not isinstance(verify, (bool, str)):
+            msg = f"verify must be True, False or a path to a CA bundle, got {verify!r}"
+            raise ConfigurationError(msg)
         object.__setattr__(self, "method", self.method.upper())
-        object.__setattr__(self, "headers", dict(self.headers))
+        object.__setattr__(self, "headers", headers)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all controls but tab
+
+
+def _check_url(url: str) -> None:
+    if _UNSENDABLE.search(url) or " " in url:
+        msg = f"the URL {url!r} has spaces or control characters: percent-encode them"
+        raise ConfigurationError(msg)
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises for a bad port
+    except ValueError as exc:
+        msg = f"the URL {url!r} has an invalid port: {exc}"
+        raise ConfigurationError(msg) from exc
+    if not parts.hostname:
+        msg = f"the URL {url!r} has no host; write it as http://host:port/path"
+        raise ConfigurationError(msg)
+    if parts.username is not None or parts.password is not None:
+        msg = (
+            f"the URL {url!r} carries credentials; send them as a header instead: "
+            "HttpTarget(url, headers={'Authorization': ...})"
+        )
+        raise ConfigurationError(msg)
 
 
 Target = Union[str, HttpTarget, Callable[[], object]]  # noqa: UP007 - a runtime alias on 3.10
@@ -120,30 +173,30 @@ class HttpStatusError(Exception):
 
 
 @contextlib.asynccontextmanager
-async def open_call(
+async def open_sender(
     target: HttpTarget | Callable[[], object],
     *,
     connections: int,
     timeout: float,
     clock: Callable[[], float] = time.perf_counter,
-) -> AsyncIterator[Call]:
-    """Yield the ``call`` for a target, with its client or thread pool open.
+) -> AsyncIterator[Sender]:
+    """Yield the sender for a target, with its client or thread pool open.
 
     Args:
         target: As returned by :func:`check_target`.
-        connections: In-flight bound (HTTP connections, threads up to
-            :data:`MAX_THREADS`).
+        connections: In-flight bound (threads, up to :data:`MAX_THREADS`;
+            HTTP connections are bounded by the requests in flight).
         timeout: HTTP request timeout in seconds.
         clock: The run's clock (completion times of sync targets).
 
     Yields:
-        The call.
+        The sender; its ``call`` performs one request (closed loops).
     """
     if isinstance(target, HttpTarget):
-        from perfprim.load._http import http_call
+        from perfprim.load._http import http_client
 
-        async with http_call(target, connections=connections, timeout=timeout) as call:
-            yield call
+        async with http_client(target, timeout=timeout) as client:
+            yield client
         return
     if inspect.iscoroutinefunction(target):
         coroutine_function: Callable[[], Awaitable[object]] = target
@@ -151,7 +204,7 @@ async def open_call(
         async def call_coroutine() -> None:
             await coroutine_function()
 
-        yield call_coroutine
+        yield TaskSender(call_coroutine, clock=clock)
         return
     function = target
 
@@ -168,6 +221,6 @@ async def open_call(
         return await loop.run_in_executor(pool, timed)
 
     try:
-        yield call_in_thread
+        yield TaskSender(call_in_thread, clock=clock)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,6 @@ in time is terminated.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import multiprocessing
 import time
@@ -45,7 +44,7 @@ def _worker_main(  # pragma: no cover - runs in the worker processes
     options: dict[str, Any],
 ) -> None:
     """Entry point of one worker process (arguments as plain data, see :func:`_plain`)."""
-    from perfprim.load._run import RunOptions, drive
+    from perfprim.load._run import RunOptions, drive, run_event_loop
 
     kind, value = target
     checked: HttpTarget | Callable[[], object] = HttpTarget(**value) if kind == "http" else value
@@ -68,7 +67,7 @@ def _worker_main(  # pragma: no cover - runs in the worker processes
         return conn.poll() and conn.recv()[0] == "stop"
 
     try:
-        asyncio.run(drive(checked, schedule, run_options, on_sample, ready=ready))
+        run_event_loop(drive(checked, schedule, run_options, on_sample, ready=ready))
     finally:
         conn.send(("done", worker))
         conn.close()
@@ -149,6 +148,7 @@ def _plain(
                 "method": target.method,
                 "headers": dict(target.headers),
                 "body": target.body,
+                "verify": target.verify,
             },
         )
     else:

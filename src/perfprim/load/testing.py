@@ -354,7 +354,7 @@ def main(
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         runner = asyncio.run
     else:  # pragma: no cover - only where uvloop is installed
