@@ -2,8 +2,11 @@
 
 Each candidate runs a closed loop of 32 concurrent requests against the
 loopback server for a few seconds, in one process pinned to one CPU (the
-server on the other); rounds interleave the candidates so that they see the
-same machine load. Figures: requests per second, and ratios to aiohttp.
+server on the other), on the event loop perfprim.load runs (uvloop where
+installed); rounds interleave the candidates so that they see the same
+machine load. Figures: requests per second, and ratios to aiohttp. The
+candidates are aiohttp, httpx, aiosonic, pyqwest (Rust's reqwest and hyper,
+perfprim.load's client before it had its own) and perfprim.load's own.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pytest
 
 from _load_support import DRIVER_CPU, SERVER_CPU, pinned, short_mode
+from perfprim.load._run import run_event_loop
 from perfprim.load.testing import LoopbackServer
 
 CONCURRENCY = 32
@@ -62,6 +66,14 @@ async def aiosonic_client(url: str) -> tuple[Any, Any]:
     return call, client.aclose
 
 
+async def perfprim_client(url: str) -> tuple[Any, Any]:
+    from perfprim.load import HttpTarget
+    from perfprim.load._http import HttpClient
+
+    client = HttpClient(HttpTarget(url), timeout=10.0)
+    return client.call, client.aclose
+
+
 async def pyqwest_client(url: str) -> tuple[Any, Any]:
     import pyqwest
 
@@ -75,7 +87,8 @@ async def pyqwest_client(url: str) -> tuple[Any, Any]:
 
 
 CANDIDATES: dict[str, Factory] = {
-    "pyqwest (perfprim.load)": pyqwest_client,
+    "perfprim (perfprim.load)": perfprim_client,
+    "pyqwest": pyqwest_client,
     "aiohttp": aiohttp_client,
     "aiosonic": aiosonic_client,
     "httpx": httpx_client,
@@ -115,7 +128,7 @@ def test_http_client_candidates(
     with LoopbackServer(cpu=SERVER_CPU) as server, pinned(DRIVER_CPU):
         for _ in range(rounds):
             for name, factory in CANDIDATES.items():
-                rates[name].append(asyncio.run(closed_rate(factory, server.url, seconds)))
+                rates[name].append(run_event_loop(closed_rate(factory, server.url, seconds)))
     medians = {name: statistics.median(r) for name, r in rates.items()}
     note = f"closed loop, {CONCURRENCY} concurrent, {seconds} s x {rounds} interleaved rounds"
     for name, rate in medians.items():
@@ -153,16 +166,16 @@ class _Aiohttp:
 def test_http_client_in_the_open_loop(
     request: pytest.FixtureRequest, record_metric: Callable[..., None]
 ) -> None:
-    """Late sends of the open-loop driver at a fixed rate, pyqwest (built in) vs aiohttp."""
+    """Late sends of the open-loop driver at a fixed rate: its own client vs aiohttp."""
     from perfprim.load import Stage, run
 
     short = short_mode(request)
-    rate, seconds, rounds = (200, 0.3, 1) if short else (2500, 4.0, 3)
-    late: dict[str, list[float]] = {"pyqwest": [], "aiohttp": []}
+    rate, seconds, rounds = (200, 0.3, 1) if short else (5000, 4.0, 3)
+    late: dict[str, list[float]] = {"perfprim": [], "aiohttp": []}
     with LoopbackServer(cpu=SERVER_CPU) as server, pinned(DRIVER_CPU):
         for _ in range(rounds):
             for name, fractions in late.items():
-                target: Any = server.url if name == "pyqwest" else _Aiohttp(server.url)
+                target: Any = server.url if name == "perfprim" else _Aiohttp(server.url)
                 result = run(target, stages=[Stage(seconds, rate)], progress=False)
                 fractions.append(result.late_fraction)
     note = f"open loop, {rate} req/s for {seconds} s, one core, {rounds} interleaved rounds"

@@ -152,6 +152,9 @@ BAD_USAGE = [
     (["knee", "{url}", "--concurrency", "1,two,4"], "is not a whole number of users"),
     (["knee", "{url}", "--concurrency", "1,0,4"], "must be at least 1"),
     (["knee", "mailto:x", "--concurrency", "1,2"], "needs an http:// or https:// URL"),
+    (["http://user:pw@127.0.0.1/", "--rate", "10/s"], "carries credentials"),
+    (["{url}", "--rate", "10/s", "--insecure", "--cacert", "{url_file}"], "not both"),
+    (["{url}", "--rate", "10/s", "--cacert", "no/such/ca.pem"], "does not exist"),
 ]
 
 
@@ -160,7 +163,9 @@ def test_bad_usage_is_exit_2_and_one_line(
     server: LoopbackServer, tmp_path: Path, args: list[str], message: str
 ) -> None:
     """Each bad input: exit 2, one line naming the problem, the JSON error envelope."""
-    result = load(*[a.replace("{url}", server.url) for a in args], "--json", cwd=tmp_path)
+    (tmp_path / "url.txt").write_text(server.url)
+    args = [a.replace("{url}", server.url).replace("{url_file}", "url.txt") for a in args]
+    result = load(*args, "--json", cwd=tmp_path)
     assert 2 == result.code, result.err
     assert 1 == len(result.err.splitlines()), result.err
     assert message in result.err

@@ -146,6 +146,21 @@ def test_https_refuses_an_unknown_certificate_unless_told_not_to_verify(
     assert_all_good(drive(HttpTarget(address, verify=False), rate=10, seconds=0.5))
 
 
+def test_the_command_line_takes_cacert_and_insecure(tls_server: tuple[Server, Path]) -> None:
+    """``perfprim load --cacert CA`` and ``--insecure`` reach the server; the default refuses."""
+    from tests.cli.conftest import run_cli
+
+    server, ca_file = tls_server
+    address = f"https://127.0.0.1:{server.port}/"
+    common = ["--rate", "20/s", "--duration", "0.5s", "--threshold", "error_rate == 0", "--json"]
+    for tls in (["--cacert", str(ca_file)], ["--insecure"]):
+        result = run_cli("load", address, *common, *tls, timeout=120)
+        assert 0 == result.code, result.err
+        assert 0 == result.json()["result"]["errors"]
+    refused = run_cli("load", address, *common, timeout=120)
+    assert 0 != refused.code
+
+
 def test_a_verify_path_that_is_no_ca_bundle_says_so(tmp_path: Path) -> None:
     """A verify path whose file is no PEM bundle fails with a ConfigurationError naming it."""
     not_pem = tmp_path / "ca.pem"

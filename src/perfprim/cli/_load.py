@@ -27,6 +27,24 @@ if TYPE_CHECKING:
 __all__ = ["load"]
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def tls_options(command: Any) -> Any:
+    """``--cacert`` and ``--insecure``: how an https:// server's certificate is checked."""
+    command = click.option(
+        "--insecure",
+        "-k",
+        is_flag=True,
+        help="https://: do not verify the server's certificate (a test server's own).",
+    )(command)
+    return click.option(
+        "--cacert",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="https://: verify the server against this CA bundle (PEM).",
+    )(command)
+
+
 DEFAULT_COMMAND = "run"
 
 
@@ -73,16 +91,27 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _target(url: str, method: str, headers: Sequence[str], body: str | None) -> Any:
+def _target(
+    url: str,
+    method: str,
+    headers: Sequence[str],
+    body: str | None,
+    *,
+    cacert: str | None = None,
+    insecure: bool = False,
+) -> Any:
     from perfprim.exceptions import ConfigurationError
     from perfprim.load import HttpTarget
 
+    if cacert is not None and insecure:
+        raise click.UsageError("give --cacert or --insecure, not both")
     try:
         return HttpTarget(
             url,
             method=method,
             headers=_headers(headers),
             body=None if body is None else body.encode(),
+            verify=False if insecure else (cacert or True),
         )
     except ConfigurationError as exc:
         raise click.BadParameter(str(exc), param_hint="'URL'") from exc
@@ -193,6 +222,7 @@ Exit codes: 0 every threshold held, 1 one failed, 2 bad usage or no answer.
     default=None,
     help="Live progress on stderr [default: when stderr is a terminal].",
 )
+@tls_options
 @JSON_OPTION
 def run(
     *,
@@ -211,6 +241,8 @@ def run(
     interval: float,
     hlog: str | None,
     progress: bool | None,
+    cacert: str | None,
+    insecure: bool,
     as_json: bool,
 ) -> None:
     """Send requests at a planned rate (open model) and measure CO-free latency.
@@ -223,7 +255,7 @@ def run(
     from perfprim.load import Stage, parse_threshold
     from perfprim.load import run as run_load
 
-    target = _target(url, method, headers, body)
+    target = _target(url, method, headers, body, cacert=cacert, insecure=insecure)
     for text in thresholds:
         try:
             parse_threshold(text)
@@ -350,6 +382,7 @@ fitted with Gunther's Universal Scalability Law (at least 6 levels).
     default=None,
     help="Each step on stderr as it is measured [default: when stderr is a terminal].",
 )
+@tls_options
 @JSON_OPTION
 def knee(
     *,
@@ -360,13 +393,15 @@ def knee(
     timeout: float,
     plot_path: str | None,
     progress: bool | None,
+    cacert: str | None,
+    insecure: bool,
     as_json: bool,
 ) -> None:
     """Step the concurrency in closed loops, fit the USL, report the peak and the knee."""
     from perfprim.exceptions import ConfigurationError
     from perfprim.load import find_knee
 
-    target = _target(url, "GET", (), None)
+    target = _target(url, "GET", (), None, cacert=cacert, insecure=insecure)
     levels = _levels(concurrency)
     try:
         result = find_knee(
