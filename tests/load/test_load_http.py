@@ -263,6 +263,34 @@ def test_a_body_ended_by_closing_the_connection_is_a_success() -> None:
     assert accepted == result.planned  # one connection per answer: none reused
 
 
+def test_a_close_delimited_error_answer_counts_by_its_status() -> None:
+    """The status of an answer ended by the close still decides: a 503 is "http 503"."""
+
+    def unavailable(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.0 503 Service Unavailable\r\n\r\ntry later")
+
+    with SocketServer(unavailable) as server:
+        result = drive(server.url, rate=20, seconds=0.5, timeout=3.0)
+    assert {"http 503": result.planned} == result.error_kinds
+
+
+def test_an_informational_answer_is_not_the_answer() -> None:
+    """103 Early Hints before the 200: the request ends with the 200, on a reused connection."""
+
+    def hints(conn: socket.socket) -> None:
+        while read_request(conn):
+            conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+            time.sleep(0.002)
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    with SocketServer(hints) as server:
+        result = drive(server.url, rate=50, seconds=1.0, timeout=3.0)
+        accepted = server.accepted
+    assert {"http 404": result.planned} == result.error_kinds  # the final status, each time
+    assert accepted < result.planned  # connections were kept and reused
+
+
 def test_a_server_closing_idle_connections_costs_no_request() -> None:
     """Each connection answers one request, then is closed by the server without notice.
 

@@ -14,7 +14,7 @@ See ``docs/load.md``.
   soak and spike tests; :mod:`perfprim.load.testing` runs a loopback HTTP
   server that stalls or saturates on demand.
 
-URL targets need the ``load`` extra (``pip install 'perfprim[load]'``: pyqwest).
+URL targets need the ``load`` extra (``pip install 'perfprim[load]'``: httptools, uvloop).
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ class _Connection(asyncio.Protocol):
             return
         if self._headers_done and not self._parser.should_keep_alive():
             # An answer whose body ends where the connection ends (no length).
-            self._done(None)
+            self._done(_kind_of_status(self._parser.get_status_code()))
         elif self._reused and not self._got_bytes:
             # The server closed an idle keep-alive connection as we wrote to
             # it: send again on a fresh connection, as browsers and clients do.
@@ -161,13 +161,16 @@ class _Connection(asyncio.Protocol):
         if self.finish is None:  # an answer nobody asked for: stop using the connection
             self._close()
             return
-        error = _kind_of_status(self._parser.get_status_code())
+        status = self._parser.get_status_code()
+        if status < 200:  # 1xx (103 Early Hints, ...): the final answer follows
+            self._headers_done = False
+            return
         keep = self._parser.should_keep_alive()
-        self._done(error)
+        self._done(_kind_of_status(status))
         if keep and self.transport is not None:
             self._client.release(self)
         else:
-            self._close()
+            self._close(abort=False)
 
     # -- used by the client
 
@@ -196,11 +199,14 @@ class _Connection(asyncio.Protocol):
         """End the request in flight as ``kind`` and drop the connection (timeout, cancel)."""
         self._fail(kind)
 
-    def _close(self) -> None:
+    def _close(self, *, abort: bool = True) -> None:
         transport = self.transport
         if transport is not None:
             self.transport = None
-            transport.abort()
+            if abort:  # after a failure: drop whatever is buffered either way
+                transport.abort()
+            else:
+                transport.close()
         self._client.forget(self)
 
 
