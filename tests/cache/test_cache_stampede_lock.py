@@ -327,6 +327,45 @@ def test_a_release_that_failed_is_made_at_the_next_call(
     other_client.close()
 
 
+def test_an_acquire_that_timed_out_but_landed_is_released(
+    redis_server_factory: Callable[[], RedisServer], namespace: str
+) -> None:
+    """An acquire that timed out against a paused Redis, but ran once it resumed, is undone.
+
+    The SET NX sat in the socket while Redis was stopped; the client gave up,
+    Redis then ran it: the lock was held under a token nobody would release,
+    and every other process waited out its bound (5 s) behind it - the
+    timeouts of the soak's SIGSTOP phase.
+    """
+    server = redis_server_factory()
+    holder_client = redis.Redis.from_url(server.url, socket_timeout=0.2)
+    other_client = redis.Redis.from_url(server.url, socket_timeout=2.0)
+    holder, other = RedisLock(holder_client, ttl=10.0), RedisLock(other_client, ttl=10.0)
+    key = key_for(namespace)
+    warm = holder.acquire(key_for(namespace + "-warm"))  # a live connection, the script loaded
+    assert warm is not None
+    holder.release(warm)
+    server.pause()
+    try:
+        with pytest.raises(BackendError, match="acquire"):
+            holder.acquire(key)
+    finally:
+        server.resume()
+    deadline = time.monotonic() + 5.0  # Redis runs the queued SET NX once it resumes
+    while other_client.get(lock_keys(key)[0]) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert other_client.get(lock_keys(key)[0]) is not None  # the ghost lock, as in the soak
+    assert other.acquire(key) is None
+    time.sleep(0.3)  # past the retry pause of a failed release
+    assert holder.acquire(key_for(namespace + "-another")) is not None  # any next call
+    released = other.acquire(key)
+    assert released is not None  # long before the 10 s TTL
+    other.release(released)
+    holder.close()
+    holder_client.close()
+    other_client.close()
+
+
 @pytest.mark.parametrize(
     ("option", "value"), [("ttl", 0), ("wait_timeout", -1.0), ("refresh_ttl", "1")]
 )

@@ -23,6 +23,8 @@ from perfprim.exceptions import BackendError
 
 __all__ = ["AsyncRedisLock"]
 
+_RELEASE_RETRY = 0.25  # seconds between tries of the kept releases while Redis is away
+
 T = TypeVar("T")
 
 
@@ -72,6 +74,9 @@ class AsyncRedisLock(LockBase):
         # released before this lock's next acquire or wait, so that nobody waits out a
         # finished holder's lock for its whole TTL once Redis is back.
         self._unreleased: deque[tuple[Lease, float]] = deque(maxlen=1024)
+        # While Redis stays away, retry those releases at most this often: each
+        # failed try costs a caller a round trip (or a socket timeout).
+        self._release_retry_at = 0.0
 
     def release_later(self, lease: Lease) -> None:
         """Stop watching ``lease`` and release it at this lock's next call (its release failed).
@@ -85,6 +90,8 @@ class AsyncRedisLock(LockBase):
     async def _release_pending(self) -> None:
         """Release the leases :meth:`release_later` kept; keep them while Redis is away."""
         now = time.monotonic()
+        if now < self._release_retry_at:
+            return
         for _ in range(len(self._unreleased)):
             try:
                 lease, expires = self._unreleased.popleft()
@@ -99,7 +106,8 @@ class AsyncRedisLock(LockBase):
                 )
             except self._error:
                 self._unreleased.append((lease, expires))
-                return  # still away: the next call tries again
+                self._release_retry_at = time.monotonic() + _RELEASE_RETRY
+                return  # still away: a call after _RELEASE_RETRY tries again
 
     async def acquire(self, key: str) -> Lease | None:
         """Try once to take the lock of ``key`` (``SET NX PX``); never blocks.
@@ -126,6 +134,11 @@ class AsyncRedisLock(LockBase):
                 won = await self._client.set(keys.lock, token, nx=True, px=self._ttl_ms)
                 state = 1 if won else 0
         except self._error as exc:
+            # The command may have reached Redis and run after we gave up (a paused
+            # or slow server): then the lock is held under this token and nobody
+            # would release it. Release it like a failed release (token-checked:
+            # a lock that is not ours is left alone).
+            self._unreleased.append((Lease(key, token, None), time.monotonic() + self.ttl))
             raise BackendError(f"lock acquire on {keys.lock!r} failed: {exc}") from exc
         if not state:
             return None
