@@ -84,11 +84,16 @@ def compare_async(benchmark: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def record_metric() -> Callable[..., None]:
-    """Record a non-timing result: ``record_metric(name, value, unit="", note="")``."""
+def record_metric(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record a non-timing result: ``record_metric(name, value, unit="", note="")``.
+
+    The test's node id is kept with it, so that ``report.py --check`` can
+    re-measure just the test behind a metric that is out of its limits.
+    """
+    nodeid = request.node.nodeid
 
     def record(name: str, value: float, unit: str = "", note: str = "") -> None:
-        _METRICS[name] = {"value": value, "unit": unit, "note": note}
+        _METRICS[name] = {"value": value, "unit": unit, "note": note, "nodeid": nodeid}
 
     return record
 
