@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,50 @@ def test_error_kind_uses_the_perfprim_kind_attribute() -> None:
 
     assert "http 503" == error_kind(StatusError())
     assert "ValueError" == error_kind(ValueError())
+
+
+def test_no_request_is_sent_and_no_interval_ends_before_its_plan_on_uvloop() -> None:
+    """Timers of uvloop wake sleepers up to ~1.4 ms early: the driver sleeps again.
+
+    A send before its plan would under-report latency (it counts from the
+    plan); an interval emitted early would end before its time (a stall timed
+    by the intervals, as the demo's, started an interval late).
+    """
+    import time
+
+    from perfprim.load._run import run_event_loop
+
+    early: list[float] = []
+    offsets: list[float] = []
+
+    class Recording(TaskSender):
+        def send(self, planned: float, finish: Any) -> None:
+            early.append(planned - time.perf_counter())
+            super().send(planned, finish)
+
+    async def quick() -> None:
+        return None
+
+    async def main() -> None:
+        start = time.perf_counter()
+
+        def on_sample(s: Sample) -> bool:
+            offsets.append(s.offset)
+            return False
+
+        await OpenLoop(
+            Schedule([Stage(1.0, 300)]),
+            Recording(quick),
+            start=start,
+            max_in_flight=100,
+            late_after=0.01,
+            timeout=1.0,
+            interval=0.1,
+            on_sample=on_sample,
+        ).run()
+
+    run_event_loop(main())
+    assert 300 == len(early)
+    assert max(early) <= 0.0  # never before the plan
+    ticks = offsets[:-1]  # the last sample is the run's end, not a tick
+    assert all(t >= 0.1 * (k + 1) for k, t in enumerate(ticks)), ticks

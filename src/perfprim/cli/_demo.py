@@ -180,9 +180,10 @@ class ResponseCacheCounts:
 class ProductVisits:
     """The open-model target: GET /products/{id} for zipf-distributed ids.
 
-    A URL target sends one fixed request; a shop's cache needs many keys, so
-    this coroutine function builds each URL and sends it through one pooled
-    pyqwest client (the client ``perfprim.load`` uses for URLs). Like a
+    A URL target sends one fixed request, and the driver's own client reads
+    only the status; a shop's cache needs many keys and the shoppers read
+    ETags, so this coroutine function builds each URL and sends it through
+    one pooled pyqwest client (in the ``demo`` extra). Like a
     browser, it keeps each page's ETag and sends it back on a share
     (:data:`REVALIDATE`, seeded) of its later visits to that page; it counts
     the response cache's answers in :attr:`counts`.

@@ -215,8 +215,9 @@ class OpenLoop:
             now = clock()
             if planned > now:
                 burst = 0
-                await asyncio.sleep(planned - now)
-                now = clock()
+                while planned > now:  # uvloop's millisecond timers may wake us early
+                    await asyncio.sleep(planned - now)
+                    now = clock()
             elif burst >= _BURST:
                 burst = 0
                 await asyncio.sleep(0)
@@ -228,7 +229,7 @@ class OpenLoop:
                 if not await self._wait_for_slot():
                     return
                 now = clock()
-            lateness = max(now - planned, 0.0)  # never negative when woken a hair early
+            lateness = now - planned
             record_lateness(lateness)
             if lateness > late_after:
                 self._late += 1
@@ -270,8 +271,9 @@ class OpenLoop:
         while True:
             due = self._start + k * self._interval
             now = self._clock()
-            if due > now:
+            while due > now:  # never emit an interval early (uvloop may wake us early)
                 await asyncio.sleep(due - now)
+                now = self._clock()
             k += 1
             if self._emit(self._clock()):
                 self._stop = True

@@ -114,7 +114,7 @@ def run(
         ConfigurationError: For invalid options (the message says what to
             pass), also when called from a running event loop.
         ThresholdError: For a threshold that does not parse.
-        MissingDependencyError: For a URL target without pyqwest (the ``load`` extra).
+        MissingDependencyError: For a URL target without httptools (the ``load`` extra).
     """
     options = RunOptions(
         max_in_flight=max_in_flight,
