@@ -175,11 +175,16 @@ class _Connection(asyncio.Protocol):
 
     # -- used by the client
 
-    def start(self, planned: float, finish: Finish, deadline: float, request: bytes) -> None:
+    def start(self, planned: float, finish: Finish, deadline: float, request: bytes) -> bool:
+        """Send the request; False (and ``finish`` called) if the connection is already closed."""
+        transport = self.transport
+        if transport is None:  # the server closed it between the connect and now
+            finish(planned, None, _CLOSED_EARLY)
+            return False
         self.planned, self.finish, self.deadline = planned, finish, deadline
         self._got_bytes = self._headers_done = False
-        assert self.transport is not None
-        self.transport.write(request)
+        transport.write(request)
+        return True
 
     def reuse(self) -> None:
         self._reused = True
@@ -261,8 +266,8 @@ class HttpClient:
         idle = self._idle
         if idle:
             connection = idle.pop()
-            self._busy.add(connection)
-            connection.start(planned, finish, self._loop.time() + self._timeout, self._request)
+            if connection.start(planned, finish, self._loop.time() + self._timeout, self._request):
+                self._busy.add(connection)
         else:
             task = self._loop.create_task(self._connect_and_send(planned, finish))
             self._connecting.add(task)
@@ -295,8 +300,8 @@ class HttpClient:
         except Exception as exc:
             finish(planned, None, type(exc).__name__)
             return
-        self._busy.add(connection)
-        connection.start(planned, finish, self._loop.time() + self._timeout, self._request)
+        if connection.start(planned, finish, self._loop.time() + self._timeout, self._request):
+            self._busy.add(connection)
 
     def settle(self, connection: _Connection) -> None:
         """A request ended: the connection is no longer busy."""
