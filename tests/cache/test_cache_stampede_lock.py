@@ -296,6 +296,26 @@ def test_redis_errors_become_backend_errors(
     c.close()
 
 
+class TwoProcesses:
+    """Two processes' locks on one server: a holder that gives up fast, and another."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.holder_client = redis.Redis.from_url(server.url, socket_timeout=0.2)
+        self.other_client = redis.Redis.from_url(server.url, socket_timeout=2.0)
+        self.holder = RedisLock(self.holder_client, ttl=10.0)
+        self.other = RedisLock(self.other_client, ttl=10.0)
+
+    def assert_next_call_releases(self, key: str, namespace: str) -> None:
+        """The holder's next call (on any key) frees ``key`` long before its 10 s TTL; close."""
+        assert self.holder.acquire(key_for(namespace + "-another")) is not None  # any call
+        released = self.other.acquire(key)
+        assert released is not None  # long before the 10 s TTL
+        self.other.release(released)
+        self.holder.close()
+        self.holder_client.close()
+        self.other_client.close()
+
+
 def test_a_release_that_failed_is_made_at_the_next_call(
     redis_server_factory: Callable[[], RedisServer], namespace: str
 ) -> None:
@@ -305,9 +325,8 @@ def test_a_release_that_failed_is_made_at_the_next_call(
     other process's waiter waited out its bound (5 s) behind it.
     """
     server = redis_server_factory()
-    holder_client = redis.Redis.from_url(server.url, socket_timeout=0.2)
-    other_client = redis.Redis.from_url(server.url, socket_timeout=2.0)
-    holder, other = RedisLock(holder_client, ttl=10.0), RedisLock(other_client, ttl=10.0)
+    two = TwoProcesses(server)
+    holder, other = two.holder, two.other
     key = key_for(namespace)
     lease = holder.acquire(key)
     assert lease is not None
@@ -318,13 +337,7 @@ def test_a_release_that_failed_is_made_at_the_next_call(
     finally:
         server.resume()
     assert other.acquire(key) is None  # still held: nothing released it yet
-    assert holder.acquire(key_for(namespace + "-another")) is not None  # any next call
-    released = other.acquire(key)
-    assert released is not None  # long before the 10 s TTL
-    other.release(released)
-    holder.close()
-    holder_client.close()
-    other_client.close()
+    two.assert_next_call_releases(key, namespace)
 
 
 def test_an_acquire_that_timed_out_but_landed_is_released(
@@ -338,9 +351,8 @@ def test_an_acquire_that_timed_out_but_landed_is_released(
     timeouts of the soak's SIGSTOP phase.
     """
     server = redis_server_factory()
-    holder_client = redis.Redis.from_url(server.url, socket_timeout=0.2)
-    other_client = redis.Redis.from_url(server.url, socket_timeout=2.0)
-    holder, other = RedisLock(holder_client, ttl=10.0), RedisLock(other_client, ttl=10.0)
+    two = TwoProcesses(server)
+    holder, other, other_client = two.holder, two.other, two.other_client
     key = key_for(namespace)
     warm = holder.acquire(key_for(namespace + "-warm"))  # a live connection, the script loaded
     assert warm is not None
@@ -357,13 +369,7 @@ def test_an_acquire_that_timed_out_but_landed_is_released(
     assert other_client.get(lock_keys(key)[0]) is not None  # the ghost lock, as in the soak
     assert other.acquire(key) is None
     time.sleep(0.3)  # past the retry pause of a failed release
-    assert holder.acquire(key_for(namespace + "-another")) is not None  # any next call
-    released = other.acquire(key)
-    assert released is not None  # long before the 10 s TTL
-    other.release(released)
-    holder.close()
-    holder_client.close()
-    other_client.close()
+    two.assert_next_call_releases(key, namespace)
 
 
 @pytest.mark.parametrize(

@@ -249,30 +249,28 @@ def test_an_answer_that_is_not_http_is_a_bad_response() -> None:
     assert {"bad response": result.planned} == result.error_kinds
 
 
-def test_a_body_ended_by_closing_the_connection_is_a_success() -> None:
-    """An HTTP/1.0-style answer with no length ends where the connection ends."""
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it", None),
+        (b"HTTP/1.0 503 Service Unavailable\r\n\r\ntry later", "http 503"),
+    ],
+)
+def test_a_body_ended_by_closing_the_connection_counts_by_its_status(
+    answer: bytes, kind: str | None
+) -> None:
+    """An HTTP/1.0-style answer with no length ends with the connection; its status decides."""
 
     def http10(conn: socket.socket) -> None:
         read_request(conn)
-        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        conn.sendall(answer)
 
     with SocketServer(http10) as server:
         result = drive(server.url, rate=20, seconds=0.5, timeout=3.0)
         accepted = server.accepted
-    assert_all_good(result)
+    assert result.sent == result.planned == result.completed
+    assert ({} if kind is None else {kind: result.planned}) == result.error_kinds
     assert accepted == result.planned  # one connection per answer: none reused
-
-
-def test_a_close_delimited_error_answer_counts_by_its_status() -> None:
-    """The status of an answer ended by the close still decides: a 503 is "http 503"."""
-
-    def unavailable(conn: socket.socket) -> None:
-        read_request(conn)
-        conn.sendall(b"HTTP/1.0 503 Service Unavailable\r\n\r\ntry later")
-
-    with SocketServer(unavailable) as server:
-        result = drive(server.url, rate=20, seconds=0.5, timeout=3.0)
-    assert {"http 503": result.planned} == result.error_kinds
 
 
 def test_an_informational_answer_is_not_the_answer() -> None:

@@ -269,12 +269,10 @@ class HttpClient:
             if connection.start(planned, finish, self._loop.time() + self._timeout, self._request):
                 self._busy.add(connection)
         else:
-            task = self._loop.create_task(self._connect_and_send(planned, finish))
-            self._connecting.add(task)
-            task.add_done_callback(self._connecting.discard)
+            self.resend(planned, finish)
 
     def resend(self, planned: float, finish: Finish) -> None:
-        """Send again on a new connection (the reused one was closed under us)."""
+        """Send on a new connection (none idle, or the reused one was closed under us)."""
         task = self._loop.create_task(self._connect_and_send(planned, finish))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
