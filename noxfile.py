@@ -35,7 +35,15 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "erase")
     # One worker per core; a file's tests stay on one worker (they share its servers).
     session.run(
-        "coverage", "run", "-m", "pytest", "-n", "auto", "--dist", "loadfile", *session.posargs
+        "coverage", "run", "-m", "pytest", "-n", "auto", "--dist", "loadfile",
+        "-m", "not solo", *session.posargs,
+    )  # fmt: skip
+    # Then, alone on the machine, the tests that time a recovery under injected faults: on
+    # a 2-core runner another worker's servers starve their 0.2 s Redis timeouts (CI once
+    # saw a cluster-failover probe time out 4 s after the cluster was whole). Exit code 5:
+    # posargs selected none of them.
+    session.run(
+        "coverage", "run", "-m", "pytest", "-m", "solo", *session.posargs, success_codes=[0, 5]
     )
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", "--fail-under=90")

@@ -17,7 +17,7 @@ from perfprim.testing import RedisServer
 from tests.reliability.soak.chaos import run_soak
 from tests.reliability.soak.common import L1_TTL
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.solo]
 
 COOLDOWN = 3.0
 """The Redis tier's default breaker cool-down: the probe that closes it comes at most this late."""

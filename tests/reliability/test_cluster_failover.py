@@ -19,7 +19,7 @@ from perfprim.cache.advanced import Entry
 from perfprim.testing import RedisCluster, RedisServer
 from tests.reliability.cluster_workload import run_cluster_chaos
 
-pytestmark = [pytest.mark.redis, pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster, pytest.mark.slow, pytest.mark.solo]
 
 
 @pytest.fixture(scope="module")
