@@ -118,6 +118,23 @@ def test_probe_failure_reopens_for_a_new_cooldown() -> None:
     assert breaker.allow()
 
 
+def test_a_stragglers_failure_while_open_does_not_restart_the_cooldown() -> None:
+    """Calls admitted before the circuit opened and failing later leave the probe's time alone."""
+    breaker, clock = make(threshold=3, cooldown=3.0)
+    for _ in range(3):
+        breaker.record_failure()
+    for _ in range(4):  # four slow calls, admitted while closed, fail over the next 2.8 s
+        clock.now += 0.7
+        breaker.record_failure()
+    assert CircuitState.OPEN is breaker.state
+    assert 7 == breaker.consecutive_failures
+    assert 0.2 == pytest.approx(breaker.retry_after())
+    clock.now += 0.2
+    assert breaker.allow()  # 3 s after the opening, not after the last straggler
+    breaker.record_success()
+    assert CircuitState.CLOSED is breaker.state
+
+
 def test_a_silent_probe_is_replaced_after_a_cooldown() -> None:
     """A probe that never reports (cancelled) does not leave the breaker half-open forever."""
     breaker, clock = make(threshold=1, cooldown=1.0)
@@ -178,8 +195,8 @@ def test_matches_a_reference_model(threshold: int, cooldown: float, script: list
             clock.now += amount
         elif kind == "fail":
             failures += 1
-            if state == "half_open" or failures >= threshold:
-                state, since = "open", clock.now
+            if state != "open" and (state == "half_open" or failures >= threshold):
+                state, since = "open", clock.now  # while open: a straggler's, only counted
             breaker.record_failure()
         elif kind == "ok":
             state, failures = "closed", 0

@@ -15,7 +15,12 @@ States (the classic pattern, Nygard, *Release It!*)::
 
 While half-open, callers other than the probe are refused. A probe that never
 reports (its task was cancelled) is replaced by a new one after another
-cool-down, so the breaker cannot stay half-open forever.
+cool-down, so the breaker cannot stay half-open forever. A failure reported
+while the circuit is open comes from a call admitted before it opened (a
+straggler: an open circuit admits nobody); it is counted but does not restart
+the cool-down, which runs from the opening. Otherwise, on a busy process
+where calls take seconds to fail, stragglers kept the circuit open for
+seconds after the backend was back (CI saw 7 s after a cluster failover).
 """
 
 from __future__ import annotations
@@ -150,6 +155,9 @@ class CircuitBreaker:
     def record_failure(self, *, timeout: bool = False) -> None:
         """The backend failed: count it; open the circuit at the threshold or on a failed probe.
 
+        While the circuit is open the failure is only counted (see the module
+        docstring: a straggler's failure does not restart the cool-down).
+
         Args:
             timeout: The failure was a timeout; with ``open_on_timeout`` it
                 opens the circuit at once.
@@ -158,6 +166,8 @@ class CircuitBreaker:
         with self._lock:
             self._failures += 1
             self.quiet = False
+            if self._state is CircuitState.OPEN:
+                return  # a straggler's: the cool-down runs from the opening
             if (
                 self._state is CircuitState.HALF_OPEN
                 or self._failures >= self.failure_threshold
