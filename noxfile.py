@@ -48,7 +48,9 @@ def tests(session: nox.Session) -> None:
         success_codes=[0, 5] if session.posargs else [0],
     )  # fmt: skip
     session.run("coverage", "combine", success_codes=[0, 1])
-    session.run("coverage", "report", "--fail-under=90")
+    # The floor holds for the whole suite; a run of some tests (posargs) reports without it.
+    floor = [] if session.posargs else ["--fail-under=90"]
+    session.run("coverage", "report", *floor)
 
 
 @nox.session
