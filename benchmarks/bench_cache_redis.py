@@ -32,6 +32,7 @@ import redis
 import redis.asyncio
 
 from _interleave import NOTE, interleaved, interleaved_async
+from _redis_support import pinned_redis_server
 from perfprim.cache import AsyncRedisTier, RedisTier
 from perfprim.cache.advanced import Entry
 from perfprim.exceptions import BackendError
@@ -47,7 +48,7 @@ KEY = "bench:0:{user:42}"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
+    with pinned_redis_server() as srv:
         yield srv
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import cachetools
 import pytest
 
+from _redis_support import pinned_redis_server
 from perfprim.cache import AsyncTieredCache, MemoryTier, TieredCache
 from perfprim.testing import RedisServer
 
@@ -372,7 +373,7 @@ def miss_server() -> Iterator[RedisServer]:
     """A throwaway Redis for the miss-path timings."""
     if not RedisServer.available():
         pytest.skip("redis-server is not on PATH")
-    with RedisServer() as srv:
+    with pinned_redis_server() as srv:
         yield srv
 
 

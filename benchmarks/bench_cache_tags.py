@@ -28,6 +28,7 @@ import pytest
 import redis
 
 from _interleave import NOTE, interleaved, interleaved_async
+from _redis_support import pinned_redis_server
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
 from perfprim.testing import RedisServer
 
@@ -44,7 +45,7 @@ def server() -> Iterator[RedisServer]:
     """A private redis-server for this module."""
     if not RedisServer.available():
         pytest.skip("redis-server is not on PATH")
-    with RedisServer() as srv:
+    with pinned_redis_server() as srv:
         yield srv
 
 

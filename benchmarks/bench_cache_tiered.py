@@ -40,6 +40,7 @@ import redis
 import redis.asyncio
 
 from _interleave import NOTE, interleaved, interleaved_async
+from _redis_support import pinned_redis_server
 from perfprim.cache import (
     AsyncRedisTier,
     AsyncTieredCache,
@@ -68,7 +69,7 @@ AL1_CACHED = "cache_tiered: L1 hit via @cached, invalidation on (async)"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
+    with pinned_redis_server() as srv:
         yield srv
 
 

@@ -34,8 +34,20 @@ from typing import Any
 
 import pytest
 
+from _redis_support import on_redis_cpu
+
 RESULTS = Path(os.environ.get("PERFPRIM_BENCH_RESULTS", Path(__file__).parent / ".results"))
 _METRICS: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _timings_on_the_redis_cpu(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A timing taken while a pinned redis-server is up runs on its CPU (see _redis_support)."""
+    if {"compare", "compare_async"}.isdisjoint(request.fixturenames):
+        yield
+        return
+    with on_redis_cpu():
+        yield
 
 
 @pytest.fixture
