@@ -20,12 +20,15 @@ import redis
 import redis.asyncio
 
 from perfprim.cache import AsyncRedisTier, AsyncTieredCache, MemoryTier, RedisTier, TieredCache
+from perfprim.cache.advanced import RedisLock
+from perfprim.exceptions import BackendError
 
 pytestmark = pytest.mark.redis
 
 LEAKS = (
     AttributeError("'NoneType' object has no attribute 'writelines'"),
     TypeError("'NoneType' object is not callable"),
+    ValueError("I/O operation on closed file."),
 )
 
 
@@ -90,3 +93,27 @@ async def test_async_cache_degrades_past_a_leaked_driver_error(
         await asyncio.sleep(0)
     finally:
         await cache.close()
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=lambda e: type(e).__name__)
+def test_lock_extend_meets_a_leaked_driver_error_as_a_backend_error(
+    redis_url: str, namespace: str, leak: BaseException
+) -> None:
+    """The watchdog retries a ``BackendError`` next round; a leaked error used to kill its thread.
+
+    CI saw ``ValueError: I/O operation on closed file`` end the watchdog's
+    thread when a client was closed under an extend.
+    """
+    client = LeakySync.from_url(redis_url, socket_timeout=1.0)
+    client.leaks = []
+    lock = RedisLock(client, watchdog=False)
+    try:
+        lease = lock.acquire(f"{namespace}:k")
+        assert lease is not None
+        client.leaks = [leak]
+        with pytest.raises(BackendError):
+            lock.extend(lease)
+        assert lock.extend(lease) is True  # the lock is still ours
+        assert lock.release(lease) is True
+    finally:
+        client.close()

@@ -52,11 +52,13 @@ READ_TAGGED = (
 """The read that checks an entry's tags in the same round trip (standalone servers)."""
 READ_TAGGED_SHA = hashlib.sha1(READ_TAGGED.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
-LEAKED_DRIVER_ERRORS: tuple[type[Exception], ...] = (AttributeError, TypeError)
+LEAKED_DRIVER_ERRORS: tuple[type[Exception], ...] = (AttributeError, TypeError, ValueError)
 """What redis-py raises, instead of its own ``ConnectionError``, from a connection torn down
 under a command: a peer-closed pooled connection (redis/redis-py#4287), a connection another
 task disconnected (``'NoneType' object has no attribute 'writelines'``, seen during
-``CLUSTER FAILOVER``), a node missing from a stale slot map (redis/redis-py#3835). The tiers
+``CLUSTER FAILOVER``), a node missing from a stale slot map (redis/redis-py#3835), a socket
+buffer another thread closed mid-read (``ValueError: I/O operation on closed file``, seen in
+CI killing the lock watchdog's thread when its client was closed under an extend). The tiers
 and the lock treat them as a dead connection: never as the caller's error."""
 
 DEFAULT_SOCKET_TIMEOUT = 0.2
